@@ -1,0 +1,146 @@
+"""The design contract.
+
+A design is an immutable specification.  It decides for a whole batch of trials advancing in
+lockstep (:meth:`Design.decide_batch` on a :class:`BatchState`), and for one trial through
+:meth:`Design.decide` on a :class:`~trialsim.outcomes.TrialHistory` (a batch of one).
+Whatever it fits is returned, never stored on it.
+
+Modifiers wrap a parent design and adjust its decision (see ``modifiers.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsim.outcomes import TrialHistory
+
+NO_DOSE = -1  # in index arrays: "no dose" (not given / none recommended)
+
+
+@dataclass(frozen=True)
+class BatchState:
+    """What has been observed in each of ``T`` trials over ``D`` doses.
+
+    All arrays are int64: ``n``, ``tox`` and ``eff`` have shape ``(T, D)`` (patients, DLTs and
+    efficacy responses per dose); ``current`` shape ``(T,)``, the dose index of the most
+    recent cohort or ``NO_DOSE`` before the first; ``last_cohort_n`` and ``last_cohort_tox``
+    shape ``(T,)``, the size and DLT count of that cohort.
+    """
+
+    n: np.ndarray
+    tox: np.ndarray
+    eff: np.ndarray
+    current: np.ndarray
+    last_cohort_n: np.ndarray
+    last_cohort_tox: np.ndarray
+
+    @property
+    def n_trials(self) -> int:
+        return self.n.shape[0]
+
+    @property
+    def n_doses(self) -> int:
+        return self.n.shape[1]
+
+    @property
+    def total(self) -> np.ndarray:
+        """Patients treated so far in each trial, shape ``(T,)``."""
+        return self.n.sum(axis=1)
+
+    @property
+    def highest_tried(self) -> np.ndarray:
+        """Highest dose index given so far in each trial (``NO_DOSE`` if none), shape ``(T,)``."""
+        tried = self.n > 0
+        idx = self.n_doses - 1 - np.argmax(tried[:, ::-1], axis=1)
+        return np.where(tried.any(axis=1), idx, NO_DOSE)
+
+    @classmethod
+    def empty(cls, n_trials: int, n_doses: int) -> "BatchState":
+        z2 = np.zeros((n_trials, n_doses), dtype=np.int64)
+        z1 = np.zeros(n_trials, dtype=np.int64)
+        return cls(z2, z2.copy(), z2.copy(), np.full(n_trials, NO_DOSE, np.int64), z1, z1.copy())
+
+    @classmethod
+    def from_history(cls, history: TrialHistory) -> "BatchState":
+        n, t, e = history.counts()
+        if history.n_patients:
+            last = history.cohort[-1]
+            idx = [i for i, c in enumerate(history.cohort) if c == last]
+            cur = history.dose[-1]
+            lcn, lct = len(idx), sum(history.tox[i] for i in idx)
+        else:
+            cur, lcn, lct = NO_DOSE, 0, 0
+        one = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
+        return cls(n[None], t[None], e[None], one(cur), one(lcn), one(lct))
+
+    def subset(self, mask: np.ndarray) -> "BatchState":
+        """The trials selected by a boolean mask or index array."""
+        return BatchState(self.n[mask], self.tox[mask], self.eff[mask], self.current[mask],
+                          self.last_cohort_n[mask], self.last_cohort_tox[mask])
+
+
+@dataclass(frozen=True)
+class BatchDecision:
+    """A design's decision for each of ``T`` trials.
+
+    ``next_dose`` (int64, ``NO_DOSE`` when the trial stops), ``stop`` (bool),
+    ``recommended`` (int64, the dose the design would select if the trial ended now, or
+    ``NO_DOSE``), ``admissible`` (bool ``(T, D)``, doses the design considers safe enough to
+    give), ``reason`` (str array: the rule that determined the decision, e.g. ``"escalate"``,
+    ``"stop: 2 or more DLTs at the current dose"``, ``"stop: max_patients reached"``).
+    """
+
+    next_dose: np.ndarray
+    stop: np.ndarray
+    recommended: np.ndarray
+    admissible: np.ndarray
+    reason: np.ndarray
+
+    def item(self, i: int = 0) -> "Decision":
+        nd, rec = int(self.next_dose[i]), int(self.recommended[i])
+        return Decision(
+            next_dose=None if self.stop[i] or nd == NO_DOSE else nd,
+            stop=bool(self.stop[i]),
+            recommended=None if rec == NO_DOSE else rec,
+            admissible=tuple(bool(x) for x in self.admissible[i]),
+            reasons=tuple(r for r in str(self.reason[i]).split("; ") if r),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One trial's decision: next dose (or None), stop flag, current recommendation (or None),
+    admissible doses, and the reasons (names of the rules that fired)."""
+
+    next_dose: int | None
+    stop: bool
+    recommended: int | None
+    admissible: tuple[bool, ...]
+    reasons: tuple[str, ...]
+
+
+class Design:
+    """Base class of every design and modifier.
+
+    Subclasses are frozen (pydantic) dataclasses registered with
+    ``@register("design", name)`` and implement :meth:`decide_batch`.  Attributes every design
+    provides: ``cohort_size`` (patients per cohort), ``max_patients`` (trial size cap; the
+    simulator stops a trial once it is reached and takes the design's recommendation from
+    the decision made on all the data), ``start_dose`` (0-based index of the first dose).
+    """
+
+    cohort_size: int
+    max_patients: int
+    start_dose: int
+
+    def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decide(self, history: TrialHistory) -> Decision:
+        """Decide for a single trial (a batch of one)."""
+        return self.decide_batch(BatchState.from_history(history)).item(0)
+
+    def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
+        """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
+        raise TypeError(f"{type(self).__name__} has no probability model of toxicity")

@@ -1,0 +1,37 @@
+"""Errors raised for bad input: they name the file, the YAML path and what was expected."""
+from __future__ import annotations
+
+
+def format_path(path: tuple) -> str:
+    """Render a YAML path such as ('design', 'skeleton', 2) as ``design.skeleton[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top level>"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong.
+
+    ``path`` is the YAML path relative to the document root (a tuple of keys and list
+    indices); ``file`` the file it came from, when there is one.  Code below the config
+    layer raises it with the path it knows; the loader prefixes the enclosing path and
+    fills in the file name.
+    """
+
+    def __init__(self, message: str, path: tuple = (), file: str | None = None):
+        self.message = message
+        self.path = tuple(path)
+        self.file = file
+        super().__init__(str(self))
+
+    def at(self, prefix: tuple = (), file: str | None = None) -> "ConfigError":
+        """The same error seen from an enclosing YAML node (and file)."""
+        return ConfigError(self.message, tuple(prefix) + self.path, file or self.file)
+
+    def __str__(self) -> str:
+        where = f"{self.file}: " if self.file else ""
+        return f"{where}{format_path(self.path)}: {self.message}"
