@@ -35,3 +35,18 @@ class ConfigError(ValueError):
     def __str__(self) -> str:
         where = f"{self.file}: " if self.file else ""
         return f"{where}{format_path(self.path)}: {self.message}"
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration errors found in one file (``errors``), reported together."""
+
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.message, first.path, first.file)
+
+    def at(self, prefix: tuple = (), file: str | None = None) -> "ConfigErrors":
+        return ConfigErrors([e.at(prefix, file) for e in self.errors])
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)

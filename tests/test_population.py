@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+from scipy import stats
+
+from trialsim.population import Categorical, LogNormal, Normal, Population, TruncatedNormal, Uniform
+
+U = np.random.default_rng(0).random(200_000)
+
+
+@pytest.mark.parametrize("dist, ref", [
+    (Normal(mean=32, sd=5), stats.norm(32, 5)),
+    (LogNormal(median=80, cv=0.2), stats.lognorm(s=np.sqrt(np.log1p(0.04)), scale=80)),
+    (Uniform(low=18, high=70), stats.uniform(18, 52)),
+    (TruncatedNormal(mean=32, sd=5, low=20, high=40), stats.truncnorm(-12 / 5, 8 / 5, loc=32, scale=5)),
+])
+def test_quantiles_match_scipy(dist, ref):
+    q = np.linspace(0.001, 0.999, 99)
+    np.testing.assert_allclose(dist.quantile(q), ref.ppf(q), rtol=1e-10)
+    x = dist.quantile(U)
+    # mean within 4 Monte Carlo standard errors
+    assert abs(x.mean() - ref.mean()) < 4 * ref.std() / np.sqrt(U.size)
+
+
+def test_categorical():
+    c = Categorical(probs={"female": 0.6, "male": 0.4})
+    x = c.quantile(U)
+    p = (x == 0).mean()
+    assert abs(p - 0.6) < 4 * np.sqrt(0.24 / U.size)
+    assert c.levels == ("female", "male")
+    with pytest.raises(ValueError, match="sum to 1"):
+        Categorical(probs={"a": 0.5, "b": 0.4})
+
+
+def test_population_draws_are_per_trial_streams():
+    pop = Population({"weight_kg": LogNormal(median=80, cv=0.2), "age": Uniform(low=18, high=70)})
+    a = pop.draw(5, 0, np.arange(10), 12)
+    b = pop.draw(5, 0, np.arange(4, 8), 12)
+    np.testing.assert_array_equal(a.u[4:8], b.u)
+    np.testing.assert_array_equal(a.covariates["age"][4:8], b.covariates["age"])
+    # the first patients of a trial do not depend on the trial size
+    c = pop.draw(5, 0, np.arange(10), 30)
+    np.testing.assert_array_equal(a.u, c.u[:, :12])
+    # adding a covariate at the end leaves the latent uniforms and earlier covariates unchanged
+    pop2 = Population({**pop.covariates, "sex": Categorical(probs={"f": 0.5, "m": 0.5})})
+    d = pop2.draw(5, 0, np.arange(10), 12)
+    np.testing.assert_array_equal(a.u, d.u)
+    np.testing.assert_array_equal(a.covariates["age"], d.covariates["age"])

@@ -1,0 +1,171 @@
+"""``Simulations``: the raw arrays of simulated trials, tidy tables, and operating
+characteristics with Monte Carlo standard errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from trialsim.designs.base import NO_DOSE
+from trialsim.study import Study, Truth
+
+
+@dataclass(frozen=True)
+class TrialArrays:
+    """Per-trial arrays of one or more batches (``T`` trials, ``D`` doses, ``P`` patient slots).
+
+    ``selected`` (T,) dose index or NO_DOSE; ``reason`` (T,) why the trial stopped; ``n``,
+    ``tox``, ``eff`` (T, D) counts; ``patient_dose`` / ``patient_cohort`` (T, P), NO_DOSE / -1
+    for slots not enrolled; ``patient_tox`` / ``patient_eff`` (T, P) outcomes observed;
+    ``benchmark`` (T,) the fully informed selection.
+    """
+
+    trials: np.ndarray
+    selected: np.ndarray
+    reason: np.ndarray
+    n: np.ndarray
+    tox: np.ndarray
+    eff: np.ndarray
+    patient_dose: np.ndarray
+    patient_cohort: np.ndarray
+    patient_tox: np.ndarray
+    patient_eff: np.ndarray
+    benchmark: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list["TrialArrays"]) -> "TrialArrays":
+        if len(parts) == 1:
+            return parts[0]
+        P = max(p.patient_dose.shape[1] for p in parts)
+
+        def pad(a, fill):
+            return np.pad(a, ((0, 0), (0, P - a.shape[1])), constant_values=fill)
+
+        fills = {"patient_dose": NO_DOSE, "patient_cohort": -1, "patient_tox": False, "patient_eff": False}
+        out = {}
+        for name in cls.__dataclass_fields__:
+            arrs = [getattr(p, name) for p in parts]
+            if name in fills:
+                arrs = [pad(a, fills[name]) for a in arrs]
+            out[name] = np.concatenate(arrs)
+        return cls(**out)
+
+
+def _mean_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    n = x.shape[axis]
+    se = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.mean(x, axis=axis).shape, np.nan)
+    return x.mean(axis=axis), se
+
+
+def true_mtd(tox: np.ndarray, target: float) -> int:
+    """Index of the dose whose true toxicity probability is closest to ``target`` (ties: lower)."""
+    return int(np.argmin(np.abs(np.asarray(tox) - target)))
+
+
+@dataclass(frozen=True)
+class Simulations:
+    """Results of ``simulate``: the study, seed, scenario index and raw arrays."""
+
+    study: Study
+    seed: int
+    scenario: int
+    arrays: TrialArrays
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.arrays.trials)
+
+    @cached_property
+    def truth(self) -> Truth:
+        return self.study.truth(self.seed, self.scenario)
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial."""
+        a, doses = self.arrays, np.asarray(self.study.doses, float)
+        sel = a.selected
+        return pd.DataFrame({
+            "trial": a.trials,
+            "selected": sel,
+            "selected_dose": np.where(sel >= 0, doses[np.maximum(sel, 0)], np.nan),
+            "n_patients": a.n.sum(axis=1),
+            "n_dlt": a.tox.sum(axis=1),
+            "n_eff": a.eff.sum(axis=1),
+            "stop_reason": a.reason,
+            "benchmark": a.benchmark,
+        })
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """One row per enrolled patient, in order of enrolment within each trial."""
+        a, doses = self.arrays, np.asarray(self.study.doses, float)
+        ti, pi = np.nonzero(a.patient_dose >= 0)
+        d = a.patient_dose[ti, pi].astype(np.int64)
+        return pd.DataFrame({
+            "trial": a.trials[ti], "patient": pi, "cohort": a.patient_cohort[ti, pi],
+            "dose_index": d, "dose": doses[d],
+            "tox": a.patient_tox[ti, pi], "eff": a.patient_eff[ti, pi],
+        })
+
+    def summary(self) -> pd.DataFrame:
+        """Operating characteristics per dose, plus a row for "no dose selected".
+
+        Columns: ``dose``, ``true_tox``, ``selected_pct`` and ``selected_se`` (percent of trials
+        selecting the dose and its Monte Carlo SE), ``benchmark_pct`` (fully informed
+        selection), ``patients_mean``/``patients_se`` and ``dlt_mean``/``dlt_se`` (per trial),
+        and with efficacy ``true_eff`` and ``eff_mean``/``eff_se`` (responders per trial).
+        """
+        a, truth, T = self.arrays, self.truth, self.n_trials
+        D = self.study.n_doses
+        sel = np.stack([a.selected == d for d in range(D)] + [a.selected == NO_DOSE], axis=1).astype(float)
+        bench = np.stack([a.benchmark == d for d in range(D)] + [np.zeros(T, bool)], axis=1).astype(float)
+        sel_m, sel_se = _mean_se(sel)
+        pm, pse = _mean_se(a.n.astype(float))
+        tm, tse = _mean_se(a.tox.astype(float))
+        nan = np.array([np.nan])
+        df = pd.DataFrame({
+            "dose": [*[f"{x:g}" for x in self.study.doses], "none"],
+            "true_tox": np.concatenate([truth.tox, nan]),
+            "selected_pct": 100 * sel_m,
+            "selected_se": 100 * sel_se,
+            "benchmark_pct": 100 * bench.mean(axis=0),
+            "patients_mean": np.concatenate([pm, nan]),
+            "patients_se": np.concatenate([pse, nan]),
+            "dlt_mean": np.concatenate([tm, nan]),
+            "dlt_se": np.concatenate([tse, nan]),
+        })
+        if truth.eff is not None:
+            em, ese = _mean_se(a.eff.astype(float))
+            df["true_eff"] = np.concatenate([truth.eff, nan])
+            df["eff_mean"] = np.concatenate([em, nan])
+            df["eff_se"] = np.concatenate([ese, nan])
+        return df
+
+    def metrics(self) -> pd.DataFrame:
+        """Trial-level operating characteristics, each with its Monte Carlo SE.
+
+        The true MTD is the dose whose true toxicity is closest to the study's target.
+        """
+        a, truth = self.arrays, self.truth
+        mtd = true_mtd(truth.tox, self.study.target)
+        n_tot = a.n.sum(axis=1).astype(float)
+        above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
+        stopped_early = ~np.char.startswith(a.reason.astype(str), "stop: max_patients")
+        rows = {
+            "correct_selection_pct": 100.0 * (a.selected == mtd),
+            "benchmark_correct_pct": 100.0 * (a.benchmark == mtd),
+            "no_selection_pct": 100.0 * (a.selected == NO_DOSE),
+            "stopped_before_max_pct": 100.0 * stopped_early,
+            "patients_mean": n_tot,
+            "dlt_mean": a.tox.sum(axis=1).astype(float),
+            "dlt_rate_pct": 100.0 * a.tox.sum(axis=1) / np.maximum(n_tot, 1),
+            "patients_above_mtd_pct": 100.0 * above,
+        }
+        if truth.eff is not None:
+            rows["responders_mean"] = a.eff.sum(axis=1).astype(float)
+        out = [(k, *map(float, _mean_se(v))) for k, v in rows.items()]
+        df = pd.DataFrame(out, columns=["metric", "value", "se"])
+        df.attrs["true_mtd"] = float(self.study.doses[mtd])
+        return df

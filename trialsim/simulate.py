@@ -1,0 +1,118 @@
+"""``simulate(study, n_trials, seed)``: the fast path, all trials advancing in lockstep.
+
+Trials are processed in batches; within a batch every trial still running receives its next
+cohort at the same step, and the design decides for the whole batch at once
+(``decide_batch``).  Trial ``k`` of scenario ``s`` draws only from its own streams
+(``rng.trial_seed``), so results do not depend on the batch size, on ``first_trial`` splits,
+or on the number of workers.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.results import Simulations, TrialArrays
+from trialsim.rng import check_seed
+from trialsim.study import Study
+
+DEFAULT_BATCH = 4096
+
+
+def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first_trial: int = 0,
+             batch_size: int = DEFAULT_BATCH,
+             progress: Callable[[int, int], None] | None = None) -> Simulations:
+    """Simulate trials ``first_trial .. first_trial + n_trials - 1`` of ``study``.
+
+    ``progress(done, total)`` is called after each batch.
+    """
+    seed = check_seed(seed)
+    if n_trials < 1:
+        raise ValueError(f"n_trials must be a positive integer, got {n_trials}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    parts = []
+    done = 0
+    for start in range(first_trial, first_trial + n_trials, batch_size):
+        trials = np.arange(start, min(start + batch_size, first_trial + n_trials), dtype=np.int64)
+        parts.append(run_batch(study, trials, seed, scenario))
+        done += len(trials)
+        if progress is not None:
+            progress(done, n_trials)
+    return Simulations(study=study, seed=seed, scenario=scenario, arrays=TrialArrays.concat(parts))
+
+
+def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) -> TrialArrays:
+    """Run the trials with the given indices in lockstep and return their raw arrays."""
+    design = study.design
+    doses = np.asarray(study.doses, float)
+    T, D, P = len(trials), len(doses), int(design.max_patients)
+    cohort = int(design.cohort_size)
+    po = study.scenario.draw(seed, scenario, trials, P, doses, study.dose_unit)
+    tox_po = po.tox
+    eff_po = po.eff if po.eff is not None else np.zeros_like(tox_po)
+
+    n = np.zeros((T, D), np.int64)
+    ntox = np.zeros((T, D), np.int64)
+    neff = np.zeros((T, D), np.int64)
+    current = np.full(T, NO_DOSE, np.int64)
+    lc_n = np.zeros(T, np.int64)
+    lc_tox = np.zeros(T, np.int64)
+    total = np.zeros(T, np.int64)
+    pat_dose = np.full((T, P), NO_DOSE, np.int8 if D < 127 else np.int64)
+    pat_cohort = np.full((T, P), -1, np.int32)
+
+    selected = np.full(T, NO_DOSE, np.int64)
+    reason = np.empty(T, dtype=object)
+    act = np.arange(T)
+    dec = design.decide_batch(BatchState.empty(T, D))
+    step = 0
+    while True:
+        ended = dec.stop | (dec.next_dose == NO_DOSE)
+        if ended.any():
+            selected[act[ended]] = dec.recommended[ended]
+            reason[act[ended]] = dec.reason[ended]
+            act = act[~ended]
+            nxt = dec.next_dose[~ended]
+        else:
+            nxt = dec.next_dose
+        if act.size == 0:
+            break
+        size = np.minimum(cohort, P - total[act])
+        if (size <= 0).any():
+            raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
+        ctox = np.zeros(act.size, np.int64)
+        for j in range(cohort):
+            on = j < size
+            a, d = act[on], nxt[on]
+            pos = total[a] + j
+            t = tox_po[a, pos, d]
+            ctox[on] += t
+            neff[a, d] += eff_po[a, pos, d]
+            pat_dose[a, pos] = d
+            pat_cohort[a, pos] = step
+        n[act, nxt] += size
+        ntox[act, nxt] += ctox
+        total[act] += size
+        current[act], lc_n[act], lc_tox[act] = nxt, size, ctox
+        step += 1
+        state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act], lc_tox[act])
+        dec = design.decide_batch(state)
+
+    benchmark = fully_informed_selection(tox_po, study.target)
+    return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str), n=n, tox=ntox,
+                       eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
+                       patient_tox=tox_po[np.arange(T)[:, None], np.arange(P)[None, :],
+                                          np.maximum(pat_dose, 0)] & (pat_dose >= 0),
+                       patient_eff=eff_po[np.arange(T)[:, None], np.arange(P)[None, :],
+                                          np.maximum(pat_dose, 0)] & (pat_dose >= 0),
+                       benchmark=benchmark)
+
+
+def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:
+    """The benchmark of O'Quigley, Paoletti & Maccario (2002): knowing every patient's outcome at
+    every dose (``tox`` (T, P, D)), select the dose whose observed toxicity rate among the trial's
+    patients is closest to ``target`` (ties to the lower dose)."""
+    rate = tox.mean(axis=1)
+    return np.argmin(np.abs(rate - target), axis=1).astype(np.int64)

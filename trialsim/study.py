@@ -1,0 +1,195 @@
+"""``Study``: a frozen bundle of doses, scenario (the truth) and design.
+
+A scenario turns virtual patients into potential outcomes: for every patient and every dose,
+whether they would have a toxicity and whether they would respond.  It states its truth either
+directly (:class:`DirectTruth`, probabilities per dose, as published operating-characteristic
+tables do) or mechanistically (:class:`Mechanistic`: population → PK exposure → response).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trialsim.designs.base import Design
+from trialsim.population import Population, VirtualPatients
+from trialsim.response.models import BinaryResponse
+from trialsim.rng import study_stream
+
+#: Virtual patients used to estimate the population-average truth of a mechanistic scenario.
+N_TRUTH_PATIENTS = 200_000
+
+
+@dataclass(frozen=True)
+class PotentialOutcomes:
+    """Outcomes of every patient at every dose: ``tox`` and ``eff`` bool arrays (T, P, D)."""
+
+    tox: np.ndarray
+    eff: np.ndarray | None
+    patients: VirtualPatients
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Population-average probabilities per dose (``eff`` None when the study has no efficacy);
+    ``*_se`` their Monte Carlo standard errors (zero when stated directly)."""
+
+    tox: np.ndarray
+    eff: np.ndarray | None
+    tox_se: np.ndarray
+    eff_se: np.ndarray | None
+
+
+class Scenario:
+    """Base class of the two ways to state the truth."""
+
+    population: Population
+
+    def n_z(self) -> int:
+        return 0
+
+    def outcomes(self, patients: VirtualPatients, doses: np.ndarray, dose_unit: str) -> PotentialOutcomes:
+        raise NotImplementedError  # pragma: no cover
+
+    def draw(self, seed: int, scenario: int, trials: np.ndarray, n_patients: int,
+             doses: np.ndarray, dose_unit: str) -> PotentialOutcomes:
+        patients = self.population.draw(seed, scenario, trials, n_patients, self.n_z(), self._eta_draw())
+        return self.outcomes(patients, doses, dose_unit)
+
+    def _eta_draw(self):
+        return None
+
+    def truth(self, seed: int, scenario: int, doses: np.ndarray, dose_unit: str) -> Truth:
+        raise NotImplementedError  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class DirectTruth(Scenario):
+    """True probability of toxicity (and optionally efficacy) at each dose, the same for every
+    patient.  Patient ``i`` is toxic at dose ``d`` when ``u_tox[i] < tox[d]``: outcomes are
+    monotone in dose when ``tox`` increases.  Toxicity and efficacy are independent given dose."""
+
+    tox: tuple[float, ...]
+    eff: tuple[float, ...] | None = None
+    population: Population = field(default_factory=Population)
+
+    def outcomes(self, patients, doses, dose_unit):
+        tox = patients.u[..., 0:1] < np.asarray(self.tox)
+        eff = None if self.eff is None else patients.u[..., 1:2] < np.asarray(self.eff)
+        return PotentialOutcomes(tox, eff, patients)
+
+    def truth(self, seed, scenario, doses, dose_unit):
+        t = np.asarray(self.tox, float)
+        e = None if self.eff is None else np.asarray(self.eff, float)
+        return Truth(t, e, np.zeros_like(t), None if e is None else np.zeros_like(e))
+
+
+@dataclass(frozen=True)
+class Mechanistic(Scenario):
+    """Population → PK exposure → response.
+
+    ``toxicity`` and ``efficacy`` are response models whose ``exposure`` names a PK metric (or
+    ``"dose"``).  ``pk`` is a resolved PK specification (or None when every response is driven
+    by dose).
+    """
+
+    population: Population
+    toxicity: BinaryResponse
+    efficacy: Any | None = None
+    pk: Any | None = None
+
+    def _models(self):
+        return [m for m in (self.toxicity, self.efficacy) if m is not None]
+
+    def n_z(self) -> int:
+        return sum(getattr(m, "n_z", 0) for m in self._models())
+
+    def _eta_draw(self):
+        if self.pk is None:
+            return None
+        from trialsim.pk.variability import draw_eta
+        spec = self.pk
+        return lambda rng, n: draw_eta(spec, rng, n)
+
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(sorted({m.exposure for m in self._models() if m.exposure != "dose"}))
+
+    def exposures(self, patients: VirtualPatients, doses: np.ndarray, dose_unit: str) -> dict[str, np.ndarray]:
+        """Exposure metrics of every patient at every dose, each (T, P, D)."""
+        T, P = patients.shape
+        D = len(doses)
+        out = {"dose": np.broadcast_to(np.asarray(doses, float), (T, P, D))}
+        names = self.metrics()
+        if names:
+            if self.pk is None:
+                raise ValueError(f"response models use PK metrics {names} but the study has no pk section")
+            from trialsim.pk import pk_exposures
+            cov = {k: v.reshape(-1) for k, v in patients.covariates.items()}
+            eta = patients.eta.reshape(T * P, -1) if patients.eta is not None else None
+            ex = pk_exposures(self.pk, cov, eta, np.asarray(doses, float), names, dose_unit)
+            out.update({k: np.asarray(v).reshape(T, P, D) for k, v in ex.items()})
+        return out
+
+    def outcomes(self, patients, doses, dose_unit):
+        ex = self.exposures(patients, doses, dose_unit)
+        tox = self.toxicity.outcome(ex[self.toxicity.exposure], patients.u[..., 0])
+        eff = None
+        if self.efficacy is not None:
+            eff = self._efficacy_outcome(ex, patients)
+        return PotentialOutcomes(tox, eff, patients)
+
+    def _efficacy_outcome(self, ex, patients):
+        m = self.efficacy
+        if isinstance(m, BinaryResponse):
+            return m.outcome(ex[m.exposure], patients.u[..., 1])
+        n_tox_z = getattr(self.toxicity, "n_z", 0)
+        return m.outcome(ex[m.exposure], patients.u[..., 1], patients.z[..., n_tox_z:], patients.covariates)
+
+    def truth(self, seed, scenario, doses, dose_unit, n: int = N_TRUTH_PATIENTS):
+        """Population-average probabilities, estimated from ``n`` virtual patients drawn from a
+        study-level stream (the same for every design and every run with this seed)."""
+        rng = study_stream(seed, scenario)
+        # One "trial" of n patients, drawn with the same layout as trial streams.
+        u = rng.random((1, n, 2))
+        z = rng.standard_normal((1, n, self.n_z()))
+        cov = {k: d.quantile(rng.random((1, n))) for k, d in self.population.covariates.items()}
+        eta = None
+        if self.pk is not None:
+            from trialsim.pk.variability import draw_eta
+            eta = draw_eta(self.pk, rng, n)[None]
+        pts = VirtualPatients(u, z, cov, eta)
+        ex = self.exposures(pts, doses, dose_unit)
+        pt = self.toxicity.probability(ex[self.toxicity.exposure])[0]
+        tox, tox_se = pt.mean(axis=0), pt.std(axis=0, ddof=1) / np.sqrt(n)
+        eff = eff_se = None
+        if self.efficacy is not None:
+            m = self.efficacy
+            if isinstance(m, BinaryResponse):
+                pe = m.probability(ex[m.exposure])[0]
+            else:
+                pe = self._efficacy_outcome(ex, pts)[0].astype(float)
+            eff, eff_se = pe.mean(axis=0), pe.std(axis=0, ddof=1) / np.sqrt(n)
+        return Truth(tox, eff, tox_se, eff_se)
+
+
+@dataclass(frozen=True)
+class Study:
+    """Everything needed to simulate: doses (in ``dose_unit``), the scenario, the design, the
+    target toxicity rate that defines the true MTD, and the resolved configuration."""
+
+    name: str
+    doses: tuple[float, ...]
+    dose_unit: str
+    scenario: Scenario
+    design: Design
+    target: float
+    config: dict = field(default_factory=dict, compare=False, hash=False)
+    source: str | None = None
+
+    @property
+    def n_doses(self) -> int:
+        return len(self.doses)
+
+    def truth(self, seed: int, scenario: int = 0) -> Truth:
+        return self.scenario.truth(seed, scenario, np.asarray(self.doses, float), self.dose_unit)
