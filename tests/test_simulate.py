@@ -1,0 +1,71 @@
+"""Reproducibility, chunk invariance, and the tables of Simulations."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import trialsim as ts
+from trialsim.simulate import fully_informed_selection
+
+from tests.test_config import GOOD
+
+THREE = {"doses": [1, 2, 3, 4, 5], "target": 0.3, "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60]},
+         "design": {"type": "three_plus_three"}}
+
+
+@pytest.fixture(scope="module", params=["crm", "3+3"])
+def study(request):
+    return ts.from_dict(GOOD if request.param == "crm" else THREE)
+
+
+def frames(sims):
+    return sims.trials, sims.patients
+
+
+def test_same_seed_same_results(study):
+    a, b = ts.simulate(study, 300, seed=11), ts.simulate(study, 300, seed=11)
+    pd.testing.assert_frame_equal(a.trials, b.trials)
+    pd.testing.assert_frame_equal(a.patients, b.patients)
+    c = ts.simulate(study, 300, seed=12)
+    assert not c.trials.equals(a.trials)
+
+
+def test_chunk_invariance(study):
+    """1,000 trials in one call == four calls of 250 == batches of 97."""
+    whole = ts.simulate(study, 1000, seed=5)
+    parts = [ts.simulate(study, 250, seed=5, first_trial=k) for k in range(0, 1000, 250)]
+    glued = pd.concat([p.trials for p in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(whole.trials, glued)
+    glued_p = pd.concat([p.patients for p in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(whole.patients, glued_p)
+    small = ts.simulate(study, 1000, seed=5, batch_size=97)
+    pd.testing.assert_frame_equal(whole.trials, small.trials)
+
+
+def test_tables_are_consistent(study):
+    sims = ts.simulate(study, 400, seed=2)
+    t, p = sims.trials, sims.patients
+    assert (p.groupby("trial").size().values == t.n_patients.values).all()
+    assert (p.groupby("trial").tox.sum().values == t.n_dlt.values).all()
+    s = sims.summary()
+    assert list(s.columns[:6]) == ["dose", "true_tox", "selected_pct", "selected_se", "benchmark_pct", "patients_mean"]
+    assert s.selected_pct.sum() == pytest.approx(100)
+    assert s.patients_mean.sum() == pytest.approx(t.n_patients.mean())
+    assert s.dose.iloc[-1] == "none"
+    m = sims.metrics().set_index("metric")
+    assert m.loc["patients_mean", "value"] == pytest.approx(t.n_patients.mean())
+
+
+def test_fully_informed_benchmark():
+    tox = np.zeros((1, 10, 3), bool)
+    tox[0, :3, 1] = True   # 30% at dose 2
+    tox[0, :6, 2] = True   # 60% at dose 3
+    assert fully_informed_selection(tox, 0.3)[0] == 1
+    assert fully_informed_selection(tox, 0.05)[0] == 0
+
+
+def test_crn_same_patients_across_designs():
+    """Two designs on the same scenario and seed see the same potential outcomes."""
+    a = ts.from_dict(GOOD)
+    b = ts.from_dict(THREE)
+    sa, sb = ts.simulate(a, 200, seed=9), ts.simulate(b, 200, seed=9)
+    np.testing.assert_array_equal(sa.arrays.benchmark, sb.arrays.benchmark)
