@@ -1,0 +1,66 @@
+"""Small helpers shared by every design and modifier: building decisions, joining reasons,
+and the common rule that stops a trial once ``max_patients`` have been treated."""
+from __future__ import annotations
+
+import numpy as np
+
+from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState
+
+MAX_PATIENTS_REASON = "stop: max_patients reached"
+
+# string concatenation: the numpy >= 2 ufunc when available (about twice as fast)
+_str_add = getattr(getattr(np, "strings", None), "add", np.char.add)
+
+
+def make_decision(next_dose, stop, recommended, admissible, reason) -> BatchDecision:
+    """A :class:`BatchDecision` with the contract's dtypes; ``next_dose`` is forced to
+    ``NO_DOSE`` where ``stop`` is true."""
+    stop = np.asarray(stop, dtype=bool)
+    next_dose = np.where(stop, NO_DOSE, np.asarray(next_dose, dtype=np.int64)).astype(np.int64)
+    return BatchDecision(next_dose=next_dose, stop=stop,
+                         recommended=np.asarray(recommended, dtype=np.int64),
+                         admissible=np.asarray(admissible, dtype=bool),
+                         reason=np.asarray(reason, dtype=str))
+
+
+def join_reasons(reason: np.ndarray, extra, mask: np.ndarray) -> np.ndarray:
+    """``reason`` with ``extra`` appended (``"; "``-separated) where ``mask`` is true.
+
+    Works on the masked entries only (string operations on whole batches are slow)."""
+    idx = np.flatnonzero(mask)
+    reason = np.asarray(reason, dtype=str)
+    if idx.size == 0:
+        return reason
+    old = reason[idx]
+    add = np.broadcast_to(np.asarray(extra, dtype=str), reason.shape)[idx]
+    joined = np.where(old == "", add, _str_add(_str_add(old, "; "), add))
+    width = max(reason.dtype.itemsize, joined.dtype.itemsize) // np.dtype("U1").itemsize
+    out = reason.astype(f"<U{width}")
+    out[idx] = joined
+    return out
+
+
+def stop_at_max_patients(state: BatchState, decision: BatchDecision,
+                         max_patients: int) -> BatchDecision:
+    """Stop every trial with ``state.total >= max_patients``.
+
+    The recommendation is kept (it was made on all the data); ``next_dose`` becomes
+    ``NO_DOSE``.  The reason ``"stop: max_patients reached"`` is appended only for trials
+    that were not already stopped by another rule.  Every design calls this last.
+    """
+    full = state.total >= max_patients
+    if not full.any():
+        return decision
+    newly = full & ~decision.stop
+    return make_decision(decision.next_dose, decision.stop | full, decision.recommended,
+                         decision.admissible,
+                         join_reasons(decision.reason, MAX_PATIENTS_REASON, newly))
+
+
+def check_state(state: BatchState, n_doses: int, design: str) -> None:
+    """Raise ``ValueError`` if the state does not fit a design over ``n_doses`` doses."""
+    if state.n_doses != n_doses:
+        raise ValueError(f"{design} has {n_doses} doses but the trial state has "
+                         f"{state.n_doses}")
+    if (state.tox < 0).any() or (state.tox > state.n).any():
+        raise ValueError("trial state must satisfy 0 <= tox <= n at every dose")
