@@ -52,13 +52,13 @@ class Scenario:
     def outcomes(self, patients: VirtualPatients, doses: np.ndarray, dose_unit: str) -> PotentialOutcomes:
         raise NotImplementedError  # pragma: no cover
 
+    def n_eta(self) -> int:
+        return 0
+
     def draw(self, seed: int, scenario: int, trials: np.ndarray, n_patients: int,
              doses: np.ndarray, dose_unit: str) -> PotentialOutcomes:
-        patients = self.population.draw(seed, scenario, trials, n_patients, self.n_z(), self._eta_draw())
+        patients = self.population.draw(seed, scenario, trials, n_patients, self.n_z(), self.n_eta())
         return self.outcomes(patients, doses, dose_unit)
-
-    def _eta_draw(self):
-        return None
 
     def truth(self, seed: int, scenario: int, doses: np.ndarray, dose_unit: str) -> Truth:
         raise NotImplementedError  # pragma: no cover
@@ -105,12 +105,8 @@ class Mechanistic(Scenario):
     def n_z(self) -> int:
         return sum(getattr(m, "n_z", 0) for m in self._models())
 
-    def _eta_draw(self):
-        if self.pk is None:
-            return None
-        from trialsim.pk.variability import draw_eta
-        spec = self.pk
-        return lambda rng, n: draw_eta(spec, rng, n)
+    def n_eta(self) -> int:
+        return 0 if self.pk is None else self.pk.omega.n
 
     def metrics(self) -> tuple[str, ...]:
         return tuple(sorted({m.exposure for m in self._models() if m.exposure != "dose"}))
@@ -126,7 +122,9 @@ class Mechanistic(Scenario):
                 raise ValueError(f"response models use PK metrics {names} but the study has no pk section")
             from trialsim.pk import pk_exposures
             cov = {k: v.reshape(-1) for k, v in patients.covariates.items()}
-            eta = patients.eta.reshape(T * P, -1) if patients.eta is not None else None
+            eta = None
+            if patients.eta_z is not None:
+                eta = patients.eta_z.reshape(T * P, -1) @ self.pk.omega.cholesky().T
             ex = pk_exposures(self.pk, cov, eta, np.asarray(doses, float), names, dose_unit)
             out.update({k: np.asarray(v).reshape(T, P, D) for k, v in ex.items()})
         return out
@@ -149,16 +147,7 @@ class Mechanistic(Scenario):
     def truth(self, seed, scenario, doses, dose_unit, n: int = N_TRUTH_PATIENTS):
         """Population-average probabilities, estimated from ``n`` virtual patients drawn from a
         study-level stream (the same for every design and every run with this seed)."""
-        rng = study_stream(seed, scenario)
-        # One "trial" of n patients, drawn with the same layout as trial streams.
-        u = rng.random((1, n, 2))
-        z = rng.standard_normal((1, n, self.n_z()))
-        cov = {k: d.quantile(rng.random((1, n))) for k, d in self.population.covariates.items()}
-        eta = None
-        if self.pk is not None:
-            from trialsim.pk.variability import draw_eta
-            eta = draw_eta(self.pk, rng, n)[None]
-        pts = VirtualPatients(u, z, cov, eta)
+        pts = self.population.draw_from(study_stream(seed, scenario), n, self.n_z(), self.n_eta())
         ex = self.exposures(pts, doses, dose_unit)
         pt = self.toxicity.probability(ex[self.toxicity.exposure])[0]
         tox, tox_se = pt.mean(axis=0), pt.std(axis=0, ddof=1) / np.sqrt(n)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pydantic
 
-from trialsim.errors import ConfigError
+from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.registry import _REGISTRY, lookup
 
 
@@ -43,19 +43,24 @@ def construct(cls: type, kwargs: dict, path: tuple) -> Any:
     try:
         return cls(**kwargs)
     except pydantic.ValidationError as e:
-        err = e.errors()[0]
-        loc = tuple(x for x in err["loc"] if x != "__root__")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "unexpected_keyword_argument":
-            allowed = ", ".join(f.name for f in dataclasses.fields(cls) if f.name != "parent")
-            msg = f"unknown key; expected one of: {allowed}"
-        elif err["type"] == "missing_keyword_argument":
-            msg = "required key is missing"
-        elif "input" in err and err["type"] not in ("value_error", "assertion_error") and loc:
-            msg = f"{msg} (got {err['input']!r})"
-        raise ConfigError(msg, path + loc) from None
+        errs = [_pydantic_error(cls, err, path) for err in e.errors()]
+        raise (errs[0] if len(errs) == 1 else ConfigErrors(errs)) from None
     except (ValueError, TypeError) as e:
         raise ConfigError(str(e), path) from None
+
+
+def _pydantic_error(cls: type, err: dict, path: tuple) -> ConfigError:
+    loc = tuple(x for x in err["loc"] if x != "__root__")
+    msg = err["msg"].removeprefix("Value error, ")
+    kind = err["type"]
+    if kind == "unexpected_keyword_argument":
+        allowed = ", ".join(f.name for f in dataclasses.fields(cls) if f.name != "parent")
+        msg = f"unknown key; expected one of: {allowed}"
+    elif kind.startswith("missing"):
+        msg = "required key is missing"
+    elif kind not in ("value_error", "assertion_error") and loc:
+        msg = f"{msg} (got {err.get('input')!r})"
+    return ConfigError(msg, path + loc)
 
 
 def registered_name(obj: Any) -> tuple[str, str] | None:

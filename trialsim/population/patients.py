@@ -1,28 +1,31 @@
 """Virtual patients, drawn trial by trial from each trial's ``patients`` stream.
 
-Order of draws within a trial's stream (fixed; append new kinds of draw at the end):
+Each patient takes one row of ``K`` uniforms from the trial's stream (patient ``i`` takes
+numbers ``i*K .. i*K + K - 1``, so the first patients of a trial are the same whatever the
+trial size).  Columns, in this fixed order:
 
-1. ``u``: standard uniforms, shape ``(P, 2)``: column 0 the patient's tolerance to toxicity,
-   column 1 the propensity to respond (efficacy).
-2. ``z``: standard normals, shape ``(P, n_z)``, for continuous outcomes (random effects and
-   residual noise of a clinical score); ``n_z`` is set by the response models.
-3. covariates, in the order the population lists them, one uniform per patient each.
-4. PK random effects, drawn by the PK model.
+1. two uniforms: the patient's tolerance to toxicity and propensity to respond;
+2. ``n_z`` standard normals (``ndtri`` of uniforms) for continuous outcomes (random effects
+   and residual noise of a clinical score), as many as the response models ask for;
+3. one uniform per covariate, in the order the population lists them (inverse-CDF draws);
+4. ``n_eta`` standard normals for the PK random effects (the PK model correlates them).
 
-So a patient's outcome at every dose is fixed before any design sees them, and the first
-``P`` patients of a trial are the same whatever the trial size.
+So a patient's outcome at every dose is fixed before any design sees them.  Rows are produced
+in bulk by :func:`trialsim.rng.stream_uniforms`, bitwise equal to
+``stream(seed, scenario, trial, "patients").random(P * K)``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
+from scipy.special import ndtri
 
 from trialsim.population.distributions import Distribution
-from trialsim.rng import stream
+from trialsim.rng import stream_uniforms
 
 N_UNIFORM = 2
+_TINY = 2.0**-54  # keeps ndtri finite for a uniform of exactly 0
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,13 @@ class VirtualPatients:
     """Patients of ``T`` trials with ``P`` patients each.
 
     ``u`` (T, P, 2) uniforms, ``z`` (T, P, n_z) normals, ``covariates`` name → (T, P),
-    ``eta`` (T, P, n_eta) PK random effects (log scale) or None.
+    ``eta_z`` (T, P, n_eta) independent standard normals for the PK random effects.
     """
 
     u: np.ndarray
     z: np.ndarray
     covariates: dict[str, np.ndarray] = field(default_factory=dict)
-    eta: np.ndarray | None = None
+    eta_z: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -49,23 +52,26 @@ class Population:
 
     covariates: dict[str, Distribution] = field(default_factory=dict)
 
+    def width(self, n_z: int = 0, n_eta: int = 0) -> int:
+        """Uniforms per patient."""
+        return N_UNIFORM + n_z + len(self.covariates) + n_eta
+
     def draw(self, seed: int, scenario: int, trials: np.ndarray, n_patients: int, n_z: int = 0,
-             eta_draw: Callable[[np.random.Generator, int], np.ndarray] | None = None
-             ) -> VirtualPatients:
+             n_eta: int = 0) -> VirtualPatients:
         """Draw ``n_patients`` patients for each trial index in ``trials``."""
-        T, P = len(trials), n_patients
-        u = np.empty((T, P, N_UNIFORM))
-        z = np.empty((T, P, n_z))
-        cov = {name: np.empty((T, P)) for name in self.covariates}
-        etas = []
-        for i, k in enumerate(trials):
-            rng = stream(seed, scenario, int(k), "patients")
-            u[i] = rng.random((P, N_UNIFORM))
-            if n_z:
-                z[i] = rng.standard_normal((P, n_z))
-            for name, dist in self.covariates.items():
-                cov[name][i] = dist.quantile(rng.random(P))
-            if eta_draw is not None:
-                etas.append(eta_draw(rng, P))
-        eta = np.stack(etas) if etas else None
-        return VirtualPatients(u, z, cov, eta)
+        K = self.width(n_z, n_eta)
+        U = stream_uniforms(seed, scenario, np.asarray(trials), "patients", n_patients * K)
+        return self.from_uniforms(U.reshape(len(trials), n_patients, K), n_z, n_eta)
+
+    def draw_from(self, rng: np.random.Generator, n: int, n_z: int = 0, n_eta: int = 0) -> VirtualPatients:
+        """``n`` patients as one trial, from any Generator (study-level Monte Carlo)."""
+        K = self.width(n_z, n_eta)
+        return self.from_uniforms(rng.random(n * K).reshape(1, n, K), n_z, n_eta)
+
+    def from_uniforms(self, U: np.ndarray, n_z: int, n_eta: int) -> VirtualPatients:
+        """Turn uniforms (T, P, K) laid out as in the module docstring into patients."""
+        c = N_UNIFORM + n_z
+        z = ndtri(np.maximum(U[..., N_UNIFORM:c], _TINY))
+        cov = {name: dist.quantile(U[..., c + j]) for j, (name, dist) in enumerate(self.covariates.items())}
+        eta_z = ndtri(np.maximum(U[..., U.shape[-1] - n_eta:], _TINY)) if n_eta else None
+        return VirtualPatients(U[..., :N_UNIFORM], z, cov, eta_z)
