@@ -1,0 +1,74 @@
+"""The front door: trialsim run / validate / show, and atomic outputs."""
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+import trialsim as ts
+from trialsim.cli import main
+from trialsim.store import write_outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+CRM = ROOT / "configs" / "examples" / "crm_direct.yaml"
+
+
+def test_run_writes_everything(tmp_path, capsys):
+    out = tmp_path / "res"
+    assert main(["run", str(CRM), "--trials", "300", "--seed", "4", "--out", str(out),
+                 "--set", "design.target=0.25"]) == 0
+    printed = capsys.readouterr().out
+    assert "selected_pct" in printed and "correct_selection_pct" in printed
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.csv", "patients.parquet", "study.yaml", "summary.csv", "trials.parquet"]
+    summary = pd.read_csv(out / "summary.csv")
+    for col in ("dose", "true_tox", "selected_pct", "selected_se", "patients_mean", "dlt_mean"):
+        assert col in summary.columns
+    assert summary.dose.iloc[-1] == "none" and len(summary) == 6
+    resolved = yaml.safe_load((out / "study.yaml").read_text())
+    assert resolved["run"]["seed"] == 4 and resolved["run"]["n_trials"] == 300
+    assert resolved["run"]["trialsim_version"] == ts.__version__
+    assert resolved["design"]["target"] == 0.25
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == 300
+    meta = pq.read_schema(out / "trials.parquet").metadata
+    assert yaml.safe_load(meta[b"trialsim.study"])["run"]["seed"] == 4
+    # the run is reproducible from its resolved study.yaml
+    again = ts.simulate(ts.load(CRM, ["design.target=0.25"]), 300, seed=4)
+    pd.testing.assert_frame_equal(again.trials, trials)
+    # nothing temporary left beside the output
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_resolved_study_yaml_loads_and_reproduces(tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", str(CRM), "--trials", "100", "--seed", "8", "--out", str(out)]) == 0
+    doc = yaml.safe_load((out / "study.yaml").read_text())
+    doc.pop("run")
+    sims = ts.simulate(ts.from_dict(doc), 100, seed=8)
+    pd.testing.assert_frame_equal(sims.trials, pd.read_parquet(out / "trials.parquet"))
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    def boom(path):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_outputs(tmp_path / "out", {"a.csv": lambda p: p.write_text("x"), "b.csv": boom})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_reports_config_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("doses: [1, 2]\ntruth: {tox: [0.1, 1.2]}\ndesign: {type: three_plus_three}\n")
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml: truth.tox[1]" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_show_lists_registered_types(capsys):
+    assert main(["show", "design"]) == 0
+    out = capsys.readouterr().out.split()
+    assert "crm" in out and "three_plus_three" in out
