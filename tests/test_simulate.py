@@ -69,3 +69,18 @@ def test_crn_same_patients_across_designs():
     b = ts.from_dict(THREE)
     sa, sb = ts.simulate(a, 200, seed=9), ts.simulate(b, 200, seed=9)
     np.testing.assert_array_equal(sa.arrays.benchmark, sb.arrays.benchmark)
+
+
+def test_early_stop_metric_counts_only_early_stops():
+    safe = ts.from_dict(GOOD)
+    m = ts.simulate(safe, 200, seed=1).metrics().set_index("metric")
+    assert m.loc["stopped_before_max_pct", "value"] == 0  # plain CRM always runs to 30
+    toxic = ts.from_dict({**GOOD, "truth": {"tox": [0.5, 0.6, 0.7, 0.8, 0.9]},
+                          "design": {**GOOD["design"], "modifiers": [
+                              {"type": "stop_when_too_toxic", "threshold": 0.3, "prob": 0.8}]}})
+    sims = ts.simulate(toxic, 400, seed=1)
+    m = sims.metrics().set_index("metric")
+    early = (sims.trials.n_patients < 30).mean() * 100
+    assert m.loc["stopped_before_max_pct", "value"] == pytest.approx(early)
+    assert early > 50
+    assert m.loc["no_selection_pct", "value"] >= early

@@ -152,7 +152,7 @@ class Simulations:
         mtd = true_mtd(truth.tox, self.study.target)
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
-        stopped_early = ~np.char.startswith(a.reason.astype(str), "stop: max_patients")
+        stopped_early = np.char.find(a.reason.astype(str), "stop: max_patients reached") < 0
         rows = {
             "correct_selection_pct": 100.0 * (a.selected == mtd),
             "benchmark_correct_pct": 100.0 * (a.benchmark == mtd),
