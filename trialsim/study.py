@@ -18,7 +18,7 @@ from trialsim.response.models import BinaryResponse
 from trialsim.rng import study_stream
 
 #: Virtual patients used to estimate the population-average truth of a mechanistic scenario.
-N_TRUTH_PATIENTS = 200_000
+N_TRUTH_PATIENTS = 100_000
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import yaml
 from trialsim.config.build import build, construct, expect_mapping, to_config
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.population import Population
+from trialsim.response.models import BinaryResponse
 from trialsim.study import DirectTruth, Mechanistic, Study
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "target", "truth", "population", "pk",
@@ -252,6 +253,17 @@ def _scenario(doc, doses):
         if m is not None and m.exposure != "dose" and pk is None:
             raise ConfigError(f"exposure {m.exposure!r} needs a pk section (or use exposure: dose)",
                               ("response", key, "exposure"))
+    if not isinstance(tox, BinaryResponse):
+        raise ConfigError(f"toxicity needs a probability model (logistic, emax), got {resp['toxicity'].get('type')!r}",
+                          ("response", "toxicity", "type"))
+    for key, m in (("toxicity", tox), ("efficacy", eff)):
+        if not hasattr(m, "outcome") and m is not None:
+            raise ConfigError(f"response type {resp[key].get('type')!r} cannot give a binary {key} outcome",
+                              ("response", key, "type"))
+        need = getattr(m, "baseline", None)
+        if isinstance(need, str) and need not in population.covariates:
+            raise ConfigError(f"needs the population covariate {need!r} (the baseline score)",
+                              ("response", key, "baseline"))
     if pk is not None and doc.get("dose_unit") == "mg/kg" and "weight_kg" not in population.covariates:
         raise ConfigError("mg/kg dosing needs a weight_kg covariate in the population", ("population",))
     return construct(Mechanistic, dict(population=population, toxicity=tox, efficacy=eff, pk=pk), ())
