@@ -158,8 +158,8 @@ def test_dont_skip_doses_caps_escalation_only():
     d = DontSkipDoses(crm()).decide(H("2NNN"))
     assert d.recommended == 3 and d.next_dose == 2
     assert d.reasons[-1] == "dont_skip_doses: capped at one level above the highest dose tried"
-    # when_escalating=False turns it off
-    assert DontSkipDoses(crm(), when_escalating=False).decide(H("2NNN")).next_dose == 3
+    # without the modifier the CRM skips from dose 2 to dose 4
+    assert crm().decide(H("2NNN")).next_dose == 3
 
 
 def test_dont_skip_doses_in_simulation_never_skips():

@@ -61,16 +61,13 @@ class DontSkipDoses(Modifier):
     De-escalation by several levels at once is always allowed.  Before any patient is treated
     the parent's start dose is kept.  ``recommended`` (the selection if the trial ended now)
     is the parent's, unchanged: the rule restricts dosing only, as in dfcrm's
-    ``restrict = TRUE`` simulations.  ``when_escalating = False`` turns the rule off.
+    ``restrict = TRUE`` simulations.  (To lift the rule, leave the modifier out.)
     """
 
     parent: Design
-    when_escalating: bool = True
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         d = self.parent.decide_batch(state)
-        if not self.when_escalating:
-            return self._finish(state, d)
         cap = state.highest_tried + 1
         capped = ~d.stop & (state.total > 0) & (d.next_dose > cap)
         if capped.any():
