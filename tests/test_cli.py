@@ -72,3 +72,13 @@ def test_show_lists_registered_types(capsys):
     assert main(["show", "design"]) == 0
     out = capsys.readouterr().out.split()
     assert "crm" in out and "three_plus_three" in out
+
+
+def test_show_pk_prints_parameters_and_citation(capsys):
+    assert main(["show", "pk"]) == 0
+    names = capsys.readouterr().out.split()
+    assert "ketamine_domino" in names and "esketamine_in_perez_ruixo" in names
+    assert main(["show", "pk", "ketamine_domino"]) == 0
+    text = capsys.readouterr().out
+    assert "V1" in text and "PMID 7198883" in text
+    assert main(["show", "pk", "nope"]) == 1

@@ -4,13 +4,23 @@ A regimen is a sorted tuple of :class:`DoseEvent`.  For a linear model the respo
 regimen is the superposition of the responses to its events.  ``target`` says where the
 input goes: ``"central"`` (IV bolus when ``duration_h == 0``, zero-order infusion
 otherwise) or ``"depot"`` (an absorption compartment emptied at first order; a zero-order
-input into the depot when ``duration_h > 0``).
+input into the depot when ``duration_h > 0``).  ``device`` numbers the devices of one
+administration (0 for the first; nasal sprays given one after another), so a model can give
+later devices a different bioavailability.
+
+Routes (``Bolus``, ``Infusion``, ``FirstOrder``, ``Devices``, ``Schedule``) are the
+configurable templates that turn a dose amount into a regimen (registry kind ``route``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
 import numpy as np
+from pydantic import Field
+
+from trialsim.registry import register
+from trialsim.spec import spec
 
 TARGETS = ("central", "depot")
 
@@ -23,6 +33,7 @@ class DoseEvent:
     amount_mg: float
     duration_h: float = 0.0
     target: str = "central"
+    device: int = 0
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.time_h) or self.time_h < 0:
@@ -33,6 +44,8 @@ class DoseEvent:
             raise ValueError(f"duration must be a finite number of hours >= 0, got {self.duration_h}")
         if self.target not in TARGETS:
             raise ValueError(f"dose target must be one of {TARGETS}, got {self.target!r}")
+        if self.device < 0:
+            raise ValueError(f"device index must be >= 0, got {self.device}")
 
 
 @dataclass(frozen=True)
@@ -61,8 +74,8 @@ class Regimen:
 
     def scaled(self, factor: float) -> "Regimen":
         """The same schedule with every amount multiplied by ``factor``."""
-        return Regimen(tuple(DoseEvent(e.time_h, e.amount_mg * factor, e.duration_h, e.target)
-                             for e in self.events))
+        return Regimen(tuple(DoseEvent(e.time_h, e.amount_mg * factor, e.duration_h, e.target,
+                                       e.device) for e in self.events))
 
     def __add__(self, other: "Regimen") -> "Regimen":
         return Regimen(self.events + other.events)
@@ -86,3 +99,153 @@ class Regimen:
         d = np.array([e.duration_h for e in self.events], dtype=np.float64)
         c = np.array([TARGETS.index(e.target) for e in self.events], dtype=np.int64)
         return t, a, d, c
+
+    def devices(self) -> np.ndarray:
+        """Device index of every event (int64), in event order."""
+        return np.array([e.device for e in self.events], dtype=np.int64)
+
+
+# ----------------------------------------------------------------- routes (dose templates)
+PositiveH = Annotated[float, Field(gt=0)]
+
+
+class Route:
+    """A dose template: ``regimen(amount_mg)`` gives the events of one dose level.
+
+    ``ii_h``/``addl`` repeat the whole administration (NONMEM's II/ADDL).  ``linear_in_amount``
+    says whether ``regimen(k * a)`` is ``regimen(a).scaled(k)`` (False when the dose level
+    changes the number of devices)."""
+
+    ii_h: float | None
+    addl: int
+    linear_in_amount = True
+
+    def _repeat(self, one: tuple[DoseEvent, ...]) -> Regimen:
+        if self.addl < 0 or (self.addl > 0 and not (self.ii_h or 0) > 0):
+            raise ValueError(f"need addl >= 0 and ii_h > 0, got addl={self.addl}, ii_h={self.ii_h}")
+        return Regimen(tuple(DoseEvent(e.time_h + k * (self.ii_h or 0.0), e.amount_mg, e.duration_h,
+                                       e.target, e.device)
+                             for k in range(self.addl + 1) for e in one))
+
+    def regimen(self, amount_mg: float) -> Regimen:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _check_repeat(route) -> None:
+    if route.addl < 0:
+        raise ValueError(f"addl must be >= 0, got {route.addl}")
+    if route.addl > 0 and not (route.ii_h is not None and route.ii_h > 0):
+        raise ValueError("repeated doses (addl > 0) need a dosing interval ii_h > 0 hours")
+
+
+@register("route", "bolus")
+@spec
+class Bolus(Route):
+    """IV bolus into the central compartment."""
+
+    ii_h: PositiveH | None = None
+    addl: int = 0
+
+    def __post_init__(self):
+        _check_repeat(self)
+
+    def regimen(self, amount_mg: float) -> Regimen:
+        return self._repeat((DoseEvent(0.0, amount_mg),))
+
+
+@register("route", "infusion")
+@spec
+class Infusion(Route):
+    """Zero-order IV infusion of ``duration_h`` hours into the central compartment."""
+
+    duration_h: PositiveH
+    ii_h: PositiveH | None = None
+    addl: int = 0
+
+    def __post_init__(self):
+        _check_repeat(self)
+
+    def regimen(self, amount_mg: float) -> Regimen:
+        return self._repeat((DoseEvent(0.0, amount_mg, self.duration_h),))
+
+
+@register("route", "first_order")
+@register("route", "oral")
+@register("route", "subcutaneous")
+@register("route", "intranasal")
+@spec
+class FirstOrder(Route):
+    """Into the depot (first-order absorption with the model's ka, F and tlag); a zero-order
+    input into the depot over ``duration_h`` when it is > 0."""
+
+    duration_h: Annotated[float, Field(ge=0)] = 0.0
+    ii_h: PositiveH | None = None
+    addl: int = 0
+
+    def __post_init__(self):
+        _check_repeat(self)
+
+    def regimen(self, amount_mg: float) -> Regimen:
+        return self._repeat((DoseEvent(0.0, amount_mg, self.duration_h, "depot"),))
+
+
+@register("route", "devices")
+@spec
+class Devices(Route):
+    """Several devices into the depot, ``interval_h`` apart (e.g. one 28-mg nasal spray
+    device every 5 minutes): a dose of ``k * device_mg`` mg is ``k`` devices.  Not linear
+    in amount when the model gives later devices another bioavailability."""
+
+    device_mg: PositiveH
+    interval_h: PositiveH = 5.0 / 60.0
+    ii_h: PositiveH | None = None
+    addl: int = 0
+    linear_in_amount = False
+
+    def __post_init__(self):
+        _check_repeat(self)
+
+    def n_devices(self, amount_mg: float) -> int:
+        k = amount_mg / self.device_mg
+        if not (k >= 1 - 1e-9 and abs(k - round(k)) <= 1e-9 * max(1.0, k)):
+            raise ValueError(f"a dose of {amount_mg} mg is not a whole number of {self.device_mg}-mg devices")
+        return int(round(k))
+
+    def regimen(self, amount_mg: float) -> Regimen:
+        return self._repeat(tuple(DoseEvent(i * self.interval_h, self.device_mg, 0.0, "depot", i)
+                                  for i in range(self.n_devices(amount_mg))))
+
+
+@spec
+class ScheduledDose:
+    """One event of a :class:`Schedule`: ``fraction`` of the dose at ``time_h``."""
+
+    time_h: Annotated[float, Field(ge=0)]
+    fraction: Annotated[float, Field(ge=0)] = 1.0
+    duration_h: Annotated[float, Field(ge=0)] = 0.0
+    target: Literal["central", "depot"] = "central"
+    device: Annotated[int, Field(ge=0)] = 0
+
+
+@register("route", "schedule")
+@spec
+class Schedule(Route):
+    """Any list of events, each a fraction of the dose (e.g. loading + maintenance)."""
+
+    events: tuple[ScheduledDose, ...]
+    ii_h: PositiveH | None = None
+    addl: int = 0
+
+    def __post_init__(self):
+        _check_repeat(self)
+        if not self.events:
+            raise ValueError("a schedule needs at least one event")
+
+    def regimen(self, amount_mg: float) -> Regimen:
+        return self._repeat(tuple(DoseEvent(e.time_h, e.fraction * amount_mg, e.duration_h, e.target,
+                                            e.device) for e in self.events))
+
+
+ROUTES = {"bolus": Bolus, "infusion": Infusion, "first_order": FirstOrder, "oral": FirstOrder,
+          "subcutaneous": FirstOrder, "intranasal": FirstOrder, "devices": Devices,
+          "schedule": Schedule}
