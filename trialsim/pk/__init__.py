@@ -24,6 +24,8 @@ from trialsim.pk.exposure import (CONC_KINDS, Metric, amounts, conc_factor, conc
                                   exposure_metrics, parse_metric, prepare, profiles, run_metrics,
                                   to_mg_per_l, to_ng_per_ml)
 from trialsim.pk.library import available, describe, pd_constant
+from trialsim.pk.ode.metrics import check_metrics as _check_ode_metrics
+from trialsim.pk.ode.metrics import is_ode, ode_exposures
 from trialsim.pk.models import (PARAMETERS, Clearances, HepatoPortalNasal, Mammillary,
                                 MicroConstants, clearances_from_micro, micro_from_clearances)
 from trialsim.pk.regimen import (Bolus, Devices, DoseEvent, FirstOrder, Infusion, Regimen,
@@ -63,8 +65,16 @@ def pk_exposures(model: PKSpec, covariates: Mapping[str, np.ndarray], eta: np.nd
     with another bioavailability) is computed once per distinct dose (exact, no scaling).
     Curves are never stored: metrics are streamed per patient in the numba kernel, in blocks
     of :data:`CHUNK` patients.
+
+    Nonlinear (ODE) structures are not linear in dose: each patient is integrated at each
+    dose level (:func:`trialsim.pk.ode.metrics.ode_exposures`; ``cmax``, ``tmax``, ``auc``,
+    ``auc:<h>``, ``c_at:<h>`` of ``model.analyte``, and ``ce_max``, ``ce_tmax``, ``ce_at:<h>``
+    with ``ke0``); other metrics raise ``ValueError`` naming the metric and the model.
     """
     ms = [parse_metric(m) for m in metrics]
+    ode = is_ode(model.structure)
+    if ode:
+        _check_ode_metrics(model, ms)
     doses = np.asarray(doses, dtype=float).ravel()
     cov = {k: np.asarray(v).reshape(-1) for k, v in covariates.items()}
     if eta is None:
@@ -92,7 +102,10 @@ def pk_exposures(model: PKSpec, covariates: Mapping[str, np.ndarray], eta: np.nd
     for lo in range(0, n, CHUNK):
         sl = slice(lo, min(n, lo + CHUNK))
         v = individual_parameters(model, {k: c[sl] for k, c in cov.items()}, eta[sl])
-        if model.route.linear_in_amount:
+        if ode:
+            for k, x in ode_exposures(model, v, ms, amount[sl], doses, dose_unit).items():
+                out[k][sl] = x
+        elif model.route.linear_in_amount:
             _scaled_block(model, v, ms, amount[sl], out, sl)
         else:
             if dose_unit != "mg":

@@ -16,9 +16,22 @@ fully::
       - {type: linear, covariate: age_years, parameter: Qh, slope: -2.19, above: 60}
     residual: {proportional: 0.2, additive: 1.0}    # ng/mL; or exponential; null = none
     horizon_h: 24                        # metrics over [0, horizon_h]
-    grid_step_h: 0.0833                  # internal grid of the streamed metrics
+    grid_step_h: 0.0833                  # internal grid of the streamed metrics (linear models)
     CL: 85.0                             # any model parameter (see trialsim.pk.models.PARAMETERS)
     ke0: olofsen_2022_ke0                # a number (1/h) or a named PD constant
+
+Nonlinear models, solved numerically per dose level (:mod:`trialsim.pk.ode`), take the same
+route, iiv, allometry, covariate_effects, residual, horizon_h and ke0 keys::
+
+    structure: michaelis_menten_1cmt     # V1 (L), Vmax (mg/h), Km (mg/L); [ka (1/h), F, tlag (h)]
+    structure: michaelis_menten_2cmt     # V1, Q2 (L/h), V2 (L), Vmax, Km; [ka, F, tlag]
+    structure: parent_metabolite         # CL (L/h), V1, Q2, V2, CLm (L/h), Vm (L); [Q3, V3,
+                                         # Qm, Vm2, fm (0-1, default 1), mw_ratio, ka, F, tlag]
+    analyte: parent                      # what the metrics describe: parent | metabolite
+    solver: {rtol: 1.0e-8, atol: 1.0e-10, max_steps: 200000}   # atol in mg (effect site: mg/L)
+
+or a library ODE model (``model: s_ketamine_norketamine_otto``).  Their metrics: cmax, tmax,
+auc, auc:<h>, c_at:<h>, and with ke0 ce_max, ce_tmax, ce_at:<h>.
 
 Errors raise :class:`~trialsim.errors.ConfigError` with the path inside this mapping.
 """
@@ -34,6 +47,9 @@ from trialsim.errors import ConfigError
 from trialsim.pk import library
 from trialsim.pk.models import (PARAMETERS, STRUCTURES, Clearances, HepatoPortalNasal,
                                 Mammillary, MicroConstants)
+from trialsim.pk.ode.metrics import SolverOptions, analytes, is_ode
+from trialsim.pk.ode.models import (ODE_PARAMETERS, CustomODEModel, MichaelisMenten1Cmt,
+                                    MichaelisMenten2Cmt, ParentMetabolite)
 from trialsim.pk.regimen import ROUTES, Bolus, Devices, FirstOrder, Infusion, Schedule
 from trialsim.pk.variability import (Allometry, CategoricalEffect, LinearEffect, Omega,
                                      ResidualError, check_targets)
@@ -41,14 +57,23 @@ from trialsim.spec import spec
 
 Pos = Annotated[float, Field(gt=0)]
 
+#: Nonlinear structures (solved numerically), by YAML name.
+ODE_STRUCTURES = {"michaelis_menten_1cmt": MichaelisMenten1Cmt,
+                  "michaelis_menten_2cmt": MichaelisMenten2Cmt, "parent_metabolite": ParentMetabolite}
+#: Unit of every parameter name a ``pk:`` mapping may set (linear and nonlinear models).
+UNITS = {**{k: u for k, (u, _) in ODE_PARAMETERS.items()}, **{k: p.unit for k, p in PARAMETERS.items()}}
+
 
 @spec
 class PKSpec:
     """A resolved PK model: structure with typical values, route template, IIV (``omega``,
     random effects named ``eta_names``), allometry, covariate effects, residual error, and the
-    window of the exposure metrics (``horizon_h``, internal grid ``grid_step_h``)."""
+    window of the exposure metrics (``horizon_h``, internal grid ``grid_step_h`` of the linear
+    engine).  ODE structures only: ``analyte`` the metrics describe (None: the model's first,
+    ``parent``) and the ``solver`` tolerances."""
 
-    structure: Mammillary | HepatoPortalNasal
+    structure: (Mammillary | HepatoPortalNasal | MichaelisMenten1Cmt | MichaelisMenten2Cmt
+                | ParentMetabolite | CustomODEModel)
     route: Bolus | Infusion | FirstOrder | Devices | Schedule
     omega: Omega = Omega()
     allometry: Allometry | None = None
@@ -57,13 +82,20 @@ class PKSpec:
     horizon_h: Pos = 24.0
     grid_step_h: Pos = 1.0 / 12.0
     name: str | None = None
+    analyte: str | None = None
+    solver: SolverOptions = SolverOptions()
 
     def __post_init__(self):
         check_targets(self.structure.parameters(), self.omega, self.allometry, self.effects)
-        if isinstance(self.structure, Mammillary) and self.structure.ka is None:
+        if isinstance(self.structure, (Mammillary, *ODE_STRUCTURES.values())) and self.structure.ka is None:
             reg = self.route.regimen(self.route.device_mg if isinstance(self.route, Devices) else 1.0)
             if any(e.target == "depot" for e in reg.events):
                 raise ValueError(f"route {type(self.route).__name__} puts doses in a depot: the model needs ka")
+        if self.analyte is not None:
+            known = analytes(self.structure) if is_ode(self.structure) else ()
+            if self.analyte not in known:
+                raise ValueError(f"analyte {self.analyte!r}: " + (f"known: {', '.join(known)}" if known else
+                                 "a linear model describes its one drug (analytes belong to ODE structures)"))
 
     @property
     def n_eta(self) -> int:
@@ -75,7 +107,7 @@ class PKSpec:
 
 
 TOP_KEYS = ("model", "structure", "route", "iiv", "allometry", "covariate_effects", "residual",
-            "horizon_h", "grid_step_h")
+            "horizon_h", "grid_step_h", "analyte", "solver")
 
 
 def from_library(name: str, **overrides) -> PKSpec:
@@ -88,19 +120,19 @@ def from_config(mapping: Mapping) -> PKSpec:
     if not isinstance(mapping, Mapping):
         raise ConfigError(f"expected a mapping describing a PK model, got {type(mapping).__name__}")
     for k in mapping:
-        if k not in TOP_KEYS and k not in PARAMETERS:
+        if k not in TOP_KEYS and k not in UNITS:
             raise ConfigError(f"unknown key; expected one of {', '.join(TOP_KEYS)} or a model "
-                              f"parameter ({', '.join(PARAMETERS)})", (k,))
+                              f"parameter ({', '.join(UNITS)})", (k,))
     entry = None
     if "model" in mapping:
         name = mapping["model"]
-        if not isinstance(name, str) or name not in library.available():
-            raise ConfigError(f"unknown PK model {name!r}; known models: {', '.join(library.available())}",
-                              ("model",))
+        known = library.available()
+        if not isinstance(name, str) or name not in known:
+            raise ConfigError(f"unknown PK model {name!r}; known models: {', '.join(known)}", ("model",))
         entry = library.entry(name)
         if "structure" in mapping:
             raise ConfigError("give either a library model or an explicit structure, not both", ("structure",))
-    values = {k: _param_value(k, v) for k, v in mapping.items() if k in PARAMETERS}
+    values = {k: _param_value(k, v) for k, v in mapping.items() if k in UNITS}
     structure = _structure(entry, mapping.get("structure", "mammillary"), values)
     params = structure.parameters()
     if "route" in mapping:
@@ -126,6 +158,18 @@ def from_config(mapping: Mapping) -> PKSpec:
     for k in ("horizon_h", "grid_step_h"):
         if k in mapping:
             kw[k] = _positive(mapping[k], (k,))
+    for k in ("analyte", "solver"):
+        if k in mapping and not is_ode(structure):
+            raise ConfigError(f"{k} applies to the ODE structures ({', '.join(ODE_STRUCTURES)}), "
+                              f"not to a linear {type(structure).__name__} model", (k,))
+    if "analyte" in mapping:
+        known = analytes(structure)
+        if mapping["analyte"] not in known:
+            raise ConfigError(f"unknown analyte {mapping['analyte']!r}; known: {', '.join(known)}", ("analyte",))
+        kw["analyte"] = mapping["analyte"]
+    if "solver" in mapping:
+        kw["solver"] = _build(SolverOptions, _mapping(mapping["solver"], ("solver",),
+                                                      "{rtol: ..., atol: ..., max_steps: ...}"), ("solver",))
     try:
         return PKSpec(**kw)
     except ValidationError as e:
@@ -163,8 +207,8 @@ def _param_value(k, v) -> float:
             raise ConfigError(f"{v} is in {c.unit}, not a rate constant (1/h)", (k,))
         return c.value
     x = _number(v, (k,))
-    if x < 0 or (x == 0 and k not in ("tlag", "Dsw")):
-        raise ConfigError(f"expected a positive number ({PARAMETERS[k].unit}) for {k}, got {v!r}", (k,))
+    if x < 0 or (x == 0 and k not in ("tlag", "Dsw", "fm")):
+        raise ConfigError(f"expected a positive number ({UNITS[k]}) for {k}, got {v!r}", (k,))
     return x
 
 
@@ -200,8 +244,15 @@ def _structure(entry, kind, values):
             raise _from_validation(e, ()) from None
         except ValueError as e:
             raise ConfigError(str(e), ()) from None
+    if kind in ODE_STRUCTURES:
+        return _ode_structure(kind, values)
     if kind not in STRUCTURES:
-        raise ConfigError(f"unknown structure {kind!r}; known: {', '.join(STRUCTURES)}", ("structure",))
+        raise ConfigError(f"unknown structure {kind!r}; known: {', '.join([*STRUCTURES, *ODE_STRUCTURES])}",
+                          ("structure",))
+    for k in values:
+        if k not in PARAMETERS:
+            raise ConfigError(f"{k} is a parameter of the nonlinear structures: set structure to one of "
+                              f"{', '.join(ODE_STRUCTURES)}", (k,))
     if kind == "hepatoportal_nasal":
         return _build(HepatoPortalNasal, values, ())
     own = {k: v for k, v in values.items() if k in Mammillary._own}
@@ -219,6 +270,23 @@ def _structure(entry, kind, values):
             raise ConfigError(f"{k} does not belong to a {cls.__name__} model "
                               f"({', '.join(cls.__dataclass_fields__)})", (k,))
     return Mammillary(disposition=_build(cls, disp, ()), **own)
+
+
+def _ode_structure(kind, values):
+    cls = ODE_STRUCTURES[kind]
+    fields = [k for k in cls.__dataclass_fields__ if k in ODE_PARAMETERS]
+    for k in values:
+        if k not in fields:
+            raise ConfigError(f"{k} is not a parameter of a {kind} model ({', '.join(fields)})", (k,))
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(x for x in err.get("loc", ()) if x != "__root__")
+        if err.get("type") == "missing" and loc:
+            unit, meaning = ODE_PARAMETERS[loc[0]]
+            raise ConfigError(f"a {kind} model needs {loc[0]} ({meaning}, {unit})", loc) from None
+        raise _from_validation(e, ()) from None
 
 
 def _route(node, path):

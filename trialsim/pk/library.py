@@ -6,7 +6,8 @@ implementation citing the paper (opentiva, nlmixr2lib), **D** derived (unit conv
 Source rate constants per minute are converted to per hour (× 60); weight-normalised volumes
 (L/kg) become a 70-kg value with allometric exponent 1 (so ``V1 = 0.063 × WT`` exactly).
 
-``available()`` lists the names, ``entry(name)`` returns a :class:`LibraryEntry`,
+``available()`` lists every model and ``available_ode()`` the nonlinear (ODE, :mod:`trialsim.pk.ode`)
+ones among them, ``entry(name)`` returns a :class:`LibraryEntry`,
 ``describe(name)`` renders its parameter table with units and citation, and
 ``pd_constant(name)`` gives the named PD constants (Olofsen 2022 ke0 and C50).
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 from trialsim.pk.models import (PARAMETERS, Clearances, HepatoPortalNasal, Mammillary,
                                 MicroConstants)
+from trialsim.pk.ode.models import ODE_PARAMETERS, ParentMetabolite
 from trialsim.pk.regimen import Devices, Infusion, Route
 from trialsim.pk.variability import (Allometry, CategoricalEffect, LinearEffect, Omega,
                                      ResidualError)
@@ -31,7 +33,7 @@ class LibraryEntry:
 
     name: str
     title: str
-    structure: Mammillary | HepatoPortalNasal
+    structure: Mammillary | HepatoPortalNasal | ParentMetabolite
     route: Route
     citation: str
     tag: str
@@ -184,12 +186,42 @@ _ENTRIES = (
                "Optional covariates (skipped when absent): age_years (Qh - 2.19 L/h per year above 60), "
                "asian = 1 (kel x 0.36), japanese = 1 (FRn x 1.34).  Noresketamine not modelled.")),
 )
-_BY_NAME = {e.name: e for e in _ENTRIES}
+#: Nonlinear (ODE) models: solved numerically per dose level by trialsim.pk.ode.
+_ODE_ENTRIES = (
+    LibraryEntry(
+        "s_ketamine_norketamine_otto",
+        "S-ketamine -> S-norketamine chain (ODE): Fanta 2015 / Otto 2021 parent, Otto 2021 metabolite",
+        ParentMetabolite.ketamine_norketamine(70.0),
+        IV_40MIN, "Otto ME, Bergmann KR, Jacobs G, van Esdonk MJ. Eur J Clin Pharmacol "
+        "2021;77(8):1181-1192 (S-ketamine parameters of Fanta S et al. Eur J Clin Pharmacol "
+        "2015;71(4):441-447).", "V-code", "nlmixr2lib Otto_2021_s_ketamine; "
+        "trialsim.pk.ode.ParentMetabolite.ketamine_norketamine",
+        doi="10.1007/s00228-021-03104-1",
+        omega=Omega.from_variances({"V1": 0.084, "CL": 0.026, "Vm": 0.040, "CLm": 0.103},
+                                   {("V1", "CL"): 0.023, ("Vm", "CLm"): 0.044}),
+        allometry=Allometry(exponents=dict(_STD)),
+        notes=("Parent = s_ketamine_fanta (3-cmt; V1, CL scaled by WT^1, WT^0.75; peripheral terms "
+               "unscaled), metabolite = s_norketamine_otto (2-cmt), all S-ketamine CL forming "
+               "S-norketamine (fm = 1), mw_ratio 223.70/237.73 (mg of norketamine per mg of ketamine).",
+               "Metabolite volumes/clearances are not weight-scaled here (the dossier gives no "
+               "allometry for them; s_norketamine_otto assumes V 1, CL 0.75 instead).",
+               "IIV: the two entries' Otto 2021 blocks (V1/CL and Vm/CLm), no parent-metabolite "
+               "covariance.  No residual error: it differs by analyte (0.236 parent, 0.143 metabolite).",
+               "Choose what the metrics describe with analyte: parent | metabolite.  For a racemic "
+               "dose give S-ketamine = 50% of the amount.")),
+)
+_BY_NAME = {e.name: e for e in _ENTRIES + _ODE_ENTRIES}
+_ODE_NAMES = frozenset(e.name for e in _ODE_ENTRIES)
 
 
 def available() -> list[str]:
-    """Names of the library's parameter sets, sorted."""
+    """Names of every library model (linear and ODE), sorted."""
     return sorted(_BY_NAME)
+
+
+def available_ode() -> list[str]:
+    """Names of the library's nonlinear (ODE) models, sorted."""
+    return sorted(_ODE_NAMES)
 
 
 def entry(name: str) -> LibraryEntry:
@@ -197,7 +229,8 @@ def entry(name: str) -> LibraryEntry:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise KeyError(f"unknown PK model {name!r}; known models: {', '.join(available())}") from None
+        raise KeyError(f"unknown PK model {name!r}; known models: "
+                       f"{', '.join(available())}") from None
 
 
 def pd_constant(name: str) -> PDConstant:
@@ -225,8 +258,9 @@ def describe(name: str) -> str:
             j = e.omega.names.index(k)
             w2 = e.omega.array()[j, j]
             iiv = f"w2={_fmt(w2)}" + (f" CV={cv[k]:.0%}" if e.omega.scale(k) == "log" else " (logit)")
-        rows.append((k, _fmt(v), PARAMETERS[k].unit, iiv, _fmt(allo[k]) if k in allo else "",
-                     PARAMETERS[k].meaning))
+        unit, meaning = (ODE_PARAMETERS[k] if name in _ODE_NAMES
+                         else (PARAMETERS[k].unit, PARAMETERS[k].meaning))
+        rows.append((k, _fmt(v), unit, iiv, _fmt(allo[k]) if k in allo else "", meaning))
     width = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{e.name}: {e.title}", ""]
     lines += ["  ".join(r[i].ljust(width[i]) for i in range(5)) + "  " + r[5] for r in rows]

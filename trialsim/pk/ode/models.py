@@ -13,17 +13,20 @@ build their system with ``.system()`` and offer the same three calls as methods.
 
 Per-patient parameters are a mapping ``name -> scalar or (n,) array`` overriding the typical
 values (or an ``(n, n_params)`` array in ``param_names`` order); ``dose_scale`` (n,)
-multiplies every amount of the regimen (e.g. body weight for a mg/kg regimen).
+multiplies every amount of the regimen (e.g. body weight for a mg/kg regimen).  With ``ke0``
+(1/h) a built-in model adds one effect site (mg/L, ``dCe/dt = ke0·(C − Ce)``) per analyte,
+observed as ``"parent_effect"`` (and ``"metabolite_effect"``); ``ke0`` is the last parameter.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as _dc_replace
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from trialsim.pk.ode import _effect as E
 from trialsim.pk.ode import _kernels as K
 from trialsim.pk.regimen import Regimen
 from trialsim.registry import register
@@ -245,6 +248,31 @@ class ODEModelMixin:
         """Cmax/Tmax/AUC(0–t_end_h) per patient; keywords as :func:`summarize`."""
         return summarize(self.system(), regimen, t_end_h, params, **kw)
 
+    def parameters(self) -> dict[str, float]:
+        """Typical values of the parameters in use (units in :data:`ODE_PARAMETERS`): unset
+        optional ones (``None``) are left out, and ``F``/``tlag`` without a depot (no ``ka``)."""
+        skip = ("F", "tlag") if getattr(self, "ka", None) is None else ()
+        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__
+                if k in ODE_PARAMETERS and getattr(self, k) is not None and k not in skip}
+
+    def replace(self, **values) -> "ODEModelMixin":
+        """A copy with some typical values replaced (``KeyError`` for unknown names)."""
+        known = [k for k in self.__dataclass_fields__ if k in ODE_PARAMETERS]
+        bad = sorted(set(values) - set(known))
+        if bad:
+            raise KeyError(f"not parameters of this model: {bad}; known: {known}")
+        return _dc_replace(self, **values)
+
+
+def _system(rhs, rhs_effect, states, names, values, targets, observables, bio, name, lag, ke0):
+    """An :class:`ODESystem`, with the effect sites of the module docstring when ``ke0``."""
+    obs = dict(observables)
+    if ke0 is not None:
+        eff = tuple(f"{a}_effect" for a in observables)
+        states, names, values, rhs = states + eff, names + ("ke0",), values + (ke0,), rhs_effect
+        obs.update({e: (e, None) for e in eff})
+    return ODESystem(rhs, states, names, values, targets, obs, bio, None, name, lag)
+
 
 def _absorption(ka):
     """Dose targets, bioavailability and lag maps, and the kernel value of ka (0: no depot)."""
@@ -271,6 +299,7 @@ ODE_PARAMETERS: dict[str, tuple[str, str]] = {
     "ka": ("1/h", "first-order absorption rate constant of the depot"),
     "F": ("-", "bioavailable fraction of a depot dose"),
     "tlag": ("h", "absorption lag time of depot doses"),
+    "ke0": ("1/h", "effect-site equilibration rate constant (Ce driven by C)"),
 }
 
 
@@ -295,12 +324,14 @@ class MichaelisMenten1Cmt(ODEModelMixin):
     ka: float | None = _field("ka", None, gt=0)
     F: float = _field("F", 1.0, gt=0, le=1)
     tlag: float = _field("tlag", 0.0, ge=0)
+    ke0: float | None = _field("ke0", None, gt=0)
 
     def system(self) -> ODESystem:
         targets, bio, lag, ka = _absorption(self.ka)
-        return ODESystem(K.mm1_rhs, ("depot", "central"), ("V1", "Vmax", "Km", "ka", "F", "tlag"),
-                         (self.V1, self.Vmax, self.Km, ka, self.F, self.tlag), targets,
-                         {"parent": ("central", "V1")}, bio, None, "michaelis_menten_1cmt", lag)
+        return _system(K.mm1_rhs, E.mm1_effect_rhs, ("depot", "central"),
+                       ("V1", "Vmax", "Km", "ka", "F", "tlag"),
+                       (self.V1, self.Vmax, self.Km, ka, self.F, self.tlag), targets,
+                       {"parent": ("central", "V1")}, bio, "michaelis_menten_1cmt", lag, self.ke0)
 
 
 @register("pk_model", "michaelis_menten_2cmt")
@@ -318,14 +349,15 @@ class MichaelisMenten2Cmt(ODEModelMixin):
     ka: float | None = _field("ka", None, gt=0)
     F: float = _field("F", 1.0, gt=0, le=1)
     tlag: float = _field("tlag", 0.0, ge=0)
+    ke0: float | None = _field("ke0", None, gt=0)
 
     def system(self) -> ODESystem:
         targets, bio, lag, ka = _absorption(self.ka)
-        return ODESystem(K.mm2_rhs, ("depot", "central", "peripheral"),
-                         ("V1", "Q2", "V2", "Vmax", "Km", "ka", "F", "tlag"),
-                         (self.V1, self.Q2, self.V2, self.Vmax, self.Km, ka, self.F, self.tlag),
-                         targets, {"parent": ("central", "V1")}, bio, None,
-                         "michaelis_menten_2cmt", lag)
+        return _system(K.mm2_rhs, E.mm2_effect_rhs, ("depot", "central", "peripheral"),
+                       ("V1", "Q2", "V2", "Vmax", "Km", "ka", "F", "tlag"),
+                       (self.V1, self.Q2, self.V2, self.Vmax, self.Km, ka, self.F, self.tlag),
+                       targets, {"parent": ("central", "V1")}, bio, "michaelis_menten_2cmt", lag,
+                       self.ke0)
 
 
 PARENT_METABOLITE_STATES = ("depot", "central", "periph2", "periph3", "met_central", "met_periph")
@@ -362,6 +394,7 @@ class ParentMetabolite(ODEModelMixin):
     ka: float | None = _field("ka", None, gt=0)
     F: float = _field("F", 1.0, gt=0, le=1)
     tlag: float = _field("tlag", 0.0, ge=0)
+    ke0: float | None = _field("ke0", None, gt=0)
 
     def __post_init__(self) -> None:
         for a, b in (("Q3", "V3"), ("Qm", "Vm2")):
@@ -373,10 +406,10 @@ class ParentMetabolite(ODEModelMixin):
         vals = (self.CL, self.V1, self.Q2, self.V2, self.Q3 or 0.0, self.V3 or 1.0, self.fm,
                 self.CLm, self.Vm, self.Qm or 0.0, self.Vm2 or 1.0, self.mw_ratio, ka, self.F,
                 self.tlag)
-        return ODESystem(K.parent_metabolite_rhs, PARENT_METABOLITE_STATES,
-                         PARENT_METABOLITE_PARAMS, vals, targets,
-                         {"parent": ("central", "V1"), "metabolite": ("met_central", "Vm")},
-                         bio, None, "parent_metabolite", lag)
+        return _system(K.parent_metabolite_rhs, E.parent_metabolite_effect_rhs,
+                       PARENT_METABOLITE_STATES, PARENT_METABOLITE_PARAMS, vals, targets,
+                       {"parent": ("central", "V1"), "metabolite": ("met_central", "Vm")},
+                       bio, "parent_metabolite", lag, self.ke0)
 
     @classmethod
     def ketamine_norketamine(cls, weight_kg: float = 70.0) -> "ParentMetabolite":
@@ -443,6 +476,17 @@ class CustomODEModel(ODEModelMixin):
             if s not in self.states:
                 raise ValueError(f"initial: unknown state {s!r}; known: {self.states}")
         self.system()  # validates names
+
+    def parameters(self) -> dict[str, float]:
+        """Typical values of ``params`` (units as the user's right-hand side expects)."""
+        return {k: float(v) for k, v in self.params.items()}
+
+    def replace(self, **values) -> "CustomODEModel":
+        """A copy with some of ``params`` replaced (``KeyError`` for unknown names)."""
+        bad = sorted(set(values) - set(self.params))
+        if bad:
+            raise KeyError(f"not parameters of this model: {bad}; known: {list(self.params)}")
+        return _dc_replace(self, params={**self.params, **values})
 
     def system(self) -> ODESystem:
         targets = self.dose_targets or {"central": self.states[0]}
