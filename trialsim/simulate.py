@@ -101,12 +101,12 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
         dec = design.decide_batch(state)
 
     benchmark = fully_informed_selection(tox_po, study.target)
+    given = pat_dose >= 0
+    rows, cols, d = np.arange(T)[:, None], np.arange(P)[None, :], np.maximum(pat_dose, 0)
     return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str), n=n, tox=ntox,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
-                       patient_tox=tox_po[np.arange(T)[:, None], np.arange(P)[None, :],
-                                          np.maximum(pat_dose, 0)] & (pat_dose >= 0),
-                       patient_eff=eff_po[np.arange(T)[:, None], np.arange(P)[None, :],
-                                          np.maximum(pat_dose, 0)] & (pat_dose >= 0),
+                       patient_tox=tox_po[rows, cols, d] & given,
+                       patient_eff=eff_po[rows, cols, d] & given,
                        benchmark=benchmark)
 
 
