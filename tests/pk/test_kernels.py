@@ -64,15 +64,20 @@ def test_modes_match_numpy_eig(name):
 CASES = [(d, r, ke0) for d in DISPOSITIONS for r in REGIMENS for ke0 in (None, 5.01)]
 
 
+def assert_profile_matches_lsoda(model, reg, effect: bool) -> None:
+    """C (and Ce) of the closed form vs LSODA at rtol 1e-12, to 1e-8 relative."""
+    got = X.profiles(model, reg, TIMES)
+    c, ce, _ = R.reference_profile(model, reg, TIMES, method="LSODA", rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(got.C[0], c[0], rtol=1e-8, atol=1e-10 * c.max())
+    if effect:
+        np.testing.assert_allclose(got.Ce[0], ce[0], rtol=1e-8, atol=1e-10 * ce.max())
+
+
 @pytest.mark.parametrize("disp,route,ke0", CASES)
 def test_profile_matches_solve_ivp(disp, route, ke0):
     model = mammillary(DISPOSITIONS[disp], route, ke0)
     reg = REGIMENS[route]
-    got = X.profiles(model, reg, TIMES)
-    c, ce, _ = R.reference_profile(model, reg, TIMES, method="LSODA", rtol=1e-12, atol=1e-16)
-    np.testing.assert_allclose(got.C[0], c[0], rtol=1e-8, atol=1e-10 * c.max())
-    if ke0 is not None:
-        np.testing.assert_allclose(got.Ce[0], ce[0], rtol=1e-8, atol=1e-10 * ce.max())
+    assert_profile_matches_lsoda(model, reg, ke0 is not None)
 
 
 @pytest.mark.parametrize("route", ["bolus_repeated", "devices", "mixed", "infusion"])
@@ -80,11 +85,7 @@ def test_profile_matches_solve_ivp(disp, route, ke0):
 def test_hepatoportal_profile_matches_solve_ivp(route, ke0):
     model = PEREZ_RUIXO.replace(ke0=ke0, tlag=0.05)
     reg = REGIMENS[route]
-    got = X.profiles(model, reg, TIMES)
-    c, ce, _ = R.reference_profile(model, reg, TIMES, method="LSODA", rtol=1e-12, atol=1e-16)
-    np.testing.assert_allclose(got.C[0], c[0], rtol=1e-8, atol=1e-10 * c.max())
-    if ke0 is not None:
-        np.testing.assert_allclose(got.Ce[0], ce[0], rtol=1e-8, atol=1e-10 * ce.max())
+    assert_profile_matches_lsoda(model, reg, ke0 is not None)
 
 
 def test_profile_matches_radau_and_exact_matrix_exponential():
