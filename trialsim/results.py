@@ -36,21 +36,11 @@ class TrialArrays:
 
     @classmethod
     def concat(cls, parts: list["TrialArrays"]) -> "TrialArrays":
+        """Stack batches of the same study (same doses and patient slots)."""
         if len(parts) == 1:
             return parts[0]
-        P = max(p.patient_dose.shape[1] for p in parts)
-
-        def pad(a, fill):
-            return np.pad(a, ((0, 0), (0, P - a.shape[1])), constant_values=fill)
-
-        fills = {"patient_dose": NO_DOSE, "patient_cohort": -1, "patient_tox": False, "patient_eff": False}
-        out = {}
-        for name in cls.__dataclass_fields__:
-            arrs = [getattr(p, name) for p in parts]
-            if name in fills:
-                arrs = [pad(a, fills[name]) for a in arrs]
-            out[name] = np.concatenate(arrs)
-        return cls(**out)
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts])
+                      for name in cls.__dataclass_fields__})
 
 
 def _mean_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,6 @@ import numpy as np
 
 from trialsim.designs.base import Design
 from trialsim.population import Population, VirtualPatients
-from trialsim.response.models import BinaryResponse
 from trialsim.rng import study_stream
 
 #: Virtual patients used to estimate the population-average truth of a mechanistic scenario.
@@ -89,13 +88,14 @@ class DirectTruth(Scenario):
 class Mechanistic(Scenario):
     """Population → PK exposure → response.
 
-    ``toxicity`` and ``efficacy`` are response models whose ``exposure`` names a PK metric (or
-    ``"dose"``).  ``pk`` is a resolved PK specification (or None when every response is driven
+    ``toxicity`` and ``efficacy`` are outcome models: ``exposure`` names a PK metric (or
+    ``"dose"``), ``outcome(x, u, z, covariates)`` gives the potential outcomes, ``n_z`` the
+    normals per patient it needs, and ``probability(x)`` (when present) the individual risk.  ``pk`` is a resolved PK specification (or None when every response is driven
     by dose).
     """
 
     population: Population
-    toxicity: BinaryResponse
+    toxicity: Any
     efficacy: Any | None = None
     pk: Any | None = None
 
@@ -129,36 +129,39 @@ class Mechanistic(Scenario):
             out.update({k: np.asarray(v).reshape(T, P, D) for k, v in ex.items()})
         return out
 
-    def outcomes(self, patients, doses, dose_unit):
-        ex = self.exposures(patients, doses, dose_unit)
-        tox = self.toxicity.outcome(ex[self.toxicity.exposure], patients.u[..., 0])
-        eff = None
-        if self.efficacy is not None:
-            eff = self._efficacy_outcome(ex, patients)
-        return PotentialOutcomes(tox, eff, patients)
+    def _outcomes(self, ex: dict, patients: VirtualPatients) -> list[np.ndarray | None]:
+        """Outcomes (T, P, D) of toxicity and efficacy.  Toxicity reads uniform column 0 and
+        the first ``toxicity.n_z`` normals; efficacy uniform column 1 and the next normals."""
+        out, z0 = [], 0
+        for col, m in enumerate((self.toxicity, self.efficacy)):
+            if m is None:
+                out.append(None)
+                continue
+            nz = getattr(m, "n_z", 0)
+            out.append(m.outcome(ex[m.exposure], patients.u[..., col], patients.z[..., z0:z0 + nz],
+                                 patients.covariates))
+            z0 += nz
+        return out
 
-    def _efficacy_outcome(self, ex, patients):
-        m = self.efficacy
-        if isinstance(m, BinaryResponse):
-            return m.outcome(ex[m.exposure], patients.u[..., 1])
-        n_tox_z = getattr(self.toxicity, "n_z", 0)
-        return m.outcome(ex[m.exposure], patients.u[..., 1], patients.z[..., n_tox_z:], patients.covariates)
+    def outcomes(self, patients, doses, dose_unit):
+        tox, eff = self._outcomes(self.exposures(patients, doses, dose_unit), patients)
+        return PotentialOutcomes(tox, eff, patients)
 
     def truth(self, seed, scenario, doses, dose_unit, n: int = N_TRUTH_PATIENTS):
         """Population-average probabilities, estimated from ``n`` virtual patients drawn from a
-        study-level stream (the same for every design and every run with this seed)."""
+        study-level stream (the same for every design and every run with this seed): the mean
+        of each patient's probability where the model has one, else of their outcomes."""
         pts = self.population.draw_from(study_stream(seed, scenario), n, self.n_z(), self.n_eta())
         ex = self.exposures(pts, doses, dose_unit)
-        pt = self.toxicity.probability(ex[self.toxicity.exposure])[0]
-        tox, tox_se = pt.mean(axis=0), pt.std(axis=0, ddof=1) / np.sqrt(n)
-        eff = eff_se = None
-        if self.efficacy is not None:
-            m = self.efficacy
-            if isinstance(m, BinaryResponse):
-                pe = m.probability(ex[m.exposure])[0]
-            else:
-                pe = self._efficacy_outcome(ex, pts)[0].astype(float)
-            eff, eff_se = pe.mean(axis=0), pe.std(axis=0, ddof=1) / np.sqrt(n)
+        outcomes = self._outcomes(ex, pts)
+        est = []
+        for m, o in zip((self.toxicity, self.efficacy), outcomes):
+            if m is None:
+                est += [None, None]
+                continue
+            p = m.probability(ex[m.exposure])[0] if hasattr(m, "probability") else o[0].astype(float)
+            est += [p.mean(axis=0), p.std(axis=0, ddof=1) / np.sqrt(n)]
+        tox, tox_se, eff, eff_se = est
         return Truth(tox, eff, tox_se, eff_se)
 
 

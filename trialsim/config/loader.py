@@ -18,7 +18,6 @@ import yaml
 from trialsim.config.build import build, construct, expect_mapping, to_config
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.population import Population
-from trialsim.response.models import BinaryResponse
 from trialsim.study import DirectTruth, Mechanistic, Study
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "target", "truth", "population", "pk",
@@ -250,16 +249,14 @@ def _scenario(doc, doses):
     tox = build("response", resp["toxicity"], ("response", "toxicity"))
     eff = build("response", resp["efficacy"], ("response", "efficacy")) if "efficacy" in resp else None
     for key, m in (("toxicity", tox), ("efficacy", eff)):
-        if m is not None and m.exposure != "dose" and pk is None:
-            raise ConfigError(f"exposure {m.exposure!r} needs a pk section (or use exposure: dose)",
-                              ("response", key, "exposure"))
-    if not isinstance(tox, BinaryResponse):
-        raise ConfigError(f"toxicity needs a probability model (logistic, emax), got {resp['toxicity'].get('type')!r}",
-                          ("response", "toxicity", "type"))
-    for key, m in (("toxicity", tox), ("efficacy", eff)):
-        if not hasattr(m, "outcome") and m is not None:
+        if m is None:
+            continue
+        if not hasattr(m, "outcome"):
             raise ConfigError(f"response type {resp[key].get('type')!r} cannot give a binary {key} outcome",
                               ("response", key, "type"))
+        if m.exposure != "dose" and pk is None:
+            raise ConfigError(f"exposure {m.exposure!r} needs a pk section (or use exposure: dose)",
+                              ("response", key, "exposure"))
         need = getattr(m, "baseline", None)
         if isinstance(need, str) and need not in population.covariates:
             raise ConfigError(f"needs the population covariate {need!r} (the baseline score)",

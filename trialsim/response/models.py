@@ -25,11 +25,12 @@ class BinaryResponse:
     """Base: ``probability(x)`` for exposure ``x`` (any shape, same shape out)."""
 
     exposure: str
+    n_z = 0  # no normals needed: the outcome is fixed by the patient's uniform
 
     def probability(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def outcome(self, x: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def outcome(self, x: np.ndarray, u: np.ndarray, z=None, covariates=None) -> np.ndarray:
         """Events for exposures ``x`` (T, P, D) and the patients' uniforms ``u`` (T, P)."""
         return u[..., None] < self.probability(x)
 
