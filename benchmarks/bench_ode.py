@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from trialsim.pk.ode import MichaelisMenten1Cmt, ParentMetabolite
-from trialsim.pk.ode._reference import reference_solve
+from tests.reference.pk_ode import reference_solve
 from trialsim.pk.regimen import Regimen
 
 

@@ -21,7 +21,7 @@ from scipy.integrate import solve_ivp
 
 from trialsim.pk import draw_eta, from_config, individual_parameters, pk_exposures
 from trialsim.pk import exposure as X
-from trialsim.pk._reference import ode_matrix
+from tests.reference.pk_linear import ode_matrix
 
 MODELS = {
     "2-cmt (ketamine_clements)": {"model": "ketamine_clements", "iiv": {"CL": 0.25, "V1": 0.3}},

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from trialsim.analysis import crm as post
-from trialsim.analysis._crm_reference import posterior_reference
+from tests.reference.crm import posterior_reference
 
 SD = math.sqrt(1.34)
 

@@ -8,7 +8,7 @@ import pytest
 from scipy.integrate import quad
 
 from trialsim.pk import _kernels as K
-from trialsim.pk import _reference as R
+from tests.reference import pk_linear as R
 from trialsim.pk import exposure as X
 from trialsim.pk.models import Clearances, Mammillary
 

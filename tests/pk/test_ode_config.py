@@ -18,7 +18,7 @@ from trialsim.pk import (PKSpec, draw_eta, from_config, from_library, individual
 from trialsim.pk.models import Mammillary
 from trialsim.pk.ode import (MichaelisMenten1Cmt, MichaelisMenten2Cmt, ParentMetabolite,
                              summarize)
-from trialsim.pk.ode._reference import REFERENCE_RHS, reference_solve, reference_summary
+from tests.reference.pk_ode import REFERENCE_RHS, reference_solve, reference_summary
 from trialsim.pk.regimen import FirstOrder, Infusion
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "configs" / "examples" / "mm_crm.yaml"

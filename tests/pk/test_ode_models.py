@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from trialsim.pk.ode import MichaelisMenten1Cmt, MichaelisMenten2Cmt, ParentMetabolite
-from trialsim.pk.ode._reference import reference_solve, reference_summary
+from tests.reference.pk_ode import reference_solve, reference_summary
 from trialsim.pk.regimen import DoseEvent, Regimen
 from trialsim.registry import lookup
 

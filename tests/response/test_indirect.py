@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from scipy.integrate import solve_ivp
 
 from trialsim.pk.ode import MichaelisMenten1Cmt, ParentMetabolite
-from trialsim.pk.ode._reference import mm1_rhs, parent_metabolite_rhs, reference_solve
+from tests.reference.pk_ode import mm1_rhs, parent_metabolite_rhs, reference_solve
 from trialsim.pk.regimen import Regimen
 from trialsim.registry import lookup
 from trialsim.response.indirect import IndirectResponse
