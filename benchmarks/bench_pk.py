@@ -19,8 +19,9 @@ import tracemalloc
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from trialsim.pk import draw_eta, from_config, individual_parameters, pk_exposures
-from trialsim.pk import exposure as X
+from trialsim.config.pk import from_config
+from trialsim.pk import draw_eta, individual_parameters, pk_exposures
+from trialsim.pk.linear import engine as X
 from tests.reference.pk_linear import ode_matrix
 
 MODELS = {

@@ -16,6 +16,7 @@ class FixedDose(Design):
     """Treats every cohort at one dose and selects it; stops at max_patients."""
 
     dose: int
+    n_doses: int = 3
     cohort_size: int = 2
     max_patients: int = 6
     start_dose: int = 0
@@ -26,7 +27,12 @@ class FixedDose(Design):
         return BatchDecision(
             next_dose=np.where(stop, NO_DOSE, self.dose), stop=stop,
             recommended=np.full(T, self.dose), admissible=np.ones((T, D), bool),
-            reason=np.where(stop, "stop: max_patients reached", "fixed dose"))
+            reason=np.where(stop, "stop: max_patients reached", "fixed dose"),
+            stop_code=np.where(stop, "max_patients", ""))
+
+    @classmethod
+    def example(cls, n_doses=3):
+        return cls(dose=0, n_doses=n_doses)
 
 
 def test_registered_design_runs_from_yaml():

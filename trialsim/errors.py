@@ -33,8 +33,10 @@ class ConfigError(ValueError):
         return ConfigError(self.message, tuple(prefix) + self.path, file or self.file)
 
     def __str__(self) -> str:
-        where = f"{self.file}: " if self.file else ""
-        return f"{where}{format_path(self.path)}: {self.message}"
+        parts = [self.file] if self.file else []
+        if self.path:
+            parts.append(format_path(self.path))
+        return ": ".join(parts + [self.message])
 
 
 class ConfigErrors(ConfigError):

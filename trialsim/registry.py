@@ -1,24 +1,35 @@
-"""Registry of pluggable classes keyed by ``(kind, name)``.
+"""Registry of pluggable classes keyed by ``(kind, name)``: the bottom layer of trialsim.
 
-Kinds used by trialsim: ``design``, ``modifier``, ``distribution``, ``response``, ``pk_model``,
-``route``.  A YAML node ``{type: NAME, ...}`` of a given kind is built by looking ``NAME`` up
-here.  Third-party packages register their classes with :func:`register` in a module named
-by an entry point in the ``trialsim.plugins`` group; :func:`load_plugins` imports them.
+Kinds used by trialsim (:data:`KINDS`): ``design``, ``modifier``, ``distribution``,
+``response``, ``route``, ``pk_structure`` and ``covariate_effect``.  A YAML node
+``{type: NAME, ...}`` of a given kind (``{dist: NAME}`` for a distribution, ``structure:
+NAME`` for a PK structure) is built by looking ``NAME`` up here.
+
+This module imports nothing of trialsim: the built-in classes register themselves when their
+modules are imported, and the layers that look names up (the config loader) import them.
+Third-party packages register their classes with :func:`register` in a module named by an
+entry point in the ``trialsim.plugins`` group; :func:`load_plugins` imports those once, before
+the first lookup.
 """
 from __future__ import annotations
 
 from importlib import metadata
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
+KINDS = ("design", "modifier", "distribution", "response", "route", "pk_structure",
+         "covariate_effect")
+PLUGIN_GROUP = "trialsim.plugins"
+
 _REGISTRY: dict[str, dict[str, type]] = {}
 _PLUGINS_LOADED = False
-PLUGIN_GROUP = "trialsim.plugins"
 
 
 def register(kind: str, name: str) -> Callable[[T], T]:
     """Class decorator: make ``cls`` available from YAML as ``type: name`` of ``kind``."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
 
     def deco(cls: T) -> T:
         table = _REGISTRY.setdefault(kind, {})
@@ -46,19 +57,21 @@ def names(kind: str) -> list[str]:
     return sorted(_REGISTRY.get(kind, {}))
 
 
+def registered_name(obj: Any) -> tuple[str, str] | None:
+    """``(kind, name)`` under which the class of ``obj`` is registered (the first name when it
+    has several), or None."""
+    for kind, table in _REGISTRY.items():
+        for name, cls in table.items():
+            if type(obj) is cls:
+                return kind, name
+    return None
+
+
 def load_plugins() -> None:
     """Import every module named in the ``trialsim.plugins`` entry-point group (once)."""
     global _PLUGINS_LOADED
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    _import_builtins()
     for ep in metadata.entry_points(group=PLUGIN_GROUP):
         ep.load()
-
-
-def _import_builtins() -> None:
-    # Importing these modules runs their @register decorators.
-    import trialsim.designs  # noqa: F401
-    import trialsim.population  # noqa: F401
-    import trialsim.response  # noqa: F401

@@ -8,6 +8,7 @@ or on the number of workers.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -15,23 +16,75 @@ import numpy as np
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.results import Simulations, TrialArrays
 from trialsim.rng import check_seed
-from trialsim.study import Study
+from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
 DEFAULT_BATCH = 4096
+#: Memory (GiB) a run may need unless the caller raises the limit.
+DEFAULT_MAX_MEMORY_GB = 8.0
+GIB = 1024.0**3
+
+
+class ResourceError(ValueError):
+    """A run would need more memory than allowed."""
+
+
+def _count(x: object, what: str, low: int = 0) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, got {x!r}")
+    if x < low:
+        raise ValueError(f"{what} must be an integer >= {low}, got {x}")
+    return int(x)
+
+
+def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH) -> float:
+    """Bytes a run of ``n_trials`` trials needs at its peak (an upper estimate): what is kept
+    per trial (counts, the per-patient arrays and the patients table written at the end),
+    one batch of potential outcomes and exposures, and the truth estimate."""
+    D, P = study.n_doses, int(study.design.max_patients)
+    sc = study.scenario
+    n_metrics = len(sc.metrics()) + 1 if isinstance(sc, Mechanistic) else 0
+    width = sc.population.width(sc.n_z(), sc.n_eta()) if isinstance(sc, Mechanistic) else 2
+    per_trial = P * (8 + 4 + 2 + 100) + D * 24 + 400
+    per_patient = 2 * 8 * width + D * (2 + 16 * (n_metrics + 1))
+    batch = min(n_trials, batch_size) * P * per_patient
+    truth = N_TRUTH_PATIENTS * per_patient if isinstance(sc, Mechanistic) else 0
+    return float(n_trials) * per_trial + batch + truth
+
+
+def check_memory(study: Study, n_trials: int, max_memory_gb: float,
+                 batch_size: int = DEFAULT_BATCH) -> None:
+    """``ResourceError`` when the run's :func:`memory_estimate` exceeds ``max_memory_gb``."""
+    need = memory_estimate(study, n_trials, batch_size) / GIB
+    if need > max_memory_gb:
+        raise ResourceError(
+            f"{n_trials:,} trials of up to {study.design.max_patients:,} patients need about "
+            f"{need:,.1f} GiB of memory, more than the limit of {max_memory_gb:g} GiB: simulate "
+            "fewer trials (or fewer patients per trial), or raise the limit (--max-memory-gb, "
+            "or max_memory_gb= in Python)")
 
 
 def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first_trial: int = 0,
              batch_size: int = DEFAULT_BATCH,
-             progress: Callable[[int, int], None] | None = None) -> Simulations:
+             progress: Callable[[int, int], None] | None = None,
+             max_memory_gb: float = DEFAULT_MAX_MEMORY_GB) -> Simulations:
     """Simulate trials ``first_trial .. first_trial + n_trials - 1`` of ``study``.
 
-    ``progress(done, total)`` is called after each batch.
+    ``progress(done, total)`` is called after each batch.  The run's memory need is
+    estimated first and refused (:class:`ResourceError`) beyond ``max_memory_gb`` GiB.
     """
+    if not isinstance(study, Study):
+        hint = (" (read a study file with trialsim.load(path) first)"
+                if isinstance(study, (str, Path)) else "")
+        raise TypeError(f"simulate() needs a Study, got {type(study).__name__}{hint}")
+    n_trials = _count(n_trials, "n_trials", 1)
     seed = check_seed(seed)
-    if n_trials < 1:
-        raise ValueError(f"n_trials must be a positive integer, got {n_trials}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    scenario = _count(scenario, "scenario")
+    first_trial = _count(first_trial, "first_trial")
+    batch_size = _count(batch_size, "batch_size", 1)
+    if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, (int, float)) \
+            or not max_memory_gb > 0:
+        raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
+    check_memory(study, n_trials, max_memory_gb, batch_size)
     parts = []
     done = 0
     for start in range(first_trial, first_trial + n_trials, batch_size):

@@ -8,12 +8,13 @@ tables do) or mechanistically (:class:`Mechanistic`: population → PK exposure 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from trialsim.designs.base import Design
+from trialsim.pk import PKSpec, check_metrics, pk_exposures
 from trialsim.population import Population, VirtualPatients
+from trialsim.response import OutcomeModel
 from trialsim.rng import study_stream
 
 #: Virtual patients used to estimate the population-average truth of a mechanistic scenario.
@@ -88,22 +89,35 @@ class DirectTruth(Scenario):
 class Mechanistic(Scenario):
     """Population → PK exposure → response.
 
-    ``toxicity`` and ``efficacy`` are outcome models: ``exposure`` names a PK metric (or
-    ``"dose"``), ``outcome(x, u, z, covariates)`` gives the potential outcomes, ``n_z`` the
-    normals per patient it needs, and ``probability(x)`` (when present) the individual risk.  ``pk`` is a resolved PK specification (or None when every response is driven
-    by dose).
+    ``toxicity`` and ``efficacy`` are outcome models (:class:`~trialsim.response.OutcomeModel`:
+    ``exposure`` names a PK metric or ``"dose"``, ``outcome(x, u, z, covariates)`` gives the
+    potential outcomes, ``n_z`` the normals per patient it needs, ``probability(x)`` the
+    individual risk or None).  ``pk`` is a resolved PK specification (or None when every
+    response is driven by dose).
     """
 
     population: Population
-    toxicity: Any
-    efficacy: Any | None = None
-    pk: Any | None = None
+    toxicity: OutcomeModel
+    efficacy: OutcomeModel | None = None
+    pk: PKSpec | None = None
+
+    def __post_init__(self) -> None:
+        for role, m in (("toxicity", self.toxicity), ("efficacy", self.efficacy)):
+            if m is not None and not isinstance(m, OutcomeModel):
+                raise TypeError(f"{role} must be an outcome model (trialsim.response."
+                                f"OutcomeModel), got {type(m).__name__}")
+        names = self.metrics()
+        if names and self.pk is None:
+            raise ValueError(f"response models use PK metrics {list(names)} but the study has "
+                             "no pk section (or use exposure: dose)")
+        if names:
+            check_metrics(self.pk, names)
 
     def _models(self):
         return [m for m in (self.toxicity, self.efficacy) if m is not None]
 
     def n_z(self) -> int:
-        return sum(getattr(m, "n_z", 0) for m in self._models())
+        return sum(m.n_z for m in self._models())
 
     def n_eta(self) -> int:
         return 0 if self.pk is None else self.pk.omega.n
@@ -118,18 +132,20 @@ class Mechanistic(Scenario):
         out = {"dose": np.broadcast_to(np.asarray(doses, float), (T, P, D))}
         names = self.metrics()
         if names:
-            if self.pk is None:
-                raise ValueError(f"response models use PK metrics {names} but the study has no pk section")
-            from trialsim.pk import pk_exposures
             cov = {k: v.reshape(-1) for k, v in patients.covariates.items()}
             eta = None
             if patients.eta_z is not None:
                 eta = patients.eta_z.reshape(T * P, -1) @ self.pk.omega.cholesky().T
             ex = pk_exposures(self.pk, cov, eta, np.asarray(doses, float), names, dose_unit)
-            out.update({k: np.asarray(v).reshape(T, P, D) for k, v in ex.items()})
+            for k, v in ex.items():
+                bad = np.isinf(v) if k in ("tmax", "ce_tmax") else ~np.isfinite(v)
+                if bad.any():
+                    raise ValueError(f"exposure {k!r} is not a finite number for some patients: "
+                                     "check the PK parameters, doses and covariates")
+                out[k] = np.asarray(v).reshape(T, P, D)
         return out
 
-    def _outcomes(self, ex: dict, patients: VirtualPatients) -> list[np.ndarray | None]:
+    def outcomes_from(self, ex: dict, patients: VirtualPatients) -> list[np.ndarray | None]:
         """Outcomes (T, P, D) of toxicity and efficacy.  Toxicity reads uniform column 0 and
         the first ``toxicity.n_z`` normals; efficacy uniform column 1 and the next normals."""
         out, z0 = [], 0
@@ -137,14 +153,14 @@ class Mechanistic(Scenario):
             if m is None:
                 out.append(None)
                 continue
-            nz = getattr(m, "n_z", 0)
+            nz = m.n_z
             out.append(m.outcome(ex[m.exposure], patients.u[..., col], patients.z[..., z0:z0 + nz],
                                  patients.covariates))
             z0 += nz
         return out
 
     def outcomes(self, patients, doses, dose_unit):
-        tox, eff = self._outcomes(self.exposures(patients, doses, dose_unit), patients)
+        tox, eff = self.outcomes_from(self.exposures(patients, doses, dose_unit), patients)
         return PotentialOutcomes(tox, eff, patients)
 
     def truth(self, seed, scenario, doses, dose_unit, n: int = N_TRUTH_PATIENTS):
@@ -153,13 +169,14 @@ class Mechanistic(Scenario):
         of each patient's probability where the model has one, else of their outcomes."""
         pts = self.population.draw_from(study_stream(seed, scenario), n, self.n_z(), self.n_eta())
         ex = self.exposures(pts, doses, dose_unit)
-        outcomes = self._outcomes(ex, pts)
+        outcomes = self.outcomes_from(ex, pts)
         est = []
         for m, o in zip((self.toxicity, self.efficacy), outcomes):
             if m is None:
                 est += [None, None]
                 continue
-            p = m.probability(ex[m.exposure])[0] if hasattr(m, "probability") else o[0].astype(float)
+            p = m.probability(ex[m.exposure])
+            p = o[0].astype(float) if p is None else p[0]
             est += [p.mean(axis=0), p.std(axis=0, ddof=1) / np.sqrt(n)]
         tox, tox_se, eff, eff_se = est
         return Truth(tox, eff, tox_se, eff_se)
@@ -178,6 +195,16 @@ class Study:
     target: float
     config: dict = field(default_factory=dict, compare=False, hash=False)
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.design, Design):
+            raise TypeError(f"design must be a trialsim Design, got {type(self.design).__name__}")
+        if not isinstance(self.scenario, Scenario):
+            raise TypeError(f"scenario must be DirectTruth or Mechanistic, got "
+                            f"{type(self.scenario).__name__}")
+        if self.design.n_doses != len(self.doses):
+            raise ValueError(f"the design has {self.design.n_doses} doses but the study has "
+                             f"{len(self.doses)}")
 
     @property
     def n_doses(self) -> int:

@@ -259,8 +259,9 @@ def test_modifiers_on_three_plus_three():
     m = StopAtN(ThreePlusThree(n_doses=5), n=6)
     d = m.decide(H("1NNN 2NNN"))
     assert d.stop and d.recommended == 1
-    with pytest.raises(TypeError):
-        StopWhenTooToxic(ThreePlusThree(n_doses=5), threshold=0.3, prob=0.9).decide(H("1NNN"))
+    # refused when built (so `trialsim validate` reports it), not when first used
+    with pytest.raises(ValueError, match="toxicity model"):
+        StopWhenTooToxic(ThreePlusThree(n_doses=5), threshold=0.3, prob=0.9)
 
 
 # ------------------------------------------------------ batch vs single-trial agreement

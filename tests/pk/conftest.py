@@ -1,7 +1,7 @@
 """Shared PK test fixtures: a catalogue of structures and regimens covering every route."""
 from __future__ import annotations
 
-from trialsim.pk.models import Clearances, HepatoPortalNasal, Mammillary, MicroConstants
+from trialsim.pk.linear.models import Clearances, HepatoPortalNasal, Mammillary, MicroConstants
 from trialsim.pk.regimen import DoseEvent, Regimen
 
 ONE = Clearances(CL=10.0, V1=50.0)

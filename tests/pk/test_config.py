@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from trialsim.errors import ConfigError
-from trialsim.pk import PKSpec, from_config, from_library
-from trialsim.pk.models import Clearances, Mammillary, MicroConstants
+from trialsim.config.pk import from_config
+from trialsim.pk import PKSpec, from_library
+from trialsim.pk.linear.models import Clearances, Mammillary, MicroConstants
 from trialsim.pk.regimen import Devices, Infusion
 
 
@@ -24,10 +25,10 @@ def test_design_md_example():
 
 def test_library_defaults_and_overrides_keep_the_rest():
     base = from_library("s_ketamine_fanta")
-    assert base.route == Infusion(duration_h=40 / 60) and base.residual.proportional == 0.236
-    over = from_config({"model": "s_ketamine_fanta", "V3": 90.0, "ke0": 5.01, "residual": None, "horizon_h": 48})
+    assert base.route == Infusion(duration_h=40 / 60)
+    over = from_config({"model": "s_ketamine_fanta", "V3": 90.0, "ke0": 5.01, "horizon_h": 48})
     d = over.structure.disposition
-    assert (d.V3, d.CL, over.structure.ke0, over.residual, over.horizon_h) == (90.0, 95.2, 5.01, None, 48.0)
+    assert (d.V3, d.CL, over.structure.ke0, over.horizon_h) == (90.0, 95.2, 5.01, 48.0)
     assert over.omega == base.omega and over.allometry == base.allometry
     pr = from_config({"model": "esketamine_in_perez_ruixo", "FRn": 0.6})
     assert isinstance(pr.route, Devices) and pr.structure.FRn == 0.6 and len(pr.effects) == 3
@@ -76,7 +77,9 @@ BAD = [
     ({"model": "ketamine_domino", "covariate_effects": [{"type": "categorical", "covariate": "sex",
                                                           "parameter": "CL", "factors": {"f": -1}}]},
      ("covariate_effects", 0, "factors", "f"), "greater than 0"),
-    ({"model": "ketamine_domino", "residual": {"proportional": -0.1}}, ("residual", "proportional"), ""),
+    # residual error of measured concentrations is not part of the simulator (exposures are true
+    # values): the key is refused, not silently ignored
+    ({"model": "ketamine_domino", "residual": {"proportional": 0.1}}, ("residual",), "unknown key"),
     ({"model": "ketamine_domino", "horizon_h": 0}, ("horizon_h",), "positive"),
     ({"model": "ketamine_domino", "ke0": "olofsen_2022_c50"}, ("ke0",), "rate constant"),
     ({"CL": 10, "V1": 50}, ("route",), "needs a route"),

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 import trialsim.pk as pk
-from trialsim.pk import exposure as X
-from trialsim.pk import from_config, pk_exposures
+from trialsim.pk.linear import engine as X
+from trialsim.config.pk import from_config
+from trialsim.pk import pk_exposures
 from trialsim.pk.variability import draw_eta, individual_parameters
 
 METRICS = ("cmax", "tmax", "auc", "auc_inf", "ce_max", "ce_tmax", "time_above:50", "ce_time_above:20",
@@ -52,7 +53,7 @@ def test_chunking_gives_identical_results(spec, monkeypatch):
     n = 50
     eta, cov = draw_eta(spec, rng, n), {"weight_kg": rng.uniform(50, 110, n)}
     a = pk_exposures(spec, cov, eta, np.array([0.2, 0.5]), METRICS, "mg/kg")
-    monkeypatch.setattr(pk, "CHUNK", 7)
+    monkeypatch.setattr(pk.exposure, "CHUNK", 7)
     b = pk_exposures(spec, cov, eta, np.array([0.2, 0.5]), METRICS, "mg/kg")
     for m in METRICS:
         np.testing.assert_array_equal(a[m], b[m])

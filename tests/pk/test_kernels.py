@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
-from trialsim.pk import _kernels as K
+from trialsim.pk.linear import _kernels as K
 from tests.reference import pk_linear as R
-from trialsim.pk import exposure as X
-from trialsim.pk.models import Clearances, Mammillary
+from trialsim.pk.linear import engine as X
+from trialsim.pk.linear.models import Clearances, Mammillary
 
 from .conftest import DISPOSITIONS, PEREZ_RUIXO, REGIMENS, mammillary
 

@@ -6,8 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from trialsim.pk import library
-from trialsim.pk.exposure import conc_factor, to_mg_per_l, to_ng_per_ml
-from trialsim.pk.models import (PARAMETERS, Clearances, HepatoPortalNasal, Mammillary, MicroConstants,
+from trialsim.pk.units import conc_factor, to_mg_per_l, to_ng_per_ml
+from trialsim.pk.parameters import PARAMETERS
+from trialsim.pk.linear.models import (Clearances, HepatoPortalNasal, Mammillary, MicroConstants,
                                 clearances_from_micro, micro_from_clearances)
 from trialsim.pk.regimen import Bolus, Devices, DoseEvent, FirstOrder, Infusion, Regimen
 
@@ -83,10 +84,8 @@ def test_library_entries_are_cited_and_described():
         assert e.citation and e.tag and (e.doi or e.pmid)
         text = library.describe(n)
         assert n in text and "citation:" in text and "verification:" in text
-        units = library.ODE_PARAMETERS if n in library.available_ode() else PARAMETERS
         for p, v in e.structure.parameters().items():
-            unit = units[p].unit if hasattr(units[p], "unit") else units[p][0]
-            assert p in text and unit in text
+            assert p in text and PARAMETERS[p].unit in text
     with pytest.raises(KeyError, match="known models"):
         library.describe("nope")
     dom = library.entry("ketamine_domino").structure.disposition.to_micro()

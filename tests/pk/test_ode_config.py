@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 import trialsim as ts
 from trialsim.errors import ConfigError
-from trialsim.pk import (PKSpec, draw_eta, from_config, from_library, individual_parameters,
-                         library, pk_exposures)
-from trialsim.pk.models import Mammillary
+from trialsim.config.pk import from_config
+from trialsim.pk import (PKSpec, draw_eta, from_library, individual_parameters, library,
+                         pk_exposures)
+from trialsim.pk.linear.models import Mammillary
 from trialsim.pk.ode import (MichaelisMenten1Cmt, MichaelisMenten2Cmt, ParentMetabolite,
                              summarize)
 from tests.reference.pk_ode import REFERENCE_RHS, reference_solve, reference_summary

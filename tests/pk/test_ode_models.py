@@ -124,8 +124,8 @@ def test_specs_validate_fields_and_register():
         ParentMetabolite(CL=1, V1=1, Q2=1, V2=1, CLm=1, Vm=1, fm=1.5)
     with pytest.raises(ValueError, match="Q3 and V3"):
         ParentMetabolite(CL=1, V1=1, Q2=1, V2=1, CLm=1, Vm=1, Q3=2.0)
-    assert lookup("pk_model", "michaelis_menten_1cmt") is MichaelisMenten1Cmt
-    assert lookup("pk_model", "parent_metabolite") is ParentMetabolite
+    assert lookup("pk_structure", "michaelis_menten_1cmt") is MichaelisMenten1Cmt
+    assert lookup("pk_structure", "parent_metabolite") is ParentMetabolite
 
 
 # ------------------------------------------------------------------------- properties

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trialsim.pk import _kernels as K
-from trialsim.pk import exposure as X
-from trialsim.pk.models import Clearances, Mammillary
+from trialsim.pk.linear import _kernels as K
+from trialsim.pk.linear import engine as X
+from trialsim.pk.linear.models import Clearances, Mammillary
 from trialsim.pk.regimen import DoseEvent, Regimen
 
 SETTINGS = settings(max_examples=60, deadline=None, derandomize=True)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trialsim.pk import from_config, pd_constant, pk_exposures
+from trialsim.config.pk import from_config
+from trialsim.pk import pd_constant, pk_exposures
 
 MIN = 1.0 / 60.0
 W70 = {"weight_kg": np.array([70.0])}
@@ -87,7 +88,7 @@ def test_ketamine_md_2_1_dissociation_ce_intranasal():
 
 def test_domino_derived_clearance_and_half_lives():
     """§1.1 K-DOM [D]: CL 116 L/h per 70 kg, Vss 193 L, half-lives 0.40, 4.6, 115 min."""
-    from trialsim.pk import _kernels as K
+    from trialsim.pk.linear import _kernels as K
     spec = from_config({"model": "ketamine_domino"})
     d = spec.structure.disposition
     assert d.CL == pytest.approx(116, rel=0.005)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from trialsim.pk import from_config
-from trialsim.pk.variability import (Allometry, CategoricalEffect, LinearEffect, Omega, ResidualError,
+from trialsim.config.pk import from_config
+from trialsim.pk.variability import (Allometry, CategoricalEffect, LinearEffect, Omega,
                                      draw_eta, individual_parameters)
 
 OMEGA3 = Omega.from_variances({"V1": 0.084, "CL": 0.026, "ka": 0.3}, {("V1", "CL"): 0.023, ("CL", "ka"): -0.02})
@@ -109,23 +109,3 @@ def test_logit_random_effect_and_optional_covariates_perez_ruixo():
     np.testing.assert_allclose(v2["FRn"], [0.54 * 1.34, 0.54, 0.54], rtol=1e-15)
     np.testing.assert_allclose(v2["kel"], [1.11 * 0.36, 1.11 * 0.36, 1.11], rtol=1e-15)
     np.testing.assert_allclose(v2["Qh"], [151 - 21.9, 151, 151 - 2.19], rtol=1e-14)
-
-
-def test_residual_error_statistics():
-    rng = np.random.default_rng(5)
-    c = np.full(200_000, 100.0)
-    y = ResidualError(additive=3.0, proportional=0.2).observe(c, rng)
-    assert y.std() == pytest.approx(np.sqrt(9 + 400), rel=0.01)
-    assert y.mean() == pytest.approx(100, abs=4.5 * np.sqrt(409 / c.size))
-    ly = np.log(ResidualError(exponential=0.276).observe(c, rng))
-    assert ly.std() == pytest.approx(0.276, rel=0.01)
-    np.testing.assert_array_equal(ResidualError(proportional=0.1).observe(c[:5], np.random.default_rng(1)),
-                                  ResidualError(proportional=0.1).observe(c[:5], np.random.default_rng(1)))
-    assert ResidualError(additive=2.0).sd(np.array([0.0, 10.0])).tolist() == [2.0, 2.0]
-
-
-def test_allometry_and_linear_effect_units():
-    a = Allometry(exponents={"CL": 0.75}, reference_kg=80.0)
-    np.testing.assert_array_equal(a.factors({"weight_kg": np.array([80.0, 160.0])})["CL"], [1.0, 2 ** 0.75])
-    np.testing.assert_array_equal(LinearEffect(covariate="a", parameter="Qh", slope=-2.0, above=60).shift(
-        np.array([50.0, 65.0])), [0.0, -10.0])

@@ -22,7 +22,7 @@ from scipy.integrate import solve_ivp
 from scipy.linalg import expm
 from scipy.optimize import brentq, minimize_scalar
 
-from trialsim.pk.exposure import prepare
+from trialsim.pk.linear.engine import prepare
 from trialsim.pk.regimen import Regimen
 
 

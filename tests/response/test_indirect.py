@@ -10,7 +10,9 @@ from scipy.integrate import solve_ivp
 from trialsim.pk.ode import MichaelisMenten1Cmt, ParentMetabolite
 from tests.reference.pk_ode import mm1_rhs, parent_metabolite_rhs, reference_solve
 from trialsim.pk.regimen import Regimen
-from trialsim.registry import lookup
+import trialsim as ts
+from trialsim.errors import ConfigError
+from trialsim.registry import names
 from trialsim.response.indirect import IndirectResponse
 
 PK = MichaelisMenten1Cmt(V1=50.0, Vmax=30.0, Km=2.0, ka=1.5, F=0.8, tlag=0.25)
@@ -147,7 +149,15 @@ def test_spec_validation_and_registry():
     with pytest.raises(ValueError, match="emax"):
         IndirectResponse(model="II", kin=1.0, kout=1.0, emax=1.5, ec50=1.0)
     assert IndirectResponse(model="III", kin=1.0, kout=1.0, emax=1.5, ec50=1.0).direction == 1
-    assert lookup("response", "indirect_response") is IndirectResponse
+    # A Jusko model is a PK/PD time course for the Python API, not an outcome model: it is not
+    # offered as a YAML response type (it used to be registered, then rejected by the loader).
+    assert "indirect_response" not in names("response")
+    with pytest.raises(ConfigError, match="unknown response type 'indirect_response'") as ei:
+        ts.from_dict({"doses": [1, 2], "response": {"toxicity": {
+            "type": "indirect_response", "model": "I", "kin": 1, "kout": 1, "emax": 0.5,
+            "ec50": 1}}, "design": {"type": "crm", "target": 0.3, "skeleton": [0.1, 0.2],
+                                    "max_patients": 6}})
+    assert ei.value.path == ("response", "toxicity", "type")
     pd = IndirectResponse(model="I", **PARAMS["I"])
     with pytest.raises(ValueError, match="emax"):
         pd.simulate(PK, REG, [1.0], {"emax": [0.5, 1.2]})

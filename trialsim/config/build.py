@@ -1,20 +1,72 @@
-"""Build registered classes from YAML mappings, turning every failure into a ConfigError
-that names the YAML path; and the reverse, a class instance back to its YAML mapping."""
+"""Build registered classes from YAML mappings, turning every failure into a ConfigError that
+names the YAML path; read plain values (numbers, names, mappings) with the same kind of error;
+and the reverse, a class instance back to its YAML mapping.
+
+This module imports every built-in package that registers classes, so that every ``type:``
+of every kind (design, modifier, response, distribution, route, PK structure, covariate
+effect) is found through :func:`trialsim.registry.lookup`, built-ins and plugins alike.
+"""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pydantic
 
+import trialsim.designs  # noqa: F401  (registers the designs and modifiers)
+import trialsim.pk  # noqa: F401  (registers routes, PK structures, covariate effects)
+import trialsim.population  # noqa: F401  (registers the distributions)
+import trialsim.response  # noqa: F401  (registers the outcome models)
 from trialsim.errors import ConfigError, ConfigErrors
-from trialsim.registry import _REGISTRY, lookup
+from trialsim.registry import lookup, registered_name
+
+
+def describe_value(value: Any) -> str:
+    """A short rendering of a YAML value for error messages."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def path_key(key: Any) -> str | int:
+    """A mapping key as an element of a YAML path (text and integers as they are)."""
+    return key if isinstance(key, (str, int)) and not isinstance(key, bool) else \
+        describe_value(key)
 
 
 def expect_mapping(value: Any, path: tuple, what: str) -> dict:
     if not isinstance(value, dict):
-        raise ConfigError(f"expected a mapping ({what}), got {type(value).__name__}: {value!r}", path)
+        raise ConfigError(f"expected a mapping ({what}), got {type(value).__name__}: "
+                          f"{describe_value(value)}", path)
     return value
+
+
+def expect_name(value: Any, path: tuple, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"expected {what} (a name), got {describe_value(value)}", path)
+    return value
+
+
+def finite_number(value: Any, path: tuple, what: str = "a finite number") -> float:
+    """A finite int or float (not a bool, not a string); ConfigError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"expected {what}, got {describe_value(value)}", path)
+    try:
+        x = float(value)
+    except OverflowError:
+        raise ConfigError(f"expected {what}, got a number too large to represent", path) from None
+    if not math.isfinite(x):
+        raise ConfigError(f"expected {what} (finite), got {describe_value(value)}", path)
+    return x
+
+
+def positive_number(value: Any, path: tuple, what: str = "a positive number") -> float:
+    x = finite_number(value, path, what)
+    if not x > 0:
+        raise ConfigError(f"expected {what}, got {describe_value(value)}", path)
+    return x
 
 
 def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any:
@@ -26,11 +78,7 @@ def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any
     node = dict(expect_mapping(node, path, f"a {kind} with a '{key}:' key"))
     if key not in node:
         raise ConfigError(f"missing '{key}:' key naming the {kind} type", path)
-    name = node.pop(key)
-    try:
-        cls = lookup(kind, str(name))
-    except KeyError as e:
-        raise ConfigError(e.args[0], path + (key,)) from None
+    cls = lookup_type(kind, node.pop(key), path + (key,))
     fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     for k, v in inject.items():
         if k in fields and k not in node:
@@ -38,37 +86,64 @@ def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any
     return construct(cls, node, path)
 
 
+def lookup_type(kind: str, name: Any, path: tuple) -> type:
+    """The class registered as ``name`` of ``kind``; ConfigError at ``path`` otherwise."""
+    if not isinstance(name, str):
+        raise ConfigError(f"expected the name of a {kind} type, got {describe_value(name)}", path)
+    try:
+        return lookup(kind, name)
+    except KeyError as e:
+        raise ConfigError(e.args[0], path) from None
+
+
 def construct(cls: type, kwargs: dict, path: tuple) -> Any:
     """``cls(**kwargs)`` with pydantic and ValueError failures mapped to a ConfigError at ``path``."""
+    bad_keys = [k for k in kwargs if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"keys must be names, got {describe_value(bad_keys[0])}", path)
     try:
         return cls(**kwargs)
     except pydantic.ValidationError as e:
-        errs = [_pydantic_error(cls, err, path) for err in e.errors()]
-        raise (errs[0] if len(errs) == 1 else ConfigErrors(errs)) from None
-    except (ValueError, TypeError) as e:
+        raise from_validation(cls, e, path) from None
+    except (ValueError, TypeError, ArithmeticError) as e:
         raise ConfigError(str(e), path) from None
+
+
+def from_validation(cls: type, e: pydantic.ValidationError, path: tuple) -> ConfigError:
+    """A pydantic error as one ConfigError (or ConfigErrors) with YAML paths."""
+    errs = [_pydantic_error(cls, err, path) for err in e.errors()]
+    return errs[0] if len(errs) == 1 else ConfigErrors(errs)
+
+
+#: pydantic error types → what was expected, in plain words.
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+    "bool_type": "true or false", "string_type": "a text value", "tuple_type": "a list",
+    "dict_type": "a mapping", "list_type": "a list", "literal_error": None,
+}
 
 
 def _pydantic_error(cls: type, err: dict, path: tuple) -> ConfigError:
     loc = tuple(x for x in err["loc"] if x != "__root__")
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     kind = err["type"]
+    got = describe_value(err.get("input"))
     if kind == "unexpected_keyword_argument":
         allowed = ", ".join(f.name for f in dataclasses.fields(cls) if f.name != "parent")
         msg = f"unknown key; expected one of: {allowed}"
     elif kind.startswith("missing"):
         msg = "required key is missing"
+    elif kind in _EXPECTED and _EXPECTED[kind]:
+        msg = f"expected {_EXPECTED[kind]}, got {got}"
+    elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
+                  "literal_error", "too_short", "too_long", "string_too_short"):
+        msg = f"{msg[0].lower()}{msg[1:]}, got {got}"
+    elif kind == "is_instance_of" or kind == "dataclass_exact_type":
+        msg = f"expected {msg.removeprefix('Input should be ')}, got {got}"
     elif kind not in ("value_error", "assertion_error") and loc:
-        msg = f"{msg} (got {err.get('input')!r})"
+        msg = f"{msg} (got {got})"
     return ConfigError(msg, path + loc)
-
-
-def registered_name(obj: Any) -> tuple[str, str] | None:
-    for kind, table in _REGISTRY.items():
-        for name, cls in table.items():
-            if type(obj) is cls:
-                return kind, name
-    return None
 
 
 def to_config(obj: Any) -> Any:
@@ -84,7 +159,7 @@ def to_config(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_config(x) for x in obj]
     if isinstance(obj, dict):
-        return {str(k): to_config(v) for k, v in obj.items()}
+        return {to_config(k) if not isinstance(k, str) else k: to_config(v) for k, v in obj.items()}
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
         return obj.item()
     if hasattr(obj, "tolist"):

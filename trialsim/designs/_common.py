@@ -12,15 +12,37 @@ MAX_PATIENTS_REASON = "stop: max_patients reached"
 _str_add = getattr(getattr(np, "strings", None), "add", np.char.add)
 
 
-def make_decision(next_dose, stop, recommended, admissible, reason) -> BatchDecision:
+def make_decision(next_dose, stop, recommended, admissible, reason,
+                  stop_code=None) -> BatchDecision:
     """A :class:`BatchDecision` with the contract's dtypes; ``next_dose`` is forced to
-    ``NO_DOSE`` where ``stop`` is true."""
+    ``NO_DOSE`` where ``stop`` is true.  ``stop_code`` defaults to ``""`` everywhere (no
+    trial stopped)."""
     stop = np.asarray(stop, dtype=bool)
     next_dose = np.where(stop, NO_DOSE, np.asarray(next_dose, dtype=np.int64)).astype(np.int64)
+    code = (np.full(stop.shape, "", dtype="<U1") if stop_code is None
+            else np.asarray(stop_code, dtype=str))
     return BatchDecision(next_dose=next_dose, stop=stop,
                          recommended=np.asarray(recommended, dtype=np.int64),
                          admissible=np.asarray(admissible, dtype=bool),
-                         reason=np.asarray(reason, dtype=str))
+                         reason=np.asarray(reason, dtype=str), stop_code=code)
+
+
+def stop_trials(decision: BatchDecision, mask: np.ndarray, reason: str, code: str,
+                withdraw: bool = False) -> BatchDecision:
+    """Stop the trials in ``mask``.
+
+    Trials not stopped already get ``code`` and ``reason``.  With ``withdraw`` the
+    recommendation becomes ``NO_DOSE`` wherever ``mask`` is true, and the reason is added
+    there too (the rule changed the outcome of those trials)."""
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return decision
+    newly = mask & ~decision.stop
+    rec = np.where(mask, NO_DOSE, decision.recommended) if withdraw else decision.recommended
+    codes = np.where(newly, code, decision.stop_code)
+    return make_decision(decision.next_dose, decision.stop | mask, rec, decision.admissible,
+                         join_reasons(decision.reason, reason, mask if withdraw else newly),
+                         codes)
 
 
 def join_reasons(reason: np.ndarray, extra, mask: np.ndarray) -> np.ndarray:
@@ -42,19 +64,14 @@ def join_reasons(reason: np.ndarray, extra, mask: np.ndarray) -> np.ndarray:
 
 def stop_at_max_patients(state: BatchState, decision: BatchDecision,
                          max_patients: int) -> BatchDecision:
-    """Stop every trial with ``state.total >= max_patients``.
+    """Stop every trial with ``state.total >= max_patients`` (code ``max_patients``).
 
     The recommendation is kept (it was made on all the data); ``next_dose`` becomes
     ``NO_DOSE``.  The reason ``"stop: max_patients reached"`` is appended only for trials
     that were not already stopped by another rule.  Every design calls this last.
     """
-    full = state.total >= max_patients
-    if not full.any():
-        return decision
-    newly = full & ~decision.stop
-    return make_decision(decision.next_dose, decision.stop | full, decision.recommended,
-                         decision.admissible,
-                         join_reasons(decision.reason, MAX_PATIENTS_REASON, newly))
+    return stop_trials(decision, state.total >= max_patients, MAX_PATIENTS_REASON,
+                       "max_patients")
 
 
 def check_state(state: BatchState, n_doses: int, design: str) -> None:

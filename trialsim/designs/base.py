@@ -6,16 +6,23 @@ lockstep (:meth:`Design.decide_batch` on a :class:`BatchState`), and for one tri
 Whatever it fits is returned, never stored on it.
 
 Modifiers wrap a parent design and adjust its decision (see ``modifiers.py``).
+
+Every decision that stops a trial carries a **stop code** (a short machine-readable name of
+the rule that ended it: ``max_patients``, ``n_reached``, ``too_toxic``, ``toxic``,
+``top_dose_cleared``, ...) beside the readable reason; results count stops by code.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from trialsim.outcomes import TrialHistory
 
 NO_DOSE = -1  # in index arrays: "no dose" (not given / none recommended)
+#: Largest trial size (patients) a design may ask for.
+MAX_PATIENTS = 100_000
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ class BatchDecision:
     ``recommended`` (int64, the dose the design would select if the trial ended now, or
     ``NO_DOSE``), ``admissible`` (bool ``(T, D)``, doses the design considers safe enough to
     give), ``reason`` (str array: the rule that determined the decision, e.g. ``"escalate"``,
-    ``"stop: 2 or more DLTs at the current dose"``, ``"stop: max_patients reached"``).
+    ``"stop: 2 or more DLTs at the current dose"``, ``"stop: max_patients reached"``),
+    ``stop_code`` (str array: the code of the rule that stopped the trial, ``""`` where it
+    continues).
     """
 
     next_dose: np.ndarray
@@ -96,6 +105,7 @@ class BatchDecision:
     recommended: np.ndarray
     admissible: np.ndarray
     reason: np.ndarray
+    stop_code: np.ndarray
 
     def item(self, i: int = 0) -> "Decision":
         nd, rec = int(self.next_dose[i]), int(self.recommended[i])
@@ -105,42 +115,65 @@ class BatchDecision:
             recommended=None if rec == NO_DOSE else rec,
             admissible=tuple(bool(x) for x in self.admissible[i]),
             reasons=tuple(r for r in str(self.reason[i]).split("; ") if r),
+            stop_code=str(self.stop_code[i]) or None,
         )
 
 
 @dataclass(frozen=True)
 class Decision:
     """One trial's decision: next dose (or None), stop flag, current recommendation (or None),
-    admissible doses, and the reasons (names of the rules that fired)."""
+    admissible doses, the reasons (the rules that fired) and, when it stops, the stop code."""
 
     next_dose: int | None
     stop: bool
     recommended: int | None
     admissible: tuple[bool, ...]
     reasons: tuple[str, ...]
+    stop_code: str | None = None
 
 
 class Design:
     """Base class of every design and modifier.
 
-    Subclasses are frozen (pydantic) dataclasses registered with
-    ``@register("design", name)`` and implement :meth:`decide_batch`.  Attributes every design
-    provides: ``cohort_size`` (patients per cohort), ``max_patients`` (trial size cap; the
-    simulator stops a trial once it is reached and takes the design's recommendation from
-    the decision made on all the data), ``start_dose`` (0-based index of the first dose).
+    Subclasses are frozen ``@spec`` dataclasses registered with ``@register("design", name)``
+    (modifiers: ``@register("modifier", name)``) and implement :meth:`decide_batch` and the
+    classmethod :meth:`example`.  Attributes every design provides: ``n_doses`` (dose levels),
+    ``cohort_size`` (patients per cohort), ``max_patients`` (trial size cap; the simulator
+    stops a trial once it is reached and takes the design's recommendation from the decision
+    made on all the data), ``start_dose`` (0-based index of the first dose), and
+    ``toxicity_model`` (whether :meth:`prob_tox_exceeds` is available).  Checks that need the
+    study (the number of doses) read :func:`trialsim.spec.context`.
     """
 
+    n_doses: int
     cohort_size: int
     max_patients: int
     start_dose: int
+    #: Whether the design has a probability model of toxicity (``prob_tox_exceeds``).
+    toxicity_model: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def decide(self, history: TrialHistory) -> Decision:
-        """Decide for a single trial (a batch of one)."""
+    def decide(self, history: TrialHistory | str) -> Decision:
+        """Decide for a single trial (a batch of one).  ``history`` is a
+        :class:`~trialsim.outcomes.TrialHistory` or its text in the outcome mini-language
+        (``"1NNN 2NTN"``, read with this design's number of doses)."""
+        if isinstance(history, str):
+            history = TrialHistory.parse(history, self.n_doses)
+        if not isinstance(history, TrialHistory):
+            raise TypeError(f"decide() takes a TrialHistory or its text (e.g. '1NNN 2NTN'), got "
+                            f"{type(history).__name__}")
+        if history.n_doses != self.n_doses:
+            raise ValueError(f"the history has {history.n_doses} doses but the design has "
+                             f"{self.n_doses}")
         return self.decide_batch(BatchState.from_history(history)).item(0)
 
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
         raise TypeError(f"{type(self).__name__} has no probability model of toxicity")
+
+    @classmethod
+    def example(cls, n_doses: int = 5) -> "Design":  # pragma: no cover - abstract
+        """A typical instance over ``n_doses`` doses (used by the contract test suite)."""
+        raise NotImplementedError(f"{cls.__name__} must provide example()")

@@ -8,9 +8,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 import trialsim.analysis.crm as posterior_api
 from trialsim.designs._common import check_state, make_decision, stop_at_max_patients
-from trialsim.designs.base import BatchDecision, BatchState, Design
+from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.registry import register
-from trialsim.spec import spec
+from trialsim.spec import context, spec
 
 DEFAULT_PRIOR_SD = 1.34 ** 0.5
 START = "start"
@@ -40,12 +40,16 @@ class CRM(Design):
     target: Annotated[float, Field(gt=0, lt=1, description="target DLT probability")]
     skeleton: Annotated[tuple[float, ...], Field(description="prior guesses of the DLT "
                                                              "probability at each dose")]
-    max_patients: Annotated[int, Field(ge=1, description="trial size cap (patients)")]
+    max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
+                                       description="trial size cap (patients)")]
     prior_sd: Annotated[float, Field(gt=0, le=20, description="prior sd of a; at most 20 "
                                                              "(quadrature range)")] = \
         DEFAULT_PRIOR_SD
-    cohort_size: Annotated[int, Field(ge=1, description="patients per cohort")] = 3
+    cohort_size: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
+                                      description="patients per cohort")] = 3
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
+
+    toxicity_model = True
 
     @field_validator("skeleton")
     @classmethod
@@ -54,6 +58,9 @@ class CRM(Design):
         if s.size == 0 or not ((s > 0) & (s < 1)).all() or (np.diff(s) <= 0).any():
             raise ValueError(
                 f"skeleton must be strictly increasing probabilities in (0, 1), got {list(v)}")
+        n = context().get("n_doses")
+        if n is not None and s.size != n:
+            raise ValueError(f"expected one skeleton probability per dose ({n}), got {s.size}")
         return tuple(float(x) for x in v)
 
     @field_validator("start_dose")
@@ -94,6 +101,12 @@ class CRM(Design):
         decision = make_decision(next_dose, np.zeros(T, bool), best,
                                  np.ones((T, self.n_doses), bool), reason)
         return stop_at_max_patients(state, decision, self.max_patients)
+
+    @classmethod
+    def example(cls, n_doses: int = 5) -> "CRM":
+        """Target 0.25, a skeleton spread between 0.05 and 0.5, cohorts of 3, 24 patients."""
+        return cls(target=0.25, skeleton=tuple(np.linspace(0.05, 0.5, n_doses).round(4)),
+                   max_patients=24)
 
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         """Posterior ``P(DLT probability at dose i > threshold)``, shape ``(T, D)``; exact

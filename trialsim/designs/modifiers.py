@@ -1,54 +1,83 @@
 """Modifiers: designs that wrap a parent design and adjust its decision.
 
-A modifier asks its parent for a decision on the same state, then changes it.  Wrapping is
-function composition, so **the outermost modifier acts last and has the final word**, and
-order matters for any modifier that can undo another's decision.  In a YAML ``modifiers:``
-list the first entry wraps the design, the next wraps that, and so on.
+A modifier implements one hook, :meth:`Modifier.adjust`: it receives the parent's decision on
+the same state and returns the changed decision.  Everything else is written once here: the
+modifier reads every attribute it does not change through to its parent (``n_doses``,
+``target``, ``cohort_size``, ``max_patients``, ``start_dose``, ``prob_tox_exceeds``, ...), and
+the shared ``max_patients`` stop is applied after the hook, as every design does.
+
+Wrapping is function composition, so **the outermost modifier acts last and has the final
+word**, and order matters for any modifier that can undo another's decision.  In a YAML
+``modifiers:`` list the first entry wraps the design, the next wraps that, and so on.
 
 The three modifiers here only ever add restrictions, so their effects commute; their order
 shows in the order of the ``reason`` strings.  ``dont_skip_doses`` changes the next dose of
 continuing trials only; ``stop_at_n`` stops and keeps the recommendation;
 ``stop_when_too_toxic`` stops and withdraws the recommendation (``NO_DOSE``) wherever it
 fires, whatever the rules inside it decided, including at the end of the trial.
-
-Modifiers forward ``cohort_size``, ``max_patients``, ``start_dose`` and ``prob_tox_exceeds``
-to their parent, and apply the shared ``max_patients`` stop last, like every design.
 """
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
-from trialsim.designs._common import join_reasons, make_decision, stop_at_max_patients
-from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs._common import join_reasons, make_decision, stop_at_max_patients, stop_trials
+from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.registry import register
 from trialsim.spec import spec
 
 
 class Modifier(Design):
-    """Mixin: forwards the design attributes of ``self.parent``."""
+    """Base of every modifier: a parent design plus one hook on its decision."""
 
     parent: Design
 
-    @property
-    def cohort_size(self) -> int:
-        return self.parent.cohort_size
+    def adjust(self, state: BatchState, decision: BatchDecision) -> BatchDecision:
+        """The parent's ``decision`` on ``state``, changed by this modifier."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def decide_batch(self, state: BatchState) -> BatchDecision:
+        d = self.adjust(state, self.parent.decide_batch(state))
+        return stop_at_max_patients(state, d, self.max_patients)
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for attributes the modifier does not define: read through to the parent.
+        if name.startswith("_") or name == "parent":
+            raise AttributeError(name)
+        try:
+            parent = object.__getattribute__(self, "parent")
+        except AttributeError:
+            raise AttributeError(name) from None
+        return getattr(parent, name)
 
     @property
-    def max_patients(self) -> int:
-        return self.parent.max_patients
-
-    @property
-    def start_dose(self) -> int:
-        return self.parent.start_dose
+    def toxicity_model(self) -> bool:  # type: ignore[override]
+        return self.parent.toxicity_model
 
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         return self.parent.prob_tox_exceeds(state, threshold)
 
-    def _finish(self, state: BatchState, decision: BatchDecision) -> BatchDecision:
-        return stop_at_max_patients(state, decision, self.max_patients)
+    @property
+    def base_design(self) -> Design:
+        """The innermost design (below every modifier)."""
+        d: Design = self
+        while isinstance(d, Modifier):
+            d = d.parent
+        return d
+
+    @classmethod
+    def example(cls, n_doses: int = 5, parent: Design | None = None) -> "Modifier":
+        """This modifier around ``parent`` (default: the CRM example)."""
+        from trialsim.designs.crm import CRM
+
+        return cls.wrap(parent if parent is not None else CRM.example(n_doses))
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "Modifier":  # pragma: no cover - abstract
+        """A typical instance of this modifier around ``parent`` (contract test suite)."""
+        raise NotImplementedError(f"{cls.__name__} must provide wrap()")
 
 
 @register("modifier", "dont_skip_doses")
@@ -66,35 +95,40 @@ class DontSkipDoses(Modifier):
 
     parent: Design
 
-    def decide_batch(self, state: BatchState) -> BatchDecision:
-        d = self.parent.decide_batch(state)
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         cap = state.highest_tried + 1
         capped = ~d.stop & (state.total > 0) & (d.next_dose > cap)
-        if capped.any():
-            d = make_decision(np.where(capped, cap, d.next_dose), d.stop, d.recommended,
-                              d.admissible,
-                              join_reasons(d.reason, "dont_skip_doses: capped at one level "
-                                                     "above the highest dose tried", capped))
-        return self._finish(state, d)
+        if not capped.any():
+            return d
+        return make_decision(np.where(capped, cap, d.next_dose), d.stop, d.recommended,
+                             d.admissible,
+                             join_reasons(d.reason, "dont_skip_doses: capped at one level above "
+                                                    "the highest dose tried", capped),
+                             d.stop_code)
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "DontSkipDoses":
+        return cls(parent=parent)
 
 
 @register("modifier", "stop_at_n")
 @spec
 class StopAtN(Modifier):
     """Stop once at least ``n`` patients have been treated, keeping the parent's
-    recommendation (reason ``"stop: n patients reached"``, appended only where the parent did
-    not stop already)."""
+    recommendation (reason ``"stop: n patients reached"``, code ``n_reached``, only where the
+    parent did not stop already)."""
 
     parent: Design
-    n: Annotated[int, Field(ge=1, description="stop once this many patients are treated")]
+    n: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
+                            description="stop once this many patients are treated")]
 
-    def decide_batch(self, state: BatchState) -> BatchDecision:
-        d = self.parent.decide_batch(state)
-        hit = (state.total >= self.n) & ~d.stop
-        if hit.any():
-            d = make_decision(d.next_dose, d.stop | hit, d.recommended, d.admissible,
-                              join_reasons(d.reason, f"stop: {self.n} patients reached", hit))
-        return self._finish(state, d)
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
+        return stop_trials(d, state.total >= self.n, f"stop: {self.n} patients reached",
+                           "n_reached")
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "StopAtN":
+        return cls(parent=parent, n=max(1, parent.max_patients // 2))
 
 
 @register("modifier", "stop_when_too_toxic")
@@ -103,13 +137,14 @@ class StopWhenTooToxic(Modifier):
     """Stop with **no dose selected** when ``P(p_dose > threshold | data) > prob``.
 
     ``dose`` is a 0-based index (default the lowest dose); the probability comes from the
-    parent's model (``parent.prob_tox_exceeds``; a design without one raises ``TypeError``).
-    The rule is evaluated whenever the trial has data (at least one patient treated,
-    at any dose), also when the parent stopped for another reason, so that the final
-    selection is withdrawn if the data show the reference dose to be too toxic.  Reason:
-    ``"stop: P(tox at dose k > threshold) > prob"`` with ``k`` numbered from 1 as in the
-    outcome mini-language.  Doses whose own probability exceeds ``prob`` are marked not
-    ``admissible`` (informative only; the next dose is not changed unless the trial stops).
+    parent's model (``parent.prob_tox_exceeds``): the parent must have a toxicity model
+    (e.g. ``crm``; not ``three_plus_three``).  The rule is evaluated whenever the trial has
+    data (at least one patient treated, at any dose), also when the parent stopped for another
+    reason, so that the final selection is withdrawn if the data show the reference dose to be
+    too toxic.  Reason: ``"stop: P(tox at dose k > threshold) > prob"`` with ``k`` numbered
+    from 1 as in the outcome mini-language; code ``too_toxic`` (where the parent had not
+    stopped).  Doses whose own probability exceeds ``prob`` are marked not ``admissible``
+    (informative only; the next dose is not changed unless the trial stops).
     """
 
     parent: Design
@@ -119,20 +154,33 @@ class StopWhenTooToxic(Modifier):
                                                          "triggers the stop")]
     dose: Annotated[int, Field(ge=0, description="0-based index of the reference dose")] = 0
 
-    def decide_batch(self, state: BatchState) -> BatchDecision:
-        d = self.parent.decide_batch(state)
-        if self.dose >= state.n_doses:
-            raise ValueError(f"stop_when_too_toxic.dose must be a 0-based dose index below "
-                             f"{state.n_doses}, got {self.dose}")
+    @field_validator("dose")
+    @classmethod
+    def _dose_in_range(cls, v: int, info: ValidationInfo) -> int:
+        parent = info.data.get("parent")
+        n = getattr(parent, "n_doses", None)
+        if n is not None and v >= n:
+            raise ValueError(f"dose must be a 0-based dose index below {n}, got {v}")
+        return v
+
+    def __post_init__(self) -> None:
+        if not self.parent.toxicity_model:
+            raise ValueError(f"stop_when_too_toxic needs a design with a toxicity model (such as "
+                             f"crm); {type(self.base_design).__name__} has none")
+
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         has_data = state.total >= 1
         if not has_data.any():
-            return self._finish(state, d)
+            return d
         p_exceed = np.zeros(state.n.shape)
         p_exceed[has_data] = self.prob_tox_exceeds(state.subset(has_data), self.threshold)
         too_toxic = p_exceed > self.prob
         fire = too_toxic[:, self.dose] & has_data
         text = f"stop: P(tox at dose {self.dose + 1} > {self.threshold:g}) > {self.prob:g}"
-        d = make_decision(np.where(fire, NO_DOSE, d.next_dose), d.stop | fire,
-                          np.where(fire, NO_DOSE, d.recommended),
-                          d.admissible & ~too_toxic, join_reasons(d.reason, text, fire))
-        return self._finish(state, d)
+        d = make_decision(d.next_dose, d.stop, d.recommended, d.admissible & ~too_toxic,
+                          d.reason, d.stop_code)
+        return stop_trials(d, fire, text, "too_toxic", withdraw=True)
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "StopWhenTooToxic":
+        return cls(parent=parent, threshold=0.35, prob=0.9)

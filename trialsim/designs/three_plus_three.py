@@ -10,9 +10,12 @@ from trialsim.designs._common import check_state, make_decision, stop_at_max_pat
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.outcomes import TrialHistory
 from trialsim.registry import register
-from trialsim.spec import spec
+from trialsim.spec import context, spec
 
 START = "start"
+#: Stop codes.
+CODE_TOXIC = "toxic"
+CODE_TOP = "top_dose_cleared"
 ESCALATE_0_OF_3 = "escalate: 0 of 3 DLTs at the current dose"
 ESCALATE_1_OF_6 = "escalate: at most 1 of 6 DLTs at the current dose"
 STAY_1_OF_3 = "stay: 1 of 3 DLTs at the current dose, 3 more there"
@@ -44,8 +47,17 @@ class ThreePlusThree(Design):
     ``admissible`` excludes the dose where the trial stopped for toxicity and those above it.
     """
 
-    n_doses: Annotated[int, Field(ge=1, description="number of dose levels")]
+    n_doses: Annotated[int, Field(ge=1, le=1000, description="number of dose levels")]
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
+
+    @field_validator("n_doses")
+    @classmethod
+    def _n_doses_of_study(cls, v: int) -> int:
+        n = context().get("n_doses")
+        if n is not None and v != n:
+            raise ValueError(f"the study has {n} doses, got n_doses={v} (leave it out: it "
+                             "defaults to the study's)")
+        return v
 
     @field_validator("start_dose")
     @classmethod
@@ -93,12 +105,21 @@ class ThreePlusThree(Design):
                                    ESCALATE_0_OF_3, ESCALATE_1_OF_6], "")
         stop = toxic | stop_top
         admissible = ~(toxic[:, None] & (np.arange(D)[None, :] >= cur[:, None]))
-        decision = make_decision(next_dose, stop, recommended, admissible, reason)
+        code = np.select([toxic, stop_top], [CODE_TOXIC, CODE_TOP], "")
+        decision = make_decision(next_dose, stop, recommended, admissible, reason, code)
         return stop_at_max_patients(state, decision, self.max_patients)
 
-    def decide(self, history: TrialHistory) -> Decision:
+    @classmethod
+    def example(cls, n_doses: int = 5) -> "ThreePlusThree":
+        return cls(n_doses=n_doses)
+
+    def decide(self, history: TrialHistory | str) -> Decision:
         """Decide for one trial, after checking that every cohort of the history has 3
         patients and was given the dose these rules prescribe."""
+        if isinstance(history, str):
+            history = TrialHistory.parse(history, self.n_doses)
+        if not isinstance(history, TrialHistory):
+            return super().decide(history)  # raises the TypeError
         bounds = [i for i in range(history.n_patients)
                   if i == 0 or history.cohort[i] != history.cohort[i - 1]] + [history.n_patients]
         for k in range(len(bounds) - 1):

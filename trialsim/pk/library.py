@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trialsim.pk.models import (PARAMETERS, Clearances, HepatoPortalNasal, Mammillary,
-                                MicroConstants)
-from trialsim.pk.ode.models import ODE_PARAMETERS, ParentMetabolite
+from trialsim.pk.linear.models import Clearances, HepatoPortalNasal, Mammillary, MicroConstants
+from trialsim.pk.ode.models import ParentMetabolite
+from trialsim.pk.parameters import PARAMETERS
 from trialsim.pk.regimen import Devices, Infusion, Route
-from trialsim.pk.variability import (Allometry, CategoricalEffect, LinearEffect, Omega,
-                                     ResidualError)
+from trialsim.pk.spec import PKSpec
+from trialsim.pk.structure import Structure
+from trialsim.pk.variability import Allometry, CategoricalEffect, LinearEffect, Omega
 
 PER_MIN = 60.0   # 1/min → 1/h
 IV_40MIN = Infusion(duration_h=40.0 / 60.0)
@@ -33,7 +34,7 @@ class LibraryEntry:
 
     name: str
     title: str
-    structure: Mammillary | HepatoPortalNasal | ParentMetabolite
+    structure: Structure
     route: Route
     citation: str
     tag: str
@@ -43,7 +44,6 @@ class LibraryEntry:
     omega: Omega = field(default_factory=Omega)
     allometry: Allometry | None = None
     effects: tuple = ()
-    residual: ResidualError | None = None
     notes: tuple[str, ...] = ()
 
 
@@ -73,6 +73,11 @@ PD_CONSTANTS: dict[str, PDConstant] = {
         "S-ketamine effect-site C50 for external perception = antinociception (0.51 nmol/mL, "
         "95% CI 90-157 ng/mL)", OLOFSEN_2022, "10.1097/ALN.0000000000004176", "V (nmol/mL); D (ng/mL)"),
 }
+
+#: Published residual errors describe assay and model misfit of measured concentrations; the
+#: simulator drives responses by true exposures, so they are documented, not applied.
+RESIDUAL_NOTE = ("Published residual error (of measured concentrations; not applied: responses "
+                 "are driven by the true exposure): ")
 
 _ALL_LINEAR = Allometry(exponents={k: 1.0 for k in ("CL", "V1", "Q2", "V2", "Q3", "V3")})
 _ALL_LINEAR_2 = Allometry(exponents={k: 1.0 for k in ("CL", "V1", "Q2", "V2")})
@@ -124,8 +129,9 @@ _ENTRIES = (
         "nlmixr2lib Otto_2021_s_ketamine (Fanta parameters as fixed by Otto 2021)",
         doi="10.1007/s00228-015-1826-y", pmid="25724645",
         omega=Omega.from_variances({"V1": 0.084, "CL": 0.026}, {("V1", "CL"): 0.023}),
-        allometry=Allometry(exponents=dict(_STD)), residual=ResidualError(proportional=0.236),
-        notes=("Peripheral terms (Q2, V2 = Vp1/Q1; Q3, V3 = Vp2/Q2 of the source) are not weight-scaled "
+        allometry=Allometry(exponents=dict(_STD)),
+        notes=(RESIDUAL_NOTE + "proportional SD 0.236 (Otto 2021).",
+               "Peripheral terms (Q2, V2 = Vp1/Q1; Q3, V3 = Vp2/Q2 of the source) are not weight-scaled "
                "(Otto 2021).",
                "IIV: Otto ME et al. Eur J Clin Pharmacol 2021;77(8):1181-1192, doi 10.1007/s00228-021-03104-1: "
                "omega2 V1 0.084, CL 0.026, cov 0.023 (CV ~29%/16%, r 0.49).",
@@ -137,8 +143,9 @@ _ENTRIES = (
         "2021;77(8):1181-1192.", "V-code", "nlmixr2lib Otto_2021_s_ketamine",
         doi="10.1007/s00228-021-03104-1",
         omega=Omega.from_variances({"V1": 0.040, "CL": 0.103}, {("V1", "CL"): 0.044}),
-        allometry=Allometry(exponents=dict(_STD)), residual=ResidualError(proportional=0.143),
-        notes=("Metabolite: a dose here is S-norketamine reaching the circulation.  Formation from "
+        allometry=Allometry(exponents=dict(_STD)),
+        notes=(RESIDUAL_NOTE + "proportional SD 0.143 (Otto 2021).",
+               "Metabolite: a dose here is S-norketamine reaching the circulation.  Formation from "
                "S-ketamine (all S-ketamine CL assumed to form it) is the parent->metabolite model of "
                "trialsim.pk.ode, not of this linear engine.",
                "Allometry (V 1, CL 0.75) assumed as for S-ketamine.")),
@@ -172,8 +179,8 @@ _ENTRIES = (
         effects=(LinearEffect(covariate="age_years", parameter="Qh", slope=-2.19, above=60.0, required=False),
                  CategoricalEffect(covariate="asian", parameter="kel", factors={1: 0.36}, required=False),
                  CategoricalEffect(covariate="japanese", parameter="FRn", factors={1: 1.34}, required=False)),
-        residual=ResidualError(exponential=0.276),
-        notes=("One device = 28 mg, devices 5 min apart (the 5-min gap is unverified in the dossier); "
+        notes=(RESIDUAL_NOTE + "exponential (log-scale) SD 0.276, phase I/II (Table 3).",
+               "One device = 28 mg, devices 5 min apart (the 5-min gap is unverified in the dossier); "
                "a dose of k x 28 mg is k devices.",
                "Every piece is linear and solved exactly: nasal depot (FRn, ka) -> central; swallowed part "
                "(1 - FRn')Fgut zero-order over Dsw into a gut depot -> hepato-portal compartment (first "
@@ -233,6 +240,16 @@ def entry(name: str) -> LibraryEntry:
                        f"{', '.join(available())}") from None
 
 
+def from_library(name: str, **parameters: float) -> PKSpec:
+    """The library model ``name`` as a :class:`~trialsim.pk.spec.PKSpec` (its default route,
+    variability, allometry and covariate effects), with some typical ``parameters`` replaced.
+    For other changes (route, IIV, horizon) use a YAML ``pk:`` mapping."""
+    e = entry(name)
+    return PKSpec(structure=e.structure.replace(**parameters) if parameters else e.structure,
+                  route=e.route, omega=e.omega, allometry=e.allometry, effects=e.effects,
+                  name=e.name)
+
+
 def pd_constant(name: str) -> PDConstant:
     """A named PD constant (``olofsen_2022_ke0`` in 1/h, ``olofsen_2022_c50`` in ng/mL)."""
     try:
@@ -258,8 +275,7 @@ def describe(name: str) -> str:
             j = e.omega.names.index(k)
             w2 = e.omega.array()[j, j]
             iiv = f"w2={_fmt(w2)}" + (f" CV={cv[k]:.0%}" if e.omega.scale(k) == "log" else " (logit)")
-        unit, meaning = (ODE_PARAMETERS[k] if name in _ODE_NAMES
-                         else (PARAMETERS[k].unit, PARAMETERS[k].meaning))
+        unit, meaning = PARAMETERS[k].unit, PARAMETERS[k].meaning
         rows.append((k, _fmt(v), unit, iiv, _fmt(allo[k]) if k in allo else "", meaning))
     width = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = [f"{e.name}: {e.title}", ""]
@@ -274,8 +290,6 @@ def describe(name: str) -> str:
                 lines.append(f"IIV covariance {a}-{b}: {_fmt(c)} (log scale)")
     for ef in e.effects:
         lines.append(f"covariate effect: {type(ef).__name__} {ef}")
-    if e.residual:
-        lines.append(f"residual error: {e.residual}")
     lines.append(f"default route: {type(e.route).__name__} {e.route}")
     lines.append("")
     lines.append(f"citation: {e.citation}")

@@ -14,10 +14,11 @@ configurable templates that turn a dose amount into a regimen (registry kind ``r
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from trialsim.registry import register
 from trialsim.spec import spec
@@ -106,7 +107,15 @@ class Regimen:
 
 
 # ----------------------------------------------------------------- routes (dose templates)
-PositiveH = Annotated[float, Field(gt=0)]
+#: Longest time (h) a route may name: about 114 years.
+MAX_TIME_H = 1e6
+#: Most devices in one administration.
+MAX_DEVICES = 100
+#: Most administrations one route may repeat (``addl``).
+MAX_ADDL = 10_000
+PositiveH = Annotated[float, Field(gt=0, le=MAX_TIME_H)]
+Hours = Annotated[float, Field(ge=0, le=MAX_TIME_H)]
+Addl = Annotated[int, Field(ge=0, le=MAX_ADDL, description="additional administrations")]
 
 
 class Route:
@@ -144,7 +153,7 @@ class Bolus(Route):
     """IV bolus into the central compartment."""
 
     ii_h: PositiveH | None = None
-    addl: int = 0
+    addl: Addl = 0
 
     def __post_init__(self):
         _check_repeat(self)
@@ -160,7 +169,7 @@ class Infusion(Route):
 
     duration_h: PositiveH
     ii_h: PositiveH | None = None
-    addl: int = 0
+    addl: Addl = 0
 
     def __post_init__(self):
         _check_repeat(self)
@@ -169,18 +178,18 @@ class Infusion(Route):
         return self._repeat((DoseEvent(0.0, amount_mg, self.duration_h),))
 
 
-@register("route", "first_order")
-@register("route", "oral")
-@register("route", "subcutaneous")
 @register("route", "intranasal")
+@register("route", "subcutaneous")
+@register("route", "oral")
+@register("route", "first_order")
 @spec
 class FirstOrder(Route):
     """Into the depot (first-order absorption with the model's ka, F and tlag); a zero-order
     input into the depot over ``duration_h`` when it is > 0."""
 
-    duration_h: Annotated[float, Field(ge=0)] = 0.0
+    duration_h: Hours = 0.0
     ii_h: PositiveH | None = None
-    addl: int = 0
+    addl: Addl = 0
 
     def __post_init__(self):
         _check_repeat(self)
@@ -199,7 +208,7 @@ class Devices(Route):
     device_mg: PositiveH
     interval_h: PositiveH = 5.0 / 60.0
     ii_h: PositiveH | None = None
-    addl: int = 0
+    addl: Addl = 0
     linear_in_amount = False
 
     def __post_init__(self):
@@ -208,7 +217,11 @@ class Devices(Route):
     def n_devices(self, amount_mg: float) -> int:
         k = amount_mg / self.device_mg
         if not (k >= 1 - 1e-9 and abs(k - round(k)) <= 1e-9 * max(1.0, k)):
-            raise ValueError(f"a dose of {amount_mg} mg is not a whole number of {self.device_mg}-mg devices")
+            raise ValueError(f"a dose of {amount_mg:g} mg is not a whole number of "
+                             f"{self.device_mg:g}-mg devices")
+        if round(k) > MAX_DEVICES:
+            raise ValueError(f"a dose of {amount_mg:g} mg needs {round(k)} devices of "
+                             f"{self.device_mg:g} mg; at most {MAX_DEVICES} are allowed")
         return int(round(k))
 
     def regimen(self, amount_mg: float) -> Regimen:
@@ -220,11 +233,11 @@ class Devices(Route):
 class ScheduledDose:
     """One event of a :class:`Schedule`: ``fraction`` of the dose at ``time_h``."""
 
-    time_h: Annotated[float, Field(ge=0)]
-    fraction: Annotated[float, Field(ge=0)] = 1.0
-    duration_h: Annotated[float, Field(ge=0)] = 0.0
+    time_h: Hours
+    fraction: Annotated[float, Field(ge=0, le=1000)] = 1.0
+    duration_h: Hours = 0.0
     target: Literal["central", "depot"] = "central"
-    device: Annotated[int, Field(ge=0)] = 0
+    device: Annotated[int, Field(ge=0, le=1000)] = 0
 
 
 @register("route", "schedule")
@@ -234,7 +247,14 @@ class Schedule(Route):
 
     events: tuple[ScheduledDose, ...]
     ii_h: PositiveH | None = None
-    addl: int = 0
+    addl: Addl = 0
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _events_from_mappings(cls, v):
+        if isinstance(v, tuple):
+            return tuple(ScheduledDose(**e) if isinstance(e, Mapping) else e for e in v)
+        return v
 
     def __post_init__(self):
         _check_repeat(self)
@@ -245,7 +265,3 @@ class Schedule(Route):
         return self._repeat(tuple(DoseEvent(e.time_h, e.fraction * amount_mg, e.duration_h, e.target,
                                             e.device) for e in self.events))
 
-
-ROUTES = {"bolus": Bolus, "infusion": Infusion, "first_order": FirstOrder, "oral": FirstOrder,
-          "subcutaneous": FirstOrder, "intranasal": FirstOrder, "devices": Devices,
-          "schedule": Schedule}

@@ -1,4 +1,4 @@
-"""Between-patient variability of PK parameters and residual error of observations.
+"""Between-patient variability of PK parameters.
 
 * :class:`Omega`: random effects ``eta ~ N(0, Ω)`` on the log scale (``θ_i = θ·exp(η_i)``) or,
   per parameter, on the logit scale (``θ_i = expit(logit θ + η_i)``, for fractions).  Given
@@ -7,7 +7,6 @@
 * :class:`Allometry`: ``θ·(WT / reference_kg)^exponent`` per parameter.
 * :class:`CategoricalEffect` (multiplicative factor per category) and :class:`LinearEffect`
   (``θ + slope·max(0, x − above)``, e.g. hepatic blood flow falling with age above 60).
-* :class:`ResidualError`: additive, proportional, combined or exponential noise.
 
 Individual values: additive effects on the typical value, then the random effect, then the
 multiplicative factors (allometry, categories); for log-scale parameters the order of the last
@@ -22,9 +21,12 @@ import numpy as np
 from pydantic import Field
 from scipy.special import expit, logit
 
+from trialsim.registry import register
 from trialsim.spec import spec
 
 Pos = Annotated[float, Field(gt=0)]
+#: Largest coefficient of variation accepted (a fraction: 10 = 1000 %).
+MAX_CV = 10.0
 NonNeg = Annotated[float, Field(ge=0)]
 Scale = Literal["log", "logit"]
 
@@ -63,8 +65,9 @@ class Omega:
         """From CVs (fractions; ω² = ln(1 + CV²)) and correlations keyed by name pairs."""
         names = tuple(cv)
         for nm, c in cv.items():
-            if not (np.isfinite(c) and c >= 0):
-                raise ValueError(f"CV of {nm} must be a number >= 0, got {c}")
+            if not (np.isfinite(c) and 0 <= c <= MAX_CV):
+                raise ValueError(f"CV of {nm} must be a fraction between 0 and {MAX_CV:g} "
+                                 f"(0.3 = 30 %), got {c}")
         sd = np.sqrt(np.log1p(np.square([float(cv[n]) for n in names])))
         r = np.eye(len(names))
         for (a, b), rho in (correlation or {}).items():
@@ -146,8 +149,18 @@ class Allometry:
         return {p: (w / self.reference_kg) ** e for p, e in self.exponents.items()}
 
 
+class CovariateEffect:
+    """Base of the covariate effects (registry kind ``covariate_effect``): each names the
+    ``covariate`` it reads and the ``parameter`` it changes."""
+
+    covariate: str
+    parameter: str
+    required: bool
+
+
+@register("covariate_effect", "categorical")
 @spec
-class CategoricalEffect:
+class CategoricalEffect(CovariateEffect):
     """``θ × factors[category]`` for the patients in each listed category of ``covariate``;
     unlisted categories are the reference (factor 1).  Category codes (integers, as drawn by
     the population layer) match integer keys, or names through ``levels`` (code k ↔
@@ -178,8 +191,9 @@ class CategoricalEffect:
         return np.array([self._factor_of(u) for u in uniq], dtype=float)[inv.reshape(x.shape)]
 
 
+@register("covariate_effect", "linear")
 @spec
-class LinearEffect:
+class LinearEffect(CovariateEffect):
     """``θ + slope·max(0, x − above)`` (in θ's unit), applied before the random effect."""
 
     covariate: str
@@ -190,30 +204,6 @@ class LinearEffect:
 
     def shift(self, x: np.ndarray) -> np.ndarray:
         return self.slope * np.maximum(0.0, np.asarray(x, dtype=float) - self.above)
-
-
-@spec
-class ResidualError:
-    """Noise of a simulated observation y of concentration c (same unit as c, e.g. ng/mL):
-    ``y = c·exp(exponential·ε₁)`` then ``+ sqrt(additive² + (proportional·c)²)·ε₂``
-    (combined error; additive or proportional alone when the other is 0)."""
-
-    additive: NonNeg = 0.0
-    proportional: NonNeg = 0.0
-    exponential: NonNeg = 0.0
-
-    def sd(self, c: np.ndarray) -> np.ndarray:
-        """SD of the additive/proportional part at concentration c."""
-        return np.sqrt(self.additive ** 2 + (self.proportional * np.asarray(c, dtype=float)) ** 2)
-
-    def observe(self, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        c = np.asarray(c, dtype=float)
-        y = c
-        if self.exponential > 0:
-            y = c * np.exp(self.exponential * rng.standard_normal(c.shape))
-        if self.additive > 0 or self.proportional > 0:
-            y = y + self.sd(c) * rng.standard_normal(c.shape)
-        return y
 
 
 def check_targets(parameters: Mapping[str, float], omega: Omega, allometry: Allometry | None,

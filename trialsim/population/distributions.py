@@ -2,7 +2,10 @@
 
 Each draws through :meth:`quantile` of standard uniforms supplied by the caller (the
 patient's stream), so one uniform per patient per covariate is consumed whatever the
-distribution: changing a covariate's distribution never shifts any other draw.
+distribution: changing a covariate's distribution never shifts any other draw.  Uniforms are
+kept in [:data:`U_MIN`, :data:`U_MAX`], so :meth:`Distribution.extremes` gives the smallest and
+largest value a draw can take.  Parameters are bounded in magnitude by :data:`MAX_ABS` so that
+every draw is a finite number.
 """
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ from scipy.special import ndtr, ndtri
 from trialsim.registry import register
 from trialsim.spec import spec
 
-Positive = Annotated[float, Field(gt=0)]
+#: Uniforms fed to the quantile functions lie in [U_MIN, U_MAX] (draws of 53-bit uniforms in
+#: [0, 1), with 0 raised to U_MIN).
+U_MIN, U_MAX = 2.0**-54, 1.0 - 2.0**-53
+MAX_ABS = 1e12
+Value = Annotated[float, Field(ge=-MAX_ABS, le=MAX_ABS)]
+Positive = Annotated[float, Field(gt=0, le=MAX_ABS)]
 
 
 class Distribution:
@@ -25,7 +33,12 @@ class Distribution:
         raise NotImplementedError
 
     def draw(self, rng: np.random.Generator, size) -> np.ndarray:
-        return self.quantile(rng.random(size))
+        return self.quantile(np.maximum(rng.random(size), U_MIN))
+
+    def extremes(self) -> tuple[float, float]:
+        """The smallest and largest value a draw can take."""
+        q = self.quantile(np.array([U_MIN, U_MAX]))
+        return float(q[0]), float(q[1])
 
 
 @register("distribution", "normal")
@@ -33,7 +46,7 @@ class Distribution:
 class Normal(Distribution):
     """Normal(mean, sd)."""
 
-    mean: float
+    mean: Value
     sd: Positive
 
     def quantile(self, u):
@@ -46,7 +59,7 @@ class LogNormal(Distribution):
     """Log-normal given its median and coefficient of variation (cv = sqrt(exp(s^2) - 1))."""
 
     median: Positive
-    cv: Positive
+    cv: Annotated[float, Field(gt=0, le=10, description="coefficient of variation (0.2 = 20%)")]
 
     def quantile(self, u):
         s = np.sqrt(np.log1p(self.cv**2))
@@ -58,8 +71,8 @@ class LogNormal(Distribution):
 class Uniform(Distribution):
     """Uniform on [low, high)."""
 
-    low: float
-    high: float
+    low: Value
+    high: Value
 
     def __post_init__(self):
         if not self.high > self.low:
@@ -72,25 +85,33 @@ class Uniform(Distribution):
 @register("distribution", "truncated_normal")
 @spec
 class TruncatedNormal(Distribution):
-    """Normal(mean, sd) truncated to [low, high] (inverse-CDF draws)."""
+    """Normal(mean, sd) truncated to [low, high] (inverse-CDF draws); a bound left out (null)
+    is no bound."""
 
-    mean: float
+    mean: Value
     sd: Positive
-    low: float = -np.inf
-    high: float = np.inf
+    low: Value | None = None
+    high: Value | None = None
+
+    @property
+    def _bounds(self) -> tuple[float, float]:
+        return (-np.inf if self.low is None else self.low,
+                np.inf if self.high is None else self.high)
 
     def __post_init__(self):
-        if not self.high > self.low:
+        lo, hi = self._bounds
+        if not hi > lo:
             raise ValueError(f"high must be greater than low, got low={self.low}, high={self.high}")
-        a, b = ndtr((self.low - self.mean) / self.sd), ndtr((self.high - self.mean) / self.sd)
+        a, b = ndtr((lo - self.mean) / self.sd), ndtr((hi - self.mean) / self.sd)
         if not b - a > 1e-12:
             raise ValueError("the interval [low, high] holds no probability mass of Normal(mean, sd)")
 
     def quantile(self, u):
-        a = ndtr((self.low - self.mean) / self.sd)
-        b = ndtr((self.high - self.mean) / self.sd)
+        lo, hi = self._bounds
+        a = ndtr((lo - self.mean) / self.sd)
+        b = ndtr((hi - self.mean) / self.sd)
         x = self.mean + self.sd * ndtri(a + u * (b - a))
-        return np.clip(x, self.low, self.high)
+        return np.clip(x, lo, hi)
 
 
 @register("distribution", "categorical")

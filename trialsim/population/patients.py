@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtri
 
-from trialsim.population.distributions import Distribution
+from trialsim.population.distributions import U_MIN, Distribution
 from trialsim.rng import stream_uniforms
 
 N_UNIFORM = 2
-_TINY = 2.0**-54  # keeps ndtri finite for a uniform of exactly 0
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,8 @@ class Population:
     def from_uniforms(self, U: np.ndarray, n_z: int, n_eta: int) -> VirtualPatients:
         """Turn uniforms (T, P, K) laid out as in the module docstring into patients."""
         c = N_UNIFORM + n_z
-        z = ndtri(np.maximum(U[..., N_UNIFORM:c], _TINY))
-        cov = {name: dist.quantile(U[..., c + j]) for j, (name, dist) in enumerate(self.covariates.items())}
-        eta_z = ndtri(np.maximum(U[..., U.shape[-1] - n_eta:], _TINY)) if n_eta else None
+        z = ndtri(np.maximum(U[..., N_UNIFORM:c], U_MIN))
+        cov = {name: dist.quantile(np.maximum(U[..., c + j], U_MIN))
+               for j, (name, dist) in enumerate(self.covariates.items())}
+        eta_z = ndtri(np.maximum(U[..., U.shape[-1] - n_eta:], U_MIN)) if n_eta else None
         return VirtualPatients(U[..., :N_UNIFORM], z, cov, eta_z)

@@ -11,7 +11,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit
 
-from trialsim.pk.ode._kernels import RHS_SIG
+from trialsim.pk.ode import RHS_SIG
 
 N_PD_PARAMS = 6
 GRID_OFFSET = N_PD_PARAMS + 1   # grid rhs: p = [pd block..., m, t_1..t_m, c_1..c_m]

@@ -29,11 +29,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from trialsim.pk.ode import _kernels as ODEK
-from trialsim.pk.ode.models import (DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, ODESystem,
-                                    _check_status, _observable, _times, parameter_matrix, solve)
+from trialsim.pk.ode import (DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, ODESystem, as_hours,
+                             observable, parameter_matrix, solve)
 from trialsim.pk.regimen import Regimen
-from trialsim.registry import register
 from trialsim.response import _kernels as RK
 from trialsim.spec import spec
 
@@ -51,7 +49,6 @@ class IndirectResult:
     response: np.ndarray
 
 
-@register("response", "indirect_response")
 @spec
 class IndirectResponse:
     """One Jusko indirect response model (see the module docstring for the equations)."""
@@ -107,7 +104,7 @@ class IndirectResponse:
         clash = set(pks.param_names) & set(PD_PARAM_NAMES)
         if clash:
             raise ValueError(f"PK parameter names {sorted(clash)} clash with the PD ones")
-        name, obs, vidx = _observable(pks, analyte)
+        name, obs, vidx = observable(pks, analyte)
         ns, q = len(pks.state_names), len(pks.param_names)
         rhs = RK.make_joint_rhs(pks.rhs, ns, q, obs, vidx)
 
@@ -138,7 +135,7 @@ class IndirectResponse:
         state, vol = system.observables["parent"]
         v = P[:, system.param_names.index(vol)] if vol else np.ones(y.shape[0])
         conc = y[:, :, system.state_names.index(state)] / v[:, None]
-        return IndirectResult(_times(times_h), conc, y[:, :, -1])
+        return IndirectResult(as_hours(times_h), conc, y[:, :, -1])
 
     def from_concentration(self, t_grid_h, conc, times_h, params: Any = None, *,
                            rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
@@ -151,31 +148,27 @@ class IndirectResponse:
         parameters per patient (mapping name -> (n,) array).
         """
         self._check(params)
-        tg = _times(t_grid_h)
-        tt = _times(times_h)
+        tg = as_hours(t_grid_h)
+        tt = as_hours(times_h)
         cg = np.atleast_2d(np.asarray(conc, dtype=np.float64))
         if tg.size < 2 or tg[0] != 0.0 or cg.shape[-1] != tg.size:
             raise ValueError("t_grid_h must start at 0, have >= 2 points and match the last "
                              "axis of conc")
         if tt.size and tt[-1] > tg[-1]:
             raise ValueError(f"times_h reach {tt[-1]} h, beyond the grid end {tg[-1]} h")
-        pd_sys = ODESystem(RK.indirect_grid_rhs, ("response",), PD_PARAM_NAMES, self.pd_values(),
-                           {}, {"response": ("response", None)}, name=f"indirect_{self.model}")
+        m = tg.size
+        grid_names = ("m",) + tuple(f"t{i}" for i in range(m)) + tuple(f"c{i}" for i in range(m))
+        pd_sys = ODESystem(RK.indirect_grid_rhs, ("response",), PD_PARAM_NAMES + grid_names,
+                           self.pd_values() + (float(m),) + tuple(tg) + (0.0,) * m, {},
+                           {"response": ("response", None)},
+                           initial_state=lambda P: P[:, 0:1] / P[:, 1:2],
+                           name=f"indirect_{self.model}")
         Ppd = parameter_matrix(pd_sys, params)
         n = max(Ppd.shape[0], cg.shape[0])
         if {Ppd.shape[0], cg.shape[0]} - {1, n}:
             raise ValueError(f"{cg.shape[0]} concentration rows for {Ppd.shape[0]} parameter rows")
-        Ppd = np.broadcast_to(Ppd, (n, Ppd.shape[1]))
-        cg = np.broadcast_to(cg, (n, tg.size))
-        P = np.ascontiguousarray(np.hstack([Ppd, np.full((n, 1), float(tg.size)),
-                                            np.tile(tg, (n, 1)), cg]))
-        Y0 = np.ascontiguousarray((P[:, 0] / P[:, 1])[:, None])
-        out = np.empty((n, tt.size, 1))
-        status = np.zeros(n, np.int64)
-        if tt.size:
-            e0 = np.empty(0)
-            i0 = np.empty(0, np.int64)
-            ODEK.solve_batch(RK.indirect_grid_rhs, P, Y0, e0, e0, np.empty((n, 0)), i0, i0, i0,
-                             tg, tt, float(rtol), float(atol), int(max_steps), out, status)
-        _check_status(pd_sys, status)
-        return out[:, :, 0]
+        P = np.array(np.broadcast_to(Ppd, (n, Ppd.shape[1])))
+        P[:, P.shape[1] - m:] = np.broadcast_to(cg, (n, m))
+        y = solve(pd_sys, Regimen(()), tt, P, rtol=rtol, atol=atol, max_steps=max_steps,
+                  breakpoints_h=tg)
+        return y[:, :, 0]

@@ -15,17 +15,22 @@ from pydantic import Field
 from scipy.special import expit
 
 from trialsim.registry import register
+from trialsim.response.base import OutcomeModel
 from trialsim.spec import spec
 
 Prob = Annotated[float, Field(ge=0, le=1)]
-Positive = Annotated[float, Field(gt=0)]
+#: Exposures (ng/mL, ng·h/mL, h or dose units) and exponents are bounded to keep the
+#: arithmetic finite.
+Exposure = Annotated[float, Field(gt=0, le=1e12)]
+Exponent = Annotated[float, Field(gt=0, le=100)]
+ExposureName = Annotated[str, Field(min_length=1)]
 
 
-class BinaryResponse:
-    """Base: ``probability(x)`` for exposure ``x`` (any shape, same shape out)."""
+class BinaryResponse(OutcomeModel):
+    """Base: ``probability(x)`` for exposure ``x`` (any shape, same shape out); the event
+    happens when the patient's uniform is below it (no normals needed)."""
 
     exposure: str
-    n_z = 0  # no normals needed: the outcome is fixed by the patient's uniform
 
     def probability(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -46,9 +51,9 @@ class Logistic(BinaryResponse):
     drug, ``ceiling`` the plateau.
     """
 
-    exposure: str
-    x50: Positive
-    slope: Positive
+    exposure: ExposureName
+    x50: Exposure
+    slope: Exponent
     floor: Prob = 0.0
     ceiling: Prob = 1.0
 
@@ -72,11 +77,11 @@ class Emax(BinaryResponse):
     ``ec50`` the exposure giving half of it, ``hill`` the Hill coefficient (1 = hyperbolic).
     """
 
-    exposure: str
+    exposure: ExposureName
     e0: Prob
     emax: Prob
-    ec50: Positive
-    hill: Positive = 1.0
+    ec50: Exposure
+    hill: Exponent = 1.0
 
     def __post_init__(self):
         if self.e0 + self.emax > 1 + 1e-12:

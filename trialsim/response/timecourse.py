@@ -68,12 +68,18 @@ from pydantic import Field
 from scipy.optimize import brentq
 
 from trialsim.registry import register
+from trialsim.response.base import OutcomeModel
 from trialsim.spec import spec
 
 MADRS_MIN, MADRS_MAX = 0.0, 60.0
 CRITERIA = ("response", "remission")
 REMISSION_MAX = 10.0     # MADRS <= 10
 N_SUBJECT_EFFECTS = 2    # z_subject columns: placebo responsiveness, drug sensitivity
+
+
+B_MIN, B_MAX = 1e-8, 200.0   # search range of the profile's shape b
+#: Longest time (h) of the profile parameters: about 11 years.
+MAX_H = 1e5
 
 
 def _h(b: float, x: float) -> float:
@@ -94,7 +100,13 @@ def profile_shape(onset_h: float, peak_h: float, waning_h: float) -> tuple[float
         raise ValueError(f"need onset_h < peak_h and peak_h/onset_h > (peak_h + waning_h)/peak_h "
                          f"for this profile, got onset_h={onset_h}, peak_h={peak_h}, "
                          f"waning_h={waning_h}")
-    b = brentq(lambda bb: _h(bb, xo) - _h(bb, xf), 1e-8, 200.0, xtol=1e-14)
+    with np.errstate(over="ignore"):
+        f = lambda bb: _h(bb, xo) - _h(bb, xf)  # noqa: E731
+        if not f(B_MAX) > 0:
+            raise ValueError(f"no onset-peak-waning profile has onset_h={onset_h}, peak_h={peak_h} "
+                             f"and waning_h={waning_h}: the fall after the peak is too fast "
+                             "compared with the rise; lengthen waning_h or shorten onset_h")
+        b = brentq(f, B_MIN, B_MAX, xtol=1e-14)
     return float(np.log(0.5) / _h(b, xo)), float(b)
 
 
@@ -110,25 +122,29 @@ def time_profile(times_h, onset_h: float = 0.75, peak_h: float = 24.0,
 
 @register("response", "madrs_timecourse")
 @spec
-class MadrsTimeCourse:
+class MadrsTimeCourse(OutcomeModel):
     """MADRS trajectory after one dose (equations and default calibration in the module
     docstring).  Score points are MADRS points; ``ec50`` is in the unit of the exposure the
     caller passes (default: peak racemic ketamine plasma concentration, ng/mL)."""
 
     exposure: str = Field("cmax", min_length=1, description="exposure metric fed as X")
     emax: float = Field(13.0, ge=0, le=60, description="median maximal drug effect, points")
-    ec50: float = Field(40.0, gt=0, description="exposure at half-maximal effect (X units)")
-    hill: float = Field(1.0, gt=0, description="Hill exponent γ")
-    emax_omega: float = Field(0.4, ge=0, description="SD of log drug sensitivity")
-    onset_h: float = Field(0.75, gt=0, description="time to half of the peak effect, h")
-    peak_h: float = Field(24.0, gt=0, description="time of the peak drug effect, h")
-    waning_h: float = Field(96.0, gt=0, description="time from peak to half effect, h")
+    ec50: float = Field(40.0, gt=0, le=1e12,
+                        description="exposure at half-maximal effect (X units)")
+    hill: float = Field(1.0, gt=0, le=100, description="Hill exponent γ")
+    emax_omega: float = Field(0.4, ge=0, le=5, description="SD of log drug sensitivity")
+    onset_h: float = Field(0.75, gt=0, le=MAX_H, description="time to half of the peak effect, h")
+    peak_h: float = Field(24.0, gt=0, le=MAX_H, description="time of the peak drug effect, h")
+    waning_h: float = Field(96.0, gt=0, le=MAX_H, description="time from peak to half effect, h")
     placebo_plateau: float = Field(5.0, ge=-60, le=60,
                                    description="mean placebo improvement, points")
-    placebo_onset_h: float = Field(1.0, gt=0, description="placebo half-time to plateau, h")
-    placebo_sd: float = Field(4.0, ge=0, description="between-patient SD of the plateau, points")
-    residual_sd: float = Field(3.0, ge=0, description="visit-level noise SD, points")
-    read_out_h: float = Field(24.0, gt=0, description="binary outcome read at this time, h")
+    placebo_onset_h: float = Field(1.0, gt=0, le=MAX_H,
+                                   description="placebo half-time to plateau, h")
+    placebo_sd: float = Field(4.0, ge=0, le=60,
+                              description="between-patient SD of the plateau, points")
+    residual_sd: float = Field(3.0, ge=0, le=60, description="visit-level noise SD, points")
+    read_out_h: float = Field(24.0, gt=0, le=MAX_H,
+                              description="binary outcome read at this time, h")
     criterion: Literal["response", "remission"] = Field(
         "response", description="binary outcome: response (>= 50% fall) or remission (<= 10)")
     baseline: str = Field("baseline_madrs", min_length=1,
@@ -139,6 +155,10 @@ class MadrsTimeCourse:
 
     def __post_init__(self) -> None:
         profile_shape(self.onset_h, self.peak_h, self.waning_h)
+
+    def required_covariates(self) -> dict[str, tuple[float, float]]:
+        """The baseline covariate, a MADRS score in [0, 60]."""
+        return {self.baseline: (MADRS_MIN, MADRS_MAX)}
 
     def outcome(self, x, u, z, covariates) -> np.ndarray:
         """Potential outcomes (T, P, D) for the simulator: response/remission at

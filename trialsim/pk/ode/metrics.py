@@ -20,17 +20,16 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
+from trialsim.pk.metrics import CONC_KINDS
 from trialsim.pk.ode.models import (DEFAULT_ATOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL,
-                                    ODEModelMixin, parameter_matrix, solve, summarize)
+                                    parameter_matrix, solve, summarize)
 from trialsim.pk.regimen import Regimen
+from trialsim.pk.units import NG_PER_ML_PER_MG_PER_L as NG
 from trialsim.spec import spec
 
-NG = 1000.0  # ng/mL per mg/L
 #: Metric names the ODE path computes (``<h>``: a number of hours).
 SUPPORTED = ("cmax", "tmax", "auc", "auc:<h>", "c_at:<h>", "ce_max", "ce_tmax", "ce_at:<h>")
-_KINDS = ("cmax", "tmax", "auc", "c_at", "ce_max", "ce_tmax", "ce_at")
-#: Metric kinds in concentration units (0 at dose 0); the others are times (NaN at dose 0).
-CONC = ("cmax", "auc", "c_at", "ce_max", "ce_at")
+KINDS = ("cmax", "tmax", "auc", "c_at", "ce_max", "ce_tmax", "ce_at")
 
 
 @spec
@@ -44,11 +43,6 @@ class SolverOptions:
 
     def kwargs(self) -> dict:
         return dict(rtol=self.rtol, atol=self.atol, max_steps=self.max_steps)
-
-
-def is_ode(structure) -> bool:
-    """Whether a PK structure is solved numerically (an ODE model)."""
-    return isinstance(structure, ODEModelMixin)
 
 
 def analytes(structure) -> tuple[str, ...]:
@@ -69,7 +63,7 @@ def check_metrics(model, metrics) -> None:
     name = model.structure.system().name
     _, effect = observables(model)
     for m in metrics:
-        if m.kind not in _KINDS:
+        if m.kind not in KINDS:
             raise ValueError(f"exposure metric {m.name!r} is not supported for the nonlinear ODE model "
                              f"{name} (solved per dose level); supported: {', '.join(SUPPORTED)}")
         if m.kind.startswith("ce_") and effect is None:
@@ -108,7 +102,7 @@ def ode_exposures(model, values, metrics, amount: np.ndarray, doses: np.ndarray,
         res = _metrics_at(model, system, reg, P[live], scale[live], metrics, plasma, effect)
         for x in metrics:
             col = out[x.name]
-            col[~live, d] = 0.0 if x.kind in CONC else np.nan
+            col[~live, d] = 0.0 if x.kind in CONC_KINDS else np.nan
             col[live, d] = res[x.name]
     return out
 
@@ -141,7 +135,7 @@ def _metrics_at(model, system, reg, P, scale, metrics, plasma, effect) -> dict[s
     res = {}
     for x in metrics:
         r = raw[x.kind if x.arg is None else f"{x.kind}:{x.arg!r}"]
-        res[x.name] = r * NG if x.kind in CONC else r
+        res[x.name] = r * NG if x.kind in CONC_KINDS else r
     return res
 
 

@@ -28,7 +28,9 @@ from pydantic import Field
 
 from trialsim.pk.ode import _effect as E
 from trialsim.pk.ode import _kernels as K
+from trialsim.pk.parameters import PARAMETERS
 from trialsim.pk.regimen import Regimen
+from trialsim.pk.structure import Structure
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -160,7 +162,7 @@ def _prepare(system, regimen, params, dose_scale):
     return P, Y0, ev
 
 
-def _check_status(system, status):
+def check_status(system, status):
     bad = np.flatnonzero(status)
     if bad.size:
         why = _STATUS.get(int(status[bad[0]]), "unknown failure")
@@ -169,7 +171,7 @@ def _check_status(system, status):
                              "the parameters")
 
 
-def _times(times_h) -> np.ndarray:
+def as_hours(times_h) -> np.ndarray:
     tt = np.ascontiguousarray(np.atleast_1d(np.asarray(times_h, dtype=np.float64)))
     if tt.ndim != 1 or not np.all(np.isfinite(tt)) or np.any(tt < 0) or np.any(np.diff(tt) < 0):
         raise ValueError("times_h must be a sorted 1-D array of finite hours >= 0")
@@ -178,20 +180,24 @@ def _times(times_h) -> np.ndarray:
 
 def solve(system: ODESystem, regimen: Regimen, times_h, params: Any = None, *,
           dose_scale=None, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
-          max_steps: int = DEFAULT_MAX_STEPS) -> np.ndarray:
-    """States (state units) of every patient at ``times_h``: shape (n, n_times, n_states)."""
-    tt = _times(times_h)
+          max_steps: int = DEFAULT_MAX_STEPS, breakpoints_h=()) -> np.ndarray:
+    """States (state units) of every patient at ``times_h``: shape (n, n_times, n_states).
+
+    ``breakpoints_h`` are extra times (h, sorted) where the right-hand side has a kink (e.g. a
+    linearly interpolated input): the solver never steps across one."""
+    tt = as_hours(times_h)
+    bp = as_hours(breakpoints_h)
     P, Y0, ev = _prepare(system, regimen, params, dose_scale)
     out = np.empty((P.shape[0], tt.size, len(system.state_names)))
     status = np.zeros(P.shape[0], np.int64)
     if tt.size:
-        K.solve_batch(system.rhs, P, Y0, *ev, np.empty(0), tt, float(rtol), float(atol),
+        K.solve_batch(system.rhs, P, Y0, *ev, bp, tt, float(rtol), float(atol),
                       int(max_steps), out, status)
-    _check_status(system, status)
+    check_status(system, status)
     return out
 
 
-def _observable(system, analyte):
+def observable(system, analyte):
     analyte = analyte or next(iter(system.observables))
     if analyte not in system.observables:
         raise ValueError(f"{system.name}: unknown analyte {analyte!r}; "
@@ -204,7 +210,7 @@ def concentration(system: ODESystem, regimen: Regimen, times_h, params: Any = No
                   analyte: str | None = None, dose_scale=None, rtol: float = DEFAULT_RTOL,
                   atol: float = DEFAULT_ATOL, max_steps: int = DEFAULT_MAX_STEPS) -> np.ndarray:
     """Concentration (mg/L) of ``analyte`` at ``times_h``: shape (n, n_times)."""
-    _, obs, vidx = _observable(system, analyte)
+    _, obs, vidx = observable(system, analyte)
     y = solve(system, regimen, times_h, params, dose_scale=dose_scale, rtol=rtol, atol=atol,
               max_steps=max_steps)
     n = y.shape[0]
@@ -218,19 +224,22 @@ def summarize(system: ODESystem, regimen: Regimen, t_end_h: float, params: Any =
     """Cmax, Tmax and AUC(0–t_end) of ``analyte`` per patient, without storing curves."""
     if not (np.isfinite(t_end_h) and t_end_h >= 0):
         raise ValueError(f"t_end_h must be a finite number of hours >= 0, got {t_end_h}")
-    name, obs, vidx = _observable(system, analyte)
+    name, obs, vidx = observable(system, analyte)
     P, Y0, ev = _prepare(system, regimen, params, dose_scale)
     n = P.shape[0]
     cmax, tmax, auc = np.empty(n), np.empty(n), np.empty(n)
     status = np.zeros(n, np.int64)
     K.summarize_batch(system.rhs, P, Y0, *ev, float(t_end_h), obs, vidx, float(rtol),
                       float(atol), int(max_steps), cmax, tmax, auc, status)
-    _check_status(system, status)
+    check_status(system, status)
     return ExposureSummary(cmax, tmax, auc, name, float(t_end_h))
 
 
-class ODEModelMixin:
-    """``simulate``/``concentration``/``summary`` for any class with a ``system()`` method."""
+class ODEModelMixin(Structure):
+    """A structure solved by the ODE engine: ``simulate``/``concentration``/``summary`` for
+    any class with a ``system()`` method."""
+
+    linear = False
 
     def system(self) -> ODESystem:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -249,15 +258,15 @@ class ODEModelMixin:
         return summarize(self.system(), regimen, t_end_h, params, **kw)
 
     def parameters(self) -> dict[str, float]:
-        """Typical values of the parameters in use (units in :data:`ODE_PARAMETERS`): unset
+        """Typical values of the parameters in use (units in :data:`~trialsim.pk.parameters.PARAMETERS`): unset
         optional ones (``None``) are left out, and ``F``/``tlag`` without a depot (no ``ka``)."""
         skip = ("F", "tlag") if getattr(self, "ka", None) is None else ()
         return {k: float(getattr(self, k)) for k in self.__dataclass_fields__
-                if k in ODE_PARAMETERS and getattr(self, k) is not None and k not in skip}
+                if k in PARAMETERS and getattr(self, k) is not None and k not in skip}
 
     def replace(self, **values) -> "ODEModelMixin":
         """A copy with some typical values replaced (``KeyError`` for unknown names)."""
-        known = [k for k in self.__dataclass_fields__ if k in ODE_PARAMETERS]
+        known = list(self.parameter_names())
         bad = sorted(set(values) - set(known))
         if bad:
             raise KeyError(f"not parameters of this model: {bad}; known: {known}")
@@ -281,34 +290,12 @@ def _absorption(ka):
     return {"central": "central", "depot": "depot"}, {"depot": "F"}, {"depot": "tlag"}, ka
 
 
-#: Units and meaning of the parameters of the nonlinear models (names shared with the linear
-#: models in ``trialsim.pk.models.PARAMETERS`` where the meaning is the same).
-ODE_PARAMETERS: dict[str, tuple[str, str]] = {
-    "CL": ("L/h", "parent clearance"), "V1": ("L", "central volume"),
-    "Q2": ("L/h", "inter-compartmental clearance, central <-> peripheral 2"),
-    "V2": ("L", "volume of peripheral compartment 2"),
-    "Q3": ("L/h", "inter-compartmental clearance, central <-> peripheral 3"),
-    "V3": ("L", "volume of peripheral compartment 3"),
-    "Vmax": ("mg/h", "maximal Michaelis–Menten elimination rate"),
-    "Km": ("mg/L", "concentration at half-maximal elimination"),
-    "fm": ("-", "fraction of the parent clearance forming the metabolite"),
-    "CLm": ("L/h", "metabolite clearance"), "Vm": ("L", "metabolite central volume"),
-    "Qm": ("L/h", "metabolite inter-compartmental clearance"),
-    "Vm2": ("L", "metabolite peripheral volume"),
-    "mw_ratio": ("-", "MW(metabolite) / MW(parent)"),
-    "ka": ("1/h", "first-order absorption rate constant of the depot"),
-    "F": ("-", "bioavailable fraction of a depot dose"),
-    "tlag": ("h", "absorption lag time of depot doses"),
-    "ke0": ("1/h", "effect-site equilibration rate constant (Ce driven by C)"),
-}
-
-
 def _field(name, default=..., **kw):
-    unit, meaning = ODE_PARAMETERS[name]
-    return Field(default, description=f"{meaning}, {unit}", **kw)
+    p = PARAMETERS[name]
+    return Field(default, description=f"{p.meaning}, {p.unit}", **kw)
 
 
-@register("pk_model", "michaelis_menten_1cmt")
+@register("pk_structure", "michaelis_menten_1cmt")
 @spec
 class MichaelisMenten1Cmt(ODEModelMixin):
     """One compartment, Michaelis–Menten elimination ``Vmax·C/(Km + C)``, optional
@@ -334,7 +321,7 @@ class MichaelisMenten1Cmt(ODEModelMixin):
                        {"parent": ("central", "V1")}, bio, "michaelis_menten_1cmt", lag, self.ke0)
 
 
-@register("pk_model", "michaelis_menten_2cmt")
+@register("pk_structure", "michaelis_menten_2cmt")
 @spec
 class MichaelisMenten2Cmt(ODEModelMixin):
     """Two compartments (central ``V1``, peripheral ``V2``, inter-compartmental clearance
@@ -365,7 +352,7 @@ PARENT_METABOLITE_PARAMS = ("CL", "V1", "Q2", "V2", "Q3", "V3", "fm", "CLm", "Vm
                             "mw_ratio", "ka", "F", "tlag")
 
 
-@register("pk_model", "parent_metabolite")
+@register("pk_structure", "parent_metabolite")
 @spec
 class ParentMetabolite(ODEModelMixin):
     """Linear 2- or 3-cmt parent whose clearance ``CL`` forms a metabolite with fraction

@@ -1,9 +1,9 @@
-"""Linear compartment models: every parameter declared once (unit and meaning in
-:data:`PARAMETERS`), clearance ↔ micro-constant conversions, and the structures that turn
-per-patient parameter arrays into the arrays the kernels take.
+"""Linear compartment models: clearance ↔ micro-constant conversions, and the structures that
+turn per-patient parameter arrays into the arrays the closed-form kernels take.
 
 Units: time h, amounts mg, volumes L, clearances L/h, rate constants 1/h, concentrations mg/L
-(= µg/mL; 1 mg/L = 1000 ng/mL).
+(= µg/mL; 1 mg/L = 1000 ng/mL); every parameter name is declared once, with its unit, in
+:data:`trialsim.pk.parameters.PARAMETERS`.
 
 A *structure* (:class:`Mammillary`, :class:`HepatoPortalNasal`) holds typical values.
 ``parameters()`` lists them by name, ``replace(**values)`` overrides some, ``system(v, n)``
@@ -14,56 +14,20 @@ names take the typical value) and ``kernel_events(regimen, v, n)`` the :class:`K
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace as _dc_replace
+from dataclasses import replace as _dc_replace
 from typing import Annotated, NamedTuple
 
 import numpy as np
 from pydantic import Field
 
 from trialsim.pk.regimen import Regimen
+from trialsim.pk.structure import ParameterError, Structure
 from trialsim.registry import register
 from trialsim.spec import spec
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
-
-
-@dataclass(frozen=True)
-class ParamInfo:
-    """Unit and meaning of one named parameter."""
-
-    unit: str
-    meaning: str
-
-
-#: The one declaration of every parameter name used by the linear models.
-PARAMETERS: dict[str, ParamInfo] = {
-    "CL": ParamInfo("L/h", "clearance from the central compartment"),
-    "V1": ParamInfo("L", "central volume of distribution"),
-    "Q2": ParamInfo("L/h", "inter-compartmental clearance, central <-> peripheral 2"),
-    "V2": ParamInfo("L", "volume of peripheral compartment 2"),
-    "Q3": ParamInfo("L/h", "inter-compartmental clearance, central <-> peripheral 3"),
-    "V3": ParamInfo("L", "volume of peripheral compartment 3"),
-    "k10": ParamInfo("1/h", "elimination rate constant from the central compartment"),
-    "k12": ParamInfo("1/h", "rate constant central -> peripheral 2"),
-    "k21": ParamInfo("1/h", "rate constant peripheral 2 -> central"),
-    "k13": ParamInfo("1/h", "rate constant central -> peripheral 3"),
-    "k31": ParamInfo("1/h", "rate constant peripheral 3 -> central"),
-    "ka": ParamInfo("1/h", "first-order absorption rate constant of the depot"),
-    "F": ParamInfo("-", "bioavailable fraction of a depot dose"),
-    "tlag": ParamInfo("h", "absorption lag time of depot doses"),
-    "ke0": ParamInfo("1/h", "effect-site equilibration rate constant (Ce driven by C)"),
-    "device_factor": ParamInfo("-", "bioavailability multiplier of the 2nd and later devices of one administration"),
-    "Qh": ParamInfo("L/h", "hepatic blood flow, central <-> hepato-portal compartment"),
-    "Vh": ParamInfo("L", "hepato-portal volume"),
-    "kel": ParamInfo("1/h", "hepatic elimination rate constant (to other metabolites)"),
-    "kmet": ParamInfo("1/h", "hepatic rate constant of metabolism to the main metabolite"),
-    "FRn": ParamInfo("-", "fraction of a nasal device absorbed through the nasal mucosa"),
-    "ka_sw": ParamInfo("1/h", "absorption rate constant of the swallowed part (gut depot -> liver)"),
-    "Dsw": ParamInfo("h", "duration of the zero-order input of the swallowed part into the gut depot"),
-    "Fgut": ParamInfo("-", "fraction of a swallowed dose escaping gut-wall metabolism"),
-}
 
 
 class LinearSystem(NamedTuple):
@@ -192,8 +156,8 @@ def _col(v: Mapping, name: str, n: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(v[name], dtype=np.float64), (n,))
 
 
-class _Structure:
-    """Shared behaviour of the structures (typical values in fields)."""
+class LinearStructure(Structure):
+    """Shared behaviour of the closed-form structures (typical values in fields)."""
 
     _own: tuple[str, ...] = ()
 
@@ -209,14 +173,11 @@ class _Structure:
             raise KeyError(f"not parameters of this model: {unknown}; known: {sorted(typ)}")
         return {k: _col(v if k in v else typ, k, n) for k in typ}
 
-    @property
-    def has_effect(self) -> bool:
-        return getattr(self, "ke0", None) is not None
 
 
-@register("pk_model", "mammillary")
+@register("pk_structure", "mammillary")
 @spec
-class Mammillary(_Structure):
+class Mammillary(LinearStructure):
     """1-, 2- or 3-compartment mammillary model with optional depot (first-order absorption:
     ``ka``, bioavailability ``F``, lag ``tlag``; ``device_factor`` multiplies F for the 2nd and
     later devices of one administration) and optional effect compartment (``ke0``)."""
@@ -229,6 +190,31 @@ class Mammillary(_Structure):
     device_factor: Pos = 1.0
 
     _own = ("ka", "F", "tlag", "ke0", "device_factor")
+    _DISPOSITION = ("CL", "V1", "Q2", "V2", "Q3", "V3", "k10", "k12", "k21", "k13", "k31")
+
+    @classmethod
+    def parameter_names(cls) -> tuple[str, ...]:
+        return cls._DISPOSITION + cls._own
+
+    @classmethod
+    def from_parameters(cls, values: Mapping[str, float]) -> "Mammillary":
+        """Clearances (CL, V1 [, Q2, V2 [, Q3, V3]]) or micro-constants (V1, k10 [, k12, k21
+        [, k13, k31]]), plus the absorption and effect-site parameters."""
+        own = {k: v for k, v in values.items() if k in cls._own}
+        disp = {k: v for k, v in values.items() if k not in cls._own}
+        if "CL" in disp:
+            kind = Clearances
+        elif "k10" in disp:
+            kind = MicroConstants
+        else:
+            raise ValueError("a mammillary model needs CL and V1 (clearances: Q2, V2, Q3, V3 for "
+                             "more compartments) or V1 and k10 (micro-constants: k12, k21, k13, "
+                             "k31)")
+        bad = [k for k in disp if k not in kind.__dataclass_fields__]
+        if bad:
+            raise ParameterError(bad[0], f"{bad[0]} does not belong to a {kind.__name__} model "
+                                         f"({', '.join(kind.__dataclass_fields__)})")
+        return cls(disposition=kind(**disp), **own)
 
     def parameters(self) -> dict[str, float]:
         """Disposition parameters, absorption ones (ka, F, tlag, device_factor) when ka is set,
@@ -283,9 +269,9 @@ class Mammillary(_Structure):
         return KernelEvents(t, amt, dur[None, :], chan, np.ascontiguousarray(f))
 
 
-@register("pk_model", "hepatoportal_nasal")
+@register("pk_structure", "hepatoportal_nasal")
 @spec
-class HepatoPortalNasal(_Structure):
+class HepatoPortalNasal(LinearStructure):
     """Perez-Ruixo et al. (2021) esketamine structure: 3-compartment disposition (V1, Q2/V2,
     Q3/V3) plus a hepato-portal compartment (Vh, exchanging Qh with central, eliminating at
     kel + kmet: well-stirred first pass, systemic CL = Qh·E with E = Vh(kel+kmet)/(Qh +
@@ -362,5 +348,3 @@ class HepatoPortalNasal(_Structure):
                             np.array(chans, np.int64),
                             np.ascontiguousarray(np.array(fs).reshape(E, n).T))
 
-
-STRUCTURES = {"mammillary": Mammillary, "hepatoportal_nasal": HepatoPortalNasal}

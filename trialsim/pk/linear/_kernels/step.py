@@ -4,10 +4,10 @@ Ce at requested times (:func:`profile_kernel`).
 Units: time h, amounts mg, volumes L, rate constants 1/h, concentrations mg/L.  Kernels take
 arrays and numbers only; :mod:`trialsim.pk.exposure` unpacks the dataclasses.
 
-**State.**  ``y_i`` (the part of C carried by mode ``i`` of :mod:`trialsim.pk._eigen_kernels`;
+**State.**  ``y_i`` (the part of C carried by mode ``i`` of :mod:`trialsim.pk.linear._kernels.eigen`;
 ``C = Σ y_i``), depot amounts ``a_d`` (bioavailable mg), and ``z = Ce``.  Between breakpoints
 the inputs are constant (``R[0]`` mg/h into central, ``R[1 + d]`` into depot ``d``) and, with
-``D[x0..xm](dt)`` the convolutions of :mod:`trialsim.pk._divdiff_kernels`::
+``D[x0..xm](dt)`` the convolutions of :mod:`trialsim.pk.linear._kernels.divdiff`::
 
     a_d ← a_d D[ka_d] + R_d D[0, ka_d]
     y_i ← y_i D[λ_i] + G0_i R_0 D[0, λ_i] + Σ_d Gd_i ka_d (a_d D[ka_d, λ_i] + R_d D[0, ka_d, λ_i])
@@ -25,8 +25,8 @@ from math import exp, expm1
 import numpy as np
 from numba import njit
 
-from trialsim.pk._divdiff_kernels import dd1, dd2, dd3
-from trialsim.pk._eigen_kernels import modes
+from trialsim.pk.linear._kernels.divdiff import dd1, dd2, dd3
+from trialsim.pk.linear._kernels.eigen import modes
 
 
 # ----------------------------------------------------------------- events
@@ -65,7 +65,7 @@ def _breakpoints(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, b
 
 
 @njit(cache=True, inline="always")
-def _apply_due(jb, nb, t, bt, bc, bb, br, bk, y, a, R, nact, cum, G0):
+def apply_due(jb, nb, t, bt, bc, bb, br, bk, y, a, R, nact, cum, G0):
     """Apply the breakpoints from index jb up to time t (h): a bolus into the modes (central) or
     a depot, an infusion start / end into the rates R.  Returns the index of the next one."""
     while jb < nb and bt[jb] <= t:
@@ -88,7 +88,7 @@ def _apply_due(jb, nb, t, bt, bc, bb, br, bk, y, a, R, nact, cum, G0):
 
 # ----------------------------------------------------------------- one exact step
 @njit(cache=True, inline="always")
-def _coeffs(dt, lam, ka, ke0, has_ce, cen_inf, dep_used, dep_inf, cm, cd, cdm):
+def step_coeffs(dt, lam, ka, ke0, has_ce, cen_inf, dep_used, dep_inf, cm, cd, cdm):
     """Step coefficients for a step of dt hours; returns D[ke0]."""
     M = lam.shape[0]
     for i in range(M):
@@ -127,7 +127,7 @@ def _coeffs(dt, lam, ka, ke0, has_ce, cen_inf, dep_used, dep_inf, cm, cd, cdm):
 
 
 @njit(cache=True, inline="always")
-def _advance(y, a, z, R, G0, Gd, ka, ke0, has_ce, dep_used, cm, cd, cdm, ee):
+def advance(y, a, z, R, G0, Gd, ka, ke0, has_ce, dep_used, cm, cd, cdm, ee):
     """Move the state (y, a in place) over the step whose coefficients are given; returns z."""
     M = y.shape[0]
     ND = a.shape[0]
@@ -153,7 +153,7 @@ def _advance(y, a, z, R, G0, Gd, ka, ke0, has_ce, dep_used, cm, cd, cdm, ee):
 
 
 @njit(cache=True, inline="always")
-def _signals(y, a, z, R, lam, G0, Gd, ka, ke0, dep_used):
+def input_signals(y, a, z, R, lam, G0, Gd, ka, ke0, dep_used):
     """(C, C', C'', Ce, Ce', Ce'') of a state under constant inputs R."""
     c0 = 0.0
     c1 = 0.0
@@ -175,7 +175,7 @@ def _signals(y, a, z, R, lam, G0, Gd, ka, ke0, dep_used):
 
 
 @njit(cache=True)
-def _workspace(P, ND, E):
+def step_workspace(P, ND, E):
     """Per-patient arrays: modes (lam, G0, Gd, W, es), step coefficients (cm, cd, cdm) and the
     breakpoints (bt, bc, bb, br, bk) of E dose events."""
     M = P + 1
@@ -186,7 +186,7 @@ def _workspace(P, ND, E):
 
 
 @njit(cache=True, inline="always")
-def _same_dt(dt, last, t):
+def same_dt(dt, last, t):
     """Is a step of dt h, ending at t h, the step ``last`` of the coefficients at hand?"""
     return abs(dt - last) <= 4e-16 * max(t, 1.0)
 
@@ -196,7 +196,7 @@ def _same_dt(dt, last, t):
 # branch or a loop leaves reference-count updates in the walk (measured 3-5x slower), so the
 # walks branch on the reuse of the step coefficients themselves.
 @njit(cache=True, inline="always")
-def _start(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
+def start_patient(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
            y, a, R, cum, nact, G0):
     """Patient p at t = 0: sorted breakpoints, zero state, the inputs due at 0 applied.
     Returns (number of breakpoints, index of the next one)."""
@@ -206,11 +206,11 @@ def _start(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot
     R[:] = 0.0
     cum[:] = 0.0
     nact[:] = 0
-    return nb, _apply_due(0, nb, 0.0, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
+    return nb, apply_due(0, nb, 0.0, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
 
 
 @njit(cache=True, inline="always")
-def _next_stop(tk, jb, nb, bt):
+def next_stop(tk, jb, nb, bt):
     """Where the walk towards tk stops next: tk, or an earlier breakpoint."""
     if jb < nb and bt[jb] < tk:
         return bt[jb]
@@ -228,7 +228,7 @@ def profile_kernel(times, t_ev, amt_ev, dur_ev, chan_ev, f_ev, V1, k10, k1p, kp1
     ND = site.shape[0]
     T = times.shape[0]
     record = out_y.shape[0] == n
-    lam, G0, Gd, W, es, cm, cd, cdm, bt, bc, bb, br, bk = _workspace(P, ND, t_ev.shape[0])
+    lam, G0, Gd, W, es, cm, cd, cdm, bt, bc, bb, br, bk = step_workspace(P, ND, t_ev.shape[0])
     y = np.empty(P + 1)
     a = np.empty(ND)
     R = np.empty(ND + 1)
@@ -239,7 +239,7 @@ def profile_kernel(times, t_ev, amt_ev, dur_ev, chan_ev, f_ev, V1, k10, k1p, kp1
         modes(V1[p], k10[p], k1p[p], kp1[p], kp0[p], site, lam, G0, Gd, W, es)
         kap = ka[p]
         k_e = ke0[p]
-        nb, jb = _start(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
+        nb, jb = start_patient(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
                         y, a, R, cum, nact, G0)
         z = 0.0
         last = -1.0
@@ -248,17 +248,17 @@ def profile_kernel(times, t_ev, amt_ev, dur_ev, chan_ev, f_ev, V1, k10, k1p, kp1
         for k in range(T):
             tk = times[k]
             while True:
-                t_next = _next_stop(tk, jb, nb, bt)
+                t_next = next_stop(tk, jb, nb, bt)
                 if t_next > t_cur:
                     dt = t_next - t_cur
-                    if not _same_dt(dt, last, t_next):
-                        ee = _coeffs(dt, lam, kap, k_e, has_ce, cen_inf, dep_used, dep_inf, cm, cd, cdm)
+                    if not same_dt(dt, last, t_next):
+                        ee = step_coeffs(dt, lam, kap, k_e, has_ce, cen_inf, dep_used, dep_inf, cm, cd, cdm)
                         last = dt
-                    z = _advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
+                    z = advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
                     for c in range(ND + 1):
                         cum[c] += R[c] * dt
                     t_cur = t_next
-                jb = _apply_due(jb, nb, t_cur, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
+                jb = apply_due(jb, nb, t_cur, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
                 if t_next == tk:
                     break
             s = 0.0

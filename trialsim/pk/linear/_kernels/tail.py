@@ -1,7 +1,7 @@
 """Certified monotone tail of the streamed metrics (numba).
 
 Once every input has ended (no breakpoint left, every rate zero) the future of the state
-(y, a, z) of :mod:`trialsim.pk._step_kernels` is a sum of decaying exponentials in the time
+(y, a, z) of :mod:`trialsim.pk.linear._kernels.step` is a sum of decaying exponentials in the time
 ``s`` (h) since now: with ``g_di = Gd[d, i] ka_d a_d`` and ``t_di = g_di / (λ_i − ka_d)``,
 
     C(s)  = Σ_i (y_i − Σ_d t_di) exp(−λ_i s) + Σ_d (Σ_i t_di) exp(−ka_d s)

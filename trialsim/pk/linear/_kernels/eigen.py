@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from trialsim.pk._divdiff_kernels import sort3
+from trialsim.pk.linear._kernels.divdiff import sort3
 
 
 @njit(cache=True, inline="always")

@@ -3,9 +3,9 @@ of the walk, where the inputs are constant; interior extrema and threshold cross
 safeguarded Newton / Halley iteration to :data:`ROOT_TOL_H`.
 
 The signal of a cell of length dt is either the polynomial ``poly[0..K]`` in θ = s / dt of
-:mod:`trialsim.pk._series_kernels` (``ctx`` None: short cells, ~30 ns an evaluation) or, for
+:mod:`trialsim.pk.linear._kernels.series` (``ctx`` None: short cells, ~30 ns an evaluation) or, for
 ``ctx = (sig, y0, a0, zk, R, mod, cen_inf, ws)``, the closed form of
-:mod:`trialsim.pk._step_kernels` from the state (y0, a0, z0 = zk[0]) at the cell start (any
+:mod:`trialsim.pk.linear._kernels.step` from the state (y0, a0, z0 = zk[0]) at the cell start (any
 length; sig 0 = C, 1 = Ce; ke0 = zk[1]; ``mod`` = (lam, G0, Gd, ka, dep_used, dep_inf), ``ws``
 = (y, a, cm, cd, cdm) scratch).  Both are exact to rounding.  Numba compiles one
 specialisation for each kind of ``ctx``, so the polynomial path handles no state arrays:
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from trialsim.pk._series_kernels import horner
-from trialsim.pk._step_kernels import _advance, _coeffs, _signals
+from trialsim.pk.linear._kernels.series import horner
+from trialsim.pk.linear._kernels.step import advance, input_signals, step_coeffs
 
 ROOT_TOL_H = 1e-12  # absolute tolerance (h) of Tmax, crossing and extremum times
 
@@ -33,16 +33,16 @@ def _eval(sig, delta, y0, a0, z0, R, mod, ke0, cen_inf, ws):
     for d in range(a0.shape[0]):
         at[d] = a0[d]
     ce = sig == 1                 # C alone needs no effect-site coefficients
-    ee = _coeffs(delta, lam, kap, ke0, ce, cen_inf, du, di, cm, cd, cdm)
-    zt = _advance(yt, at, z0, R, G0, Gd, kap, ke0, ce, du, cm, cd, cdm, ee)
-    s = _signals(yt, at, zt, R, lam, G0, Gd, kap, ke0, du)
+    ee = step_coeffs(delta, lam, kap, ke0, ce, cen_inf, du, di, cm, cd, cdm)
+    zt = advance(yt, at, z0, R, G0, Gd, kap, ke0, ce, du, cm, cd, cdm, ee)
+    s = input_signals(yt, at, zt, R, lam, G0, Gd, kap, ke0, du)
     if sig == 0:
         return s[0], s[1], s[2]
     return s[3], s[4], s[5]
 
 
 @njit(cache=True, inline="always")
-def _value(x, poly, K, dt, ctx):
+def cell_value(x, poly, K, dt, ctx):
     """(value, first, second derivative) of the cell's signal at x h into the cell."""
     if ctx is None:
         return horner(poly, K, x / dt, dt)
@@ -57,7 +57,7 @@ def _solve(mode, target, lo, hi, flo, fhi, poly, K, dt, ctx):
     derivative (mode 1); steps leaving the bracket are replaced by bisection."""
     x = lo + (hi - lo) * flo / (flo - fhi)
     for _ in range(200):
-        v, d1, d2 = _value(x, poly, K, dt, ctx)
+        v, d1, d2 = cell_value(x, poly, K, dt, ctx)
         F = v - target if mode == 0 else d1
         dF = d1 if mode == 0 else d2
         if F == 0.0:
@@ -81,7 +81,7 @@ def _solve(mode, target, lo, hi, flo, fhi, poly, K, dt, ctx):
 
 
 @njit(cache=True)
-def _above(th, ta, va, tb, vb, poly, K, dt, ctx):
+def cell_above(th, ta, va, tb, vb, poly, K, dt, ctx):
     """Time (h) above th on a monotone piece [ta, tb] of a cell."""
     if va >= th and vb >= th:
         return tb - ta
@@ -92,7 +92,7 @@ def _above(th, ta, va, tb, vb, poly, K, dt, ctx):
 
 
 @njit(cache=True)
-def _cell(t0, dt, v0, g0, v1, g1, thr, best, acc, poly, K, ctx):
+def scan_cell(t0, dt, v0, g0, v1, g1, thr, best, acc, poly, K, ctx):
     """Analyse one cell [t0, t0 + dt] of a signal: interior maximum (updates best = [max,
     tmax]) and time above each threshold (adds to acc).  Exact if the signal has at most one
     interior extremum in the cell."""
@@ -100,21 +100,21 @@ def _cell(t0, dt, v0, g0, v1, g1, thr, best, acc, poly, K, ctx):
     vm = 0.0
     if (g0 > 0.0 and g1 < 0.0) or (g0 < 0.0 and g1 > 0.0):
         tm = _solve(1, 0.0, 0.0, dt, g0, g1, poly, K, dt, ctx)
-        vm = _value(tm, poly, K, dt, ctx)[0]
+        vm = cell_value(tm, poly, K, dt, ctx)[0]
         if g0 > 0.0 and vm > best[0]:
             best[0] = vm
             best[1] = t0 + tm
     for k in range(thr.shape[0]):
         th = thr[k]
         if tm < 0.0:
-            acc[k] += _above(th, 0.0, v0, dt, v1, poly, K, dt, ctx)
+            acc[k] += cell_above(th, 0.0, v0, dt, v1, poly, K, dt, ctx)
         else:
-            acc[k] += _above(th, 0.0, v0, tm, vm, poly, K, dt, ctx)
-            acc[k] += _above(th, tm, vm, dt, v1, poly, K, dt, ctx)
+            acc[k] += cell_above(th, 0.0, v0, tm, vm, poly, K, dt, ctx)
+            acc[k] += cell_above(th, tm, vm, dt, v1, poly, K, dt, ctx)
 
 
 @njit(cache=True, inline="always")
-def _busy(v0, g0, v1, g1, thr):
+def cell_busy(v0, g0, v1, g1, thr):
     """Does the cell need analysing: an interior extremum or a threshold crossed?"""
     if (g0 > 0.0 and g1 < 0.0) or (g0 < 0.0 and g1 > 0.0):
         return True
@@ -125,7 +125,7 @@ def _busy(v0, g0, v1, g1, thr):
 
 
 @njit(cache=True, inline="always")
-def _plain(v0, dt, thr, acc):
+def cell_plain(v0, dt, thr, acc):
     """Time above thresholds of a cell that stays on one side of each of them."""
     for k in range(thr.shape[0]):
         if v0 >= thr[k]:

@@ -1,7 +1,7 @@
 """Streamed exposure metrics of the linear PK engine (numba): :func:`metrics_kernel` walks each
-patient's exact state over a grid (:mod:`trialsim.pk._step_kernels`), analyses every cell
-(:mod:`trialsim.pk._cell_kernels`) and stops early once the rest of the curve is certified
-decreasing (:mod:`trialsim.pk._tail_kernels`).  No curve is kept.
+patient's exact state over a grid (:mod:`trialsim.pk.linear._kernels.step`), analyses every cell
+(:mod:`trialsim.pk.linear._kernels.cell`) and stops early once the rest of the curve is certified
+decreasing (:mod:`trialsim.pk.linear._kernels.tail`).  No curve is kept.
 
 Units: time h, amounts mg, concentrations mg/L, AUC mg·h/L.  AUC(0, t) uses the identity
 ``AUC = Σ_c input_c S_c − Σ_i y_i / λ_i − Σ_d a_d S_d`` with ``S_c = Σ_i G[c, i] / λ_i``.
@@ -9,7 +9,7 @@ Units: time h, amounts mg, concentrations mg/L, AUC mg·h/L.  AUC(0, t) uses the
 Speed notes (numba): in the walk, an inline helper taking arrays that is called on every step
 or that calls another such helper inside a branch keeps reference-count updates in the loop
 (several times slower), hence the guarded calls below; steps of a one-off length (to or from a
-breakpoint) use the Taylor series of :mod:`trialsim.pk._series_kernels` rather than new
+breakpoint) use the Taylor series of :mod:`trialsim.pk.linear._kernels.series` rather than new
 closed-form coefficients, which stay those of the grid step.
 """
 from __future__ import annotations
@@ -19,12 +19,14 @@ from math import nan
 import numpy as np
 from numba import njit
 
-from trialsim.pk._cell_kernels import _above, _busy, _cell, _plain, _value
-from trialsim.pk._eigen_kernels import modes
-from trialsim.pk._series_kernels import series, series_step, series_workspace
-from trialsim.pk._step_kernels import (_advance, _apply_due, _coeffs, _next_stop, _same_dt, _signals,
-                                       _start, _workspace)
-from trialsim.pk._tail_kernels import tail_decreasing, tail_workspace
+from trialsim.pk.linear._kernels.cell import (cell_above, cell_busy, cell_plain, cell_value,
+                                             scan_cell)
+from trialsim.pk.linear._kernels.eigen import modes
+from trialsim.pk.linear._kernels.series import series, series_step, series_workspace
+from trialsim.pk.linear._kernels.step import (advance, apply_due, input_signals, next_stop,
+                                             same_dt, start_patient, step_coeffs,
+                                             step_workspace)
+from trialsim.pk.linear._kernels.tail import tail_decreasing, tail_workspace
 
 
 @njit(cache=True, inline="always")
@@ -76,9 +78,9 @@ def _tail_above(dt, v0, thr, acc, ctx):
     """Time above each threshold over the next dt h of a signal certified decreasing there
     (one crossing at most, refined by the closed form of ctx like a cell's)."""
     if thr.shape[0]:
-        vh = _value(dt, thr, -1, dt, ctx)[0]
+        vh = cell_value(dt, thr, -1, dt, ctx)[0]
         for k in range(thr.shape[0]):
-            acc[k] += _above(thr[k], 0.0, v0, dt, vh, thr, -1, dt, ctx)
+            acc[k] += cell_above(thr[k], 0.0, v0, dt, vh, thr, -1, dt, ctx)
 
 
 @njit(cache=True)
@@ -93,8 +95,8 @@ def _tail_records(p, kg, ir, ia, grid, rec_idx, auc_idx, has_ce, y, a, z, R, cum
     q = _next_record(ir, ia, rec_idx, auc_idx, G)
     while q < G:
         ce = has_ce and ir < rec_idx.shape[0]
-        ee = _coeffs(grid[q] - t_cur, lam, kap, ke0, ce, False, du, no_inf, cm, cd, cdm)
-        z = _advance(y, a, z, R, G0, Gd, kap, ke0, ce, du, cm, cd, cdm, ee)
+        ee = step_coeffs(grid[q] - t_cur, lam, kap, ke0, ce, False, du, no_inf, cm, cd, cdm)
+        z = advance(y, a, z, R, G0, Gd, kap, ke0, ce, du, cm, cd, cdm, ee)
         t_cur = grid[q]
         vc = 0.0
         for i in range(y.shape[0]):
@@ -118,7 +120,7 @@ def metrics_kernel(grid, t_h, rec_idx, auc_idx, thr_c, thr_e, t_ev, amt_ev, dur_
     o_aucinf.  Concentrations mg/L, times h, AUC mg·h/L.
 
     Once no input is left and C (and Ce) are certified decreasing for all later times
-    (:func:`~trialsim.pk._tail_kernels.tail_decreasing`, tried at grid nodes with doubling
+    (:func:`~trialsim.pk.linear._kernels.tail.tail_decreasing`, tried at grid nodes with doubling
     gaps), the remaining cells can hold no extremum and at most one crossing per threshold:
     the walk stops, each crossing is refined on the whole remaining piece and the recorded
     nodes are reached by exact jumps (the same values to rounding)."""
@@ -126,7 +128,7 @@ def metrics_kernel(grid, t_h, rec_idx, auc_idx, thr_c, thr_e, t_ev, amt_ev, dur_
     M = P + 1
     ND = site.shape[0]
     G = grid.shape[0]
-    lam, G0, Gd, W, es, cm, cd, cdm, bt, bc, bb, br, bk = _workspace(P, ND, t_ev.shape[0])
+    lam, G0, Gd, W, es, cm, cd, cdm, bt, bc, bb, br, bk = step_workspace(P, ND, t_ev.shape[0])
     kap = np.empty(ND)                 # this patient's ka: a buffer, so that the tuples below last
     zk = np.empty(2)                   # (Ce at the cell start, ke0)
     y = np.empty(M)
@@ -166,7 +168,7 @@ def metrics_kernel(grid, t_h, rec_idx, auc_idx, thr_c, thr_e, t_ev, amt_ev, dur_
             S[1 + d] = 0.0
             for i in range(M):
                 S[1 + d] += Gd[d, i] / lam[i]
-        nb, jb = _start(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
+        nb, jb = start_patient(p, t_ev, amt_ev, dur_ev, chan_ev, f_ev, tlag, bt, bc, bb, br, bk, tot,
                         y, a, R, cum, nact, G0)
         aucinf = 0.0
         for c in range(ND + 1):
@@ -181,7 +183,7 @@ def metrics_kernel(grid, t_h, rec_idx, auc_idx, thr_c, thr_e, t_ev, amt_ev, dur_
         ee = 0.0
         t_cur = 0.0
         on_node = True                 # t_cur is a grid node
-        v0c, g0c, _, v0e, g0e, _ = _signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
+        v0c, g0c, _, v0e, g0e, _ = input_signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
         best_c[0] = v0c
         best_c[1] = 0.0
         best_e[0] = v0e
@@ -194,51 +196,51 @@ def metrics_kernel(grid, t_h, rec_idx, auc_idx, thr_c, thr_e, t_ev, amt_ev, dur_
         for kg in range(G):
             tk = grid[kg]
             while True:
-                t_next = _next_stop(tk, jb, nb, bt)
+                t_next = next_stop(tk, jb, nb, bt)
                 if t_next > t_cur:
                     dt = t_next - t_cur
                     y0[:] = y
                     a0[:] = a
                     z0 = z
                     K = -2                     # no series of this cell yet (-1: too long for one)
-                    if _same_dt(dt, last, t_next):
-                        z = _advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
+                    if same_dt(dt, last, t_next):
+                        z = advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
                     else:
                         if not (on_node and t_next == tk):    # to or from a breakpoint: a one-off length
                             K = series(dt, y0, a0, z0, R, lam, G0, Gd, kap, k_e, has_ce, dep_used, sw)
                         if K >= 0:
                             z = series_step(y, a, sw, K)
                         else:                  # a grid step (or too long a one): closed form, kept
-                            ee = _coeffs(dt, lam, kap, k_e, has_ce, cen_inf, dep_used, dep_inf,
+                            ee = step_coeffs(dt, lam, kap, k_e, has_ce, cen_inf, dep_used, dep_inf,
                                          cm, cd, cdm)
                             last = dt
-                            z = _advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
+                            z = advance(y, a, z, R, G0, Gd, kap, k_e, has_ce, dep_used, cm, cd, cdm, ee)
                     for c in range(ND + 1):
                         cum[c] += R[c] * dt
-                    v1c, g1c, _, v1e, g1e, _ = _signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
+                    v1c, g1c, _, v1e, g1e, _ = input_signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
                     if t_next <= t_end:
-                        busy_c = _busy(v0c, g0c, v1c, g1c, tc)
-                        busy_e = has_ce and _busy(v0e, g0e, v1e, g1e, te)
+                        busy_c = cell_busy(v0c, g0c, v1c, g1c, tc)
+                        busy_e = has_ce and cell_busy(v0e, g0e, v1e, g1e, te)
                         if K == -2 and (busy_c or busy_e):
                             K = series(dt, y0, a0, z0, R, lam, G0, Gd, kap, k_e, has_ce, dep_used, sw)
                         zk[0] = z0
                         if busy_c and K >= 0:      # on the Taylor polynomial, else the closed form
-                            _cell(t_cur, dt, v0c, g0c, v1c, g1c, tc, best_c, acc_c, pc, K, None)
+                            scan_cell(t_cur, dt, v0c, g0c, v1c, g1c, tc, best_c, acc_c, pc, K, None)
                         elif busy_c:
-                            _cell(t_cur, dt, v0c, g0c, v1c, g1c, tc, best_c, acc_c, pc, K, ctx_c)
+                            scan_cell(t_cur, dt, v0c, g0c, v1c, g1c, tc, best_c, acc_c, pc, K, ctx_c)
                         else:
-                            _plain(v0c, dt, tc, acc_c)
+                            cell_plain(v0c, dt, tc, acc_c)
                         if busy_e and K >= 0:
-                            _cell(t_cur, dt, v0e, g0e, v1e, g1e, te, best_e, acc_e, pz, K, None)
+                            scan_cell(t_cur, dt, v0e, g0e, v1e, g1e, te, best_e, acc_e, pz, K, None)
                         elif busy_e:
-                            _cell(t_cur, dt, v0e, g0e, v1e, g1e, te, best_e, acc_e, pz, K, ctx_e)
+                            scan_cell(t_cur, dt, v0e, g0e, v1e, g1e, te, best_e, acc_e, pz, K, ctx_e)
                         elif has_ce:
-                            _plain(v0e, dt, te, acc_e)
+                            cell_plain(v0e, dt, te, acc_e)
                     t_cur = t_next
                     on_node = t_next == tk
-                    jn = _apply_due(jb, nb, t_cur, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
+                    jn = apply_due(jb, nb, t_cur, bt, bc, bb, br, bk, y, a, R, nact, cum, G0)
                     if jn > jb:                # new inputs: the signals jump
-                        v0c, g0c, _, v0e, g0e, _ = _signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
+                        v0c, g0c, _, v0e, g0e, _ = input_signals(y, a, z, R, lam, G0, Gd, kap, k_e, dep_used)
                         jb = jn
                     else:
                         v0c, g0c, v0e, g0e = v1c, g1c, v1e, g1e

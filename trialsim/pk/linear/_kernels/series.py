@@ -1,6 +1,6 @@
 """Taylor series of the PK state over one short step (numba).
 
-Under constant inputs the state (y, a, z) of :mod:`trialsim.pk._step_kernels` obeys the linear
+Under constant inputs the state (y, a, z) of :mod:`trialsim.pk.linear._kernels.step` obeys the linear
 ODE ``a_d' = −ka_d a_d + R_d``, ``y_i' = −λ_i y_i + G0_i R_0 + Σ_d Gd_i ka_d a_d``,
 ``z' = ke0 (Σ_i y_i − z)``, so its scaled Taylor coefficients ``u_n = x^(n)(0) dt^n / n!`` follow
 from ``u_{n+1} = dt / (n + 1) · (A u_n + [n = 0] input)`` and ``x(θ dt) = Σ_n u_n θ^n``.

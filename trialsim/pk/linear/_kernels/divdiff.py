@@ -1,5 +1,5 @@
 """Divided differences of ``x ↦ exp(−x dt)``: the convolutions of decaying exponentials that
-make the exact superposition step of the linear PK engine (:mod:`trialsim.pk._step_kernels`).
+make the exact superposition step of the linear PK engine (:mod:`trialsim.pk.linear._kernels.step`).
 
 ``D[x0..xm](dt)`` is the m-fold convolution of ``exp(−x_k t)`` at ``dt`` (h^m), i.e. (−1)^m
 times the divided difference of ``x ↦ exp(−x dt)`` on the nodes ``x_k`` (1/h, ≥ 0).  It is

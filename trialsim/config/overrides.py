@@ -1,0 +1,55 @@
+"""``--set dotted.path=value`` overrides of a parsed study file."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from trialsim.config.reader import parse_yaml
+from trialsim.errors import ConfigError
+
+
+def apply_overrides(doc: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """Apply ``dotted.path=value`` overrides (value parsed as YAML) to a copy of ``doc``.
+
+    List elements are addressed by index: ``design.skeleton.0=0.03``.  Errors are reported
+    at the option ``--set`` with the override's text.
+    """
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    doc = copy.deepcopy(doc)
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"override {item!r} must look like dotted.path=value", ("--set",))
+        key, raw = item.split("=", 1)
+        parts: list[Any] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
+        if not all(str(p) for p in parts):
+            raise ConfigError(f"override {item!r} has an empty path element", ("--set",))
+        try:
+            value = parse_yaml(raw)
+        except ConfigError as e:
+            raise ConfigError(f"override {item!r}: the value is {e.message}", ("--set",)) from None
+        node: Any = doc
+        for i, p in enumerate(parts[:-1]):
+            nxt = parts[i + 1]
+            if isinstance(node, dict):
+                if p not in node or node[p] is None:
+                    node[p] = [] if isinstance(nxt, int) else {}
+                node = node[p]
+            elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+                node = node[p]
+            else:
+                raise ConfigError(f"override {item!r}: {'.'.join(map(str, parts[:i]))} has no "
+                                  f"element {p!r}", ("--set",))
+        last = parts[-1]
+        if isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and isinstance(last, int) and last <= len(node):
+            if last == len(node):
+                node.append(value)
+            else:
+                node[last] = value
+        else:
+            where = ".".join(map(str, parts[:-1])) or "the study"
+            raise ConfigError(f"override {item!r}: cannot set element {last!r} of {where}",
+                              ("--set",))
+    return doc

@@ -1,0 +1,85 @@
+"""The dry run every study gets when it is loaded, so that ``trialsim validate`` reports what
+``trialsim run`` would reject, with the YAML path of the section at fault.
+
+On a few virtual patients of two trials (a fixed, study-level seed, so the probe never
+touches the random streams of real runs), in order: draw the population, compute the PK
+exposures at every dose, compute the potential outcomes and individual probabilities of the
+response models, estimate the truth from a few hundred patients, and run two complete trials
+of the design (on a stand-in truth, so that large trials stay cheap).  Any failure becomes a
+:class:`~trialsim.errors.ConfigError` naming the section; so do exposures that are 0 at
+every positive dose (a regimen that gives the patients nothing).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+
+from trialsim.errors import ConfigError
+from trialsim.simulate import run_batch
+from trialsim.study import DirectTruth, Mechanistic, Study
+
+PROBE_SEED = 0
+PROBE_PATIENTS = 48
+PROBE_TRUTH_PATIENTS = 256
+
+
+@contextlib.contextmanager
+def stage(path: tuple) -> Iterator[None]:
+    """Turn any failure inside the block into a ConfigError at ``path``."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except MemoryError:
+        raise ConfigError("needs more memory than this machine has", path) from None
+    except Exception as e:  # noqa: BLE001 - reported to the user with the section at fault
+        text = str(e) or type(e).__name__
+        raise ConfigError(text, path) from None
+
+
+def probe(study: Study) -> None:
+    """Run the study on a few patients; ConfigError (with the section's path) on failure."""
+    doses = np.asarray(study.doses, float)
+    sc = study.scenario
+    trials = np.arange(2)
+    if isinstance(sc, Mechanistic):
+        P = min(int(study.design.max_patients), PROBE_PATIENTS)
+        with stage(("population",)):
+            pts = sc.population.draw(PROBE_SEED, 0, trials, P, sc.n_z(), sc.n_eta())
+            for name, x in pts.covariates.items():
+                if not np.all(np.isfinite(x)):
+                    raise ConfigError("draws values that are not finite numbers",
+                                      ("population", name))
+        with stage(("pk",)):
+            ex = sc.exposures(pts, doses, study.dose_unit)
+        _check_exposures(ex, doses)
+        for col, (role, model) in enumerate((("toxicity", sc.toxicity),
+                                             ("efficacy", sc.efficacy))):
+            if model is None:
+                continue
+            with stage(("response", role)):
+                p = model.probability(ex[model.exposure])
+                if p is not None and not np.all((p >= 0) & (p <= 1)):
+                    raise ValueError("gives probabilities outside [0, 1] (or not numbers)")
+        with stage(("response",)):
+            sc.outcomes_from(ex, pts)
+            sc.truth(PROBE_SEED, 0, doses, study.dose_unit, n=PROBE_TRUTH_PATIENTS)
+    with stage(("design",)):
+        stand_in = DirectTruth(tuple(np.linspace(0.05, 0.6, study.n_doses)),
+                               tuple(np.linspace(0.1, 0.5, study.n_doses)))
+        trial = Study(study.name, study.doses, study.dose_unit, stand_in, study.design,
+                      study.target)
+        run_batch(trial, trials, PROBE_SEED)
+
+
+def _check_exposures(ex: dict[str, np.ndarray], doses: np.ndarray) -> None:
+    positive = doses > 0
+    for name, x in ex.items():
+        if name == "dose" or not positive.any() or name.endswith("tmax"):
+            continue
+        if not np.any(x[..., positive] > 0):
+            raise ConfigError(f"exposure {name!r} is 0 for every patient at every dose above 0: "
+                              "the regimen gives no drug within horizon_h (check the route, its "
+                              "fractions and times, and horizon_h)", ("pk",))

@@ -1,0 +1,373 @@
+"""YAML study file → validated, frozen :class:`~trialsim.study.Study`.
+
+Top-level keys (see ``docs/config.md``): ``name``, ``description``, ``doses``, ``dose_unit``,
+``target``, either ``truth`` (direct truth) or ``population`` / ``pk`` / ``response``
+(mechanistic), ``design``, and ``simulation`` (default ``n_trials`` and ``seed`` for the CLI).
+Every error names the file, the YAML path and what was expected; all errors found in the
+independent sections are reported together.  A study that loads has also been run on a few
+virtual patients (:mod:`trialsim.config.probe`), so whatever a run would reject is reported
+here, with its YAML path.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trialsim.config import pk as pk_config
+from trialsim.config.build import (path_key, build, construct, describe_value, expect_mapping,
+                                   finite_number, to_config)
+from trialsim.config.overrides import apply_overrides
+from trialsim.config.probe import probe
+from trialsim.config.reader import read_yaml
+from trialsim.designs.modifiers import Modifier
+from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.pk import check_metrics
+from trialsim.population import Population
+from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, ResourceError, check_memory
+from trialsim.spec import validation_context
+from trialsim.study import DirectTruth, Mechanistic, Study
+
+TOP_KEYS = ("name", "description", "doses", "dose_unit", "target", "truth", "population", "pk",
+            "response", "design", "simulation")
+DOSE_UNITS = ("mg", "mg/kg", "")
+DEFAULT_TARGET = 0.30
+#: Most dose levels in a study, and the largest dose (mg or mg/kg).
+MAX_DOSES = 100
+MAX_DOSE = 1e6
+#: A study name is one safe folder name (it names the default output folder).
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+SIMULATION_KEYS = ("n_trials", "seed")
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
+    """Load and validate a study file (``overrides`` as for :func:`apply_overrides`)."""
+    doc = read_yaml(path)
+    try:
+        doc = apply_overrides(doc, overrides)
+        return from_dict(doc, name_default=safe_name(Path(path).stem), source=str(path))
+    except ConfigError as e:
+        raise e.at((), str(path)) from None
+
+
+def safe_name(text: str) -> str:
+    """``text`` turned into a valid study name (unsafe characters become ``-``)."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-._")[:100]
+    return name or "study"
+
+
+def from_dict(doc: Any, name_default: str = "study", source: str | None = None) -> Study:
+    """Build a Study from an already-parsed mapping (``source``: where it came from, kept on
+    the study)."""
+    errors: list[ConfigError] = []
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except ConfigErrors as e:
+            errors.extend(e.errors)
+        except ConfigError as e:
+            errors.append(e)
+        return None
+
+    expect_mapping(doc, (), "the study's top-level keys")
+    for k in doc:
+        if k not in TOP_KEYS:
+            errors.append(ConfigError(f"unknown top-level key; expected one of: "
+                                      f"{', '.join(TOP_KEYS)}", (path_key(k),)))
+    name = attempt(_name, doc, name_default)
+    description = attempt(_description, doc)
+    doses = attempt(_doses, doc)
+    unit = attempt(_dose_unit, doc)
+    design = attempt(_design, doc, doses)
+    scenario = attempt(_scenario, doc, doses, unit)
+    target = attempt(_target, doc, design)
+    sim = attempt(_simulation, doc)
+    if errors:
+        raise ConfigErrors(errors)
+    resolved: dict[str, Any] = {"name": name}
+    if description is not None:
+        resolved["description"] = description
+    resolved.update({"doses": list(doses), "dose_unit": unit, "target": target})
+    for k in ("truth", "population", "pk", "response"):
+        if k in doc:
+            resolved[k] = copy.deepcopy(doc[k])
+    resolved["design"] = design_to_config(design)
+    if sim:
+        resolved["simulation"] = sim
+    try:
+        study = Study(name=name, doses=tuple(doses), dose_unit=unit, scenario=scenario,
+                      design=design, target=target, config=resolved, source=source)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e), ("design",)) from None
+    probe(study)
+    if "n_trials" in sim:
+        try:
+            check_memory(study, sim["n_trials"], DEFAULT_MAX_MEMORY_GB)
+        except ResourceError as e:
+            raise ConfigError(str(e), ("simulation", "n_trials")) from None
+    return study
+
+
+def _name(doc, default: str) -> str:
+    name = doc.get("name", default)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ConfigError("expected a study name of letters, digits, '.', '_' and '-' (at most "
+                          "100, starting with a letter or digit; it names the output folder), "
+                          f"got {describe_value(name)}", ("name",))
+    return name
+
+
+def _description(doc) -> str | None:
+    if "description" not in doc:
+        return None
+    d = doc["description"]
+    if not isinstance(d, str):
+        raise ConfigError(f"expected a text, got {describe_value(d)}", ("description",))
+    return d
+
+
+def _number_list(value, path, what) -> list[float]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"expected a non-empty list of {what}, got {describe_value(value)}", path)
+    return [finite_number(v, path + (i,), f"a number ({what})") for i, v in enumerate(value)]
+
+
+def _doses(doc) -> list[float]:
+    if "doses" not in doc:
+        raise ConfigError("required key is missing: the list of dose levels", ("doses",))
+    doses = _number_list(doc["doses"], ("doses",), "dose levels")
+    if len(doses) > MAX_DOSES:
+        raise ConfigError(f"expected at most {MAX_DOSES} dose levels, got {len(doses)}", ("doses",))
+    for i, d in enumerate(doses):
+        if not 0 <= d <= MAX_DOSE:
+            raise ConfigError(f"dose levels must be >= 0 and <= {MAX_DOSE:g}, got {d:g}",
+                              ("doses", i))
+    if any(b <= a for a, b in zip(doses, doses[1:])):
+        raise ConfigError(f"dose levels must be strictly increasing, got {doses}", ("doses",))
+    return doses
+
+
+def _dose_unit(doc) -> str:
+    unit = doc.get("dose_unit", "")
+    if not isinstance(unit, str) or unit not in DOSE_UNITS:
+        raise ConfigError(f"expected one of {', '.join(repr(u) for u in DOSE_UNITS)}, got "
+                          f"{describe_value(unit)}", ("dose_unit",))
+    if "pk" in doc and unit not in ("mg", "mg/kg"):
+        raise ConfigError("a study with a pk section needs dose_unit 'mg' or 'mg/kg'",
+                          ("dose_unit",))
+    return unit
+
+
+def _target(doc, design) -> float:
+    if "target" in doc:
+        t = finite_number(doc["target"], ("target",), "a toxicity probability")
+        if not 0 < t < 1:
+            raise ConfigError(f"expected a toxicity probability strictly between 0 and 1, got "
+                              f"{t:g}", ("target",))
+        return t
+    return float(getattr(design, "target", DEFAULT_TARGET)) if design is not None else \
+        DEFAULT_TARGET
+
+
+def _simulation(doc) -> dict:
+    if "simulation" not in doc:
+        return {}
+    sim = expect_mapping(doc["simulation"], ("simulation",), "n_trials and seed")
+    out = {}
+    for k, v in sim.items():
+        if k not in SIMULATION_KEYS:
+            raise ConfigError(f"unknown key; expected one of: {', '.join(SIMULATION_KEYS)}",
+                              ("simulation", path_key(k)))
+        low = 1 if k == "n_trials" else 0
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            raise ConfigError(f"expected an integer >= {low}, got {describe_value(v)}",
+                              ("simulation", k))
+        out[k] = v
+    return out
+
+
+def _design(doc, doses):
+    if "design" not in doc:
+        raise ConfigError("required key is missing: the design ({type: ..., ...})", ("design",))
+    node = dict(expect_mapping(doc["design"], ("design",), "a design with a 'type:' key"))
+    mods = node.pop("modifiers", [])
+    n_doses = len(doses) if doses else None
+    inject = {"n_doses": n_doses} if n_doses else {}
+    ctx = {"n_doses": n_doses} if n_doses else {}
+    with validation_context(**ctx):
+        design = build("design", node, ("design",), **inject)
+        if not isinstance(mods, list):
+            raise ConfigError(f"expected a list of modifiers, got {describe_value(mods)}",
+                              ("design", "modifiers"))
+        for i, m in enumerate(mods):
+            path = ("design", "modifiers", i)
+            m = dict(expect_mapping(m, path, "a modifier with a 'type:' key"))
+            if "parent" in m:
+                raise ConfigError("'parent' is set by the order of the list, not in YAML",
+                                  path + ("parent",))
+            m["parent"] = design
+            design = build("modifier", m, path)
+    if n_doses is not None and design.n_doses != n_doses:
+        raise ConfigError(f"the design has {design.n_doses} dose levels but the study has "
+                          f"{n_doses}", ("design",))
+    return design
+
+
+def design_to_config(design) -> dict:
+    """The resolved design mapping, modifiers flattened back into a list (innermost first)."""
+    mods = []
+    while isinstance(design, Modifier):
+        cfg = to_config(design)
+        cfg.pop("parent", None)
+        mods.append(cfg)
+        design = design.parent
+    out = to_config(design)
+    if mods:
+        out["modifiers"] = mods[::-1]
+    return out
+
+
+def _scenario(doc, doses, unit):
+    has_truth = "truth" in doc
+    mech = [k for k in ("population", "pk", "response") if k in doc]
+    if has_truth and mech:
+        raise ConfigError(f"state the truth either directly (truth) or mechanistically "
+                          f"({', '.join(mech)}), not both", ("truth",))
+    if has_truth:
+        return _direct_truth(doc["truth"], doses)
+    if "response" not in doc:
+        raise ConfigError("state the truth: a 'truth:' mapping of probabilities per dose, or "
+                          "'population:', 'pk:' and 'response:' sections", ("truth",))
+    errors: list[ConfigError] = []
+
+    def attempt(fn, *args):
+        try:
+            return fn(*args)
+        except ConfigErrors as e:
+            errors.extend(e.errors)
+        except ConfigError as e:
+            errors.append(e)
+        return None
+
+    population = attempt(_population, doc.get("population", {}))
+    pk = attempt(_pk, doc) if "pk" in doc else None
+    models = attempt(_responses, doc["response"], pk)
+    if errors:
+        raise ConfigErrors(errors)
+    tox, eff = models
+    _check_covariates(population, tox, eff, pk, unit)
+    try:
+        return Mechanistic(population=population, toxicity=tox, efficacy=eff, pk=pk)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e), ("response",)) from None
+
+
+def _pk(doc):
+    try:
+        return pk_config.from_config(doc["pk"])
+    except ConfigError as e:
+        raise e.at(("pk",)) from None
+
+
+def _responses(node, pk):
+    resp = expect_mapping(node, ("response",), "toxicity and efficacy models")
+    for k in resp:
+        if k not in ("toxicity", "efficacy"):
+            raise ConfigError("unknown key; expected toxicity or efficacy",
+                              ("response", path_key(k)))
+    if "toxicity" not in resp:
+        raise ConfigError("required key is missing: the toxicity model", ("response", "toxicity"))
+    tox = build("response", resp["toxicity"], ("response", "toxicity"))
+    eff = build("response", resp["efficacy"], ("response", "efficacy")) if "efficacy" in resp \
+        else None
+    for key, m in (("toxicity", tox), ("efficacy", eff)):
+        if m is None or m.exposure == "dose":
+            continue
+        path = ("response", key, "exposure")
+        if pk is None:
+            raise ConfigError(f"exposure {m.exposure!r} needs a pk section (or use exposure: "
+                              "dose)", path)
+        try:
+            check_metrics(pk, [m.exposure])
+        except ValueError as e:
+            raise ConfigError(str(e), path) from None
+    return tox, eff
+
+
+def _check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
+    """Covariates the models read must exist, and every value their distribution can draw
+    must lie in the range the model accepts."""
+    inf = float("inf")
+    need: dict[str, tuple[tuple, float, float, str]] = {}   # name -> (path, low, high, who)
+    for key, m in (("toxicity", tox), ("efficacy", eff)):
+        if m is not None:
+            for cov, (lo, hi) in m.required_covariates().items():
+                need[cov] = (("response", key), lo, hi, f"the {key} model")
+    if pk is not None:
+        if unit == "mg/kg":
+            need.setdefault("weight_kg", (("dose_unit",), 0.0, inf, "mg/kg dosing"))
+        if pk.allometry is not None:
+            need.setdefault(pk.allometry.covariate, (("pk", "allometry"), 0.0, inf,
+                                                     "allometric scaling"))
+        for i, e in enumerate(pk.effects):
+            if e.required:
+                need.setdefault(e.covariate, (("pk", "covariate_effects", i), -inf, inf,
+                                              "a covariate effect"))
+    for cov, (path, lo, hi, who) in need.items():
+        dist = population.covariates.get(cov)
+        if dist is None:
+            raise ConfigError(f"{who} needs the population covariate {cov!r}; add it under "
+                              "population:", path)
+        a, b = dist.extremes()
+        positive = lo == 0.0 and hi == inf
+        if (a <= 0 if positive else a < lo) or b > hi:
+            want = "> 0" if positive else f"in [{lo:g}, {hi:g}]"
+            raise ConfigError(f"{who} needs {cov} {want}, but its distribution can draw values "
+                              f"from {a:.4g} to {b:.4g}: bound it (e.g. truncated_normal with "
+                              "low and high, uniform, or lognormal)", ("population", cov))
+
+
+def _population(node) -> Population:
+    node = expect_mapping(node, ("population",), "covariate name → {dist: ..., ...}")
+    covs = {}
+    for name, d in node.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"covariate names must be text, got {describe_value(name)}",
+                              ("population",))
+        covs[name] = build("distribution", d, ("population", name), key="dist")
+    return Population(covs)
+
+
+def _direct_truth(node, doses) -> DirectTruth:
+    node = expect_mapping(node, ("truth",), "tox (and optionally eff) probabilities per dose")
+    out = {}
+    for k, v in node.items():
+        if k not in ("tox", "eff"):
+            raise ConfigError("unknown key; expected tox or eff", ("truth", path_key(k)))
+        probs = _number_list(v, ("truth", k), "probabilities")
+        for i, p in enumerate(probs):
+            if not 0 <= p <= 1:
+                raise ConfigError(f"expected a probability between 0 and 1, got {p:g}",
+                                  ("truth", k, i))
+        if doses is not None and len(probs) != len(doses):
+            raise ConfigError(f"expected one probability per dose ({len(doses)}), got "
+                              f"{len(probs)}", ("truth", k))
+        out[k] = tuple(probs)
+    if "tox" not in out:
+        raise ConfigError("required key is missing: true toxicity probabilities per dose",
+                          ("truth", "tox"))
+    if any(b < a for a, b in zip(out["tox"], out["tox"][1:])):
+        raise ConfigError(f"toxicity probabilities must not decrease with dose, got "
+                          f"{list(out['tox'])}", ("truth", "tox"))
+    return construct(DirectTruth, {"tox": out["tox"], "eff": out.get("eff")}, ("truth",))
+
+
+def study_to_yaml(study: Study, **extra) -> str:
+    """The fully resolved configuration of ``study`` (plus ``extra`` keys) as YAML text."""
+    doc = dict(study.config)
+    doc.update(extra)
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
