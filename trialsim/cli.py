@@ -1,9 +1,20 @@
-"""Command line: ``trialsim run | validate | show``."""
+"""Command line: ``trialsim run | validate | show``.
+
+Every failure the user can cause ends with one line ``error: ...`` naming the file and YAML
+path (or the option) and a non-zero exit status: 1 for bad input, 2 for bad options
+(argparse), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).  A traceback is
+shown only for an internal error with ``TRIALSIM_DEBUG=1`` in the environment.
+"""
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
+import os
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +23,13 @@ from trialsim.errors import ConfigError
 
 DEFAULT_TRIALS = 1000
 DEFAULT_SEED = 20261125
+SHOW_KINDS = ("pk", "design", "modifier", "response", "distribution", "route", "pk_structure",
+              "covariate_effect")
+EXIT_INPUT, EXIT_INTERNAL, EXIT_INT, EXIT_TERM = 1, 70, 130, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM received (a BaseException, like KeyboardInterrupt, so cleanups run)."""
 
 
 class Progress:
@@ -30,7 +48,8 @@ class Progress:
         self.shown = True
         width = 30
         fill = int(width * done / total)
-        self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} trials  {elapsed:5.1f} s")
+        self.stream.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {done}/{total} trials  "
+                          f"{elapsed:5.1f} s")
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
@@ -42,21 +61,24 @@ def _fmt_table(df: pd.DataFrame) -> str:
 
 def cmd_run(args) -> int:
     import trialsim as ts
-    from trialsim.store import save_simulations
+    from trialsim.simulate import check_memory
+    from trialsim.store import check_output, save_simulations
 
     study = ts.load(args.config, overrides=args.set or [])
     sim_cfg = study.config.get("simulation", {})
-    n_trials = args.trials or sim_cfg.get("n_trials", DEFAULT_TRIALS)
+    n_trials = args.trials if args.trials is not None else sim_cfg.get("n_trials", DEFAULT_TRIALS)
     seed = args.seed if args.seed is not None else sim_cfg.get("seed", DEFAULT_SEED)
-    out = Path(args.out) if args.out else Path("out") / study.name
+    check_memory(study, n_trials, args.max_memory_gb)
+    out = check_output(args.out if args.out is not None else Path("out") / study.name)
     t0 = time.perf_counter()
-    sims = ts.simulate(study, n_trials=n_trials, seed=seed, progress=Progress())
+    sims = ts.simulate(study, n_trials=n_trials, seed=seed, progress=Progress(),
+                       max_memory_gb=args.max_memory_gb)
     summary, metrics = sims.summary(), sims.metrics()
     elapsed = time.perf_counter() - t0
     design = type(study.design).__name__
     print(f"{study.name}: {n_trials} trials, seed {seed}, design {study.config['design']['type']}"
-          f" ({design}), doses in {study.dose_unit or 'dose units'}, target toxicity {study.target:g}"
-          f" (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
+          f" ({design}), doses in {study.dose_unit or 'dose units'}, target toxicity "
+          f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
     print()
     print(_fmt_table(summary))
     print()
@@ -81,7 +103,7 @@ def cmd_validate(args) -> int:
                 print(f"  {err}")
         else:
             print(f"{path}: OK")
-    return 1 if bad else 0
+    return EXIT_INPUT if bad else 0
 
 
 def cmd_show(args) -> int:
@@ -93,45 +115,153 @@ def cmd_show(args) -> int:
         try:
             print(library.describe(args.name))
         except KeyError as e:
-            print(e.args[0], file=sys.stderr)
-            return 1
+            print(f"error: {e.args[0]}", file=sys.stderr)
+            return EXIT_INPUT
         return 0
-    from trialsim.registry import names
-    print("\n".join(names(args.what)))
+    import trialsim.config.build  # noqa: F401  (registers the built-in types)
+    from trialsim.registry import lookup, names
+
+    if not args.name:
+        print("\n".join(names(args.what)))
+        return 0
+    try:
+        cls = lookup(args.what, args.name)
+    except KeyError as e:
+        print(f"error: {e.args[0]}", file=sys.stderr)
+        return EXIT_INPUT
+    print(describe_type(args.what, args.name, cls))
     return 0
 
 
+def describe_type(kind: str, name: str, cls: type) -> str:
+    """A registered type as text: its documentation and its YAML keys."""
+    key = {"distribution": "dist", "pk_structure": "structure"}.get(kind, "type")
+    lines = [f"{kind} {key}: {name}  ({cls.__module__}.{cls.__name__})", ""]
+    lines += [f"  {x}" if x else "" for x in inspect.cleandoc(cls.__doc__ or "").splitlines()]
+    if dataclasses.is_dataclass(cls):
+        lines += ["", "keys:"]
+        info = getattr(cls, "__pydantic_fields__", {})
+        for f in dataclasses.fields(cls):
+            if f.name == "parent":
+                continue
+            fi = info.get(f.name)
+            default = ("required" if f.default is dataclasses.MISSING
+                       and f.default_factory is dataclasses.MISSING
+                       else f"default {f.default!r}" if f.default is not dataclasses.MISSING
+                       else "default: see docs")
+            desc = getattr(fi, "description", None) or ""
+            ann = getattr(fi, "annotation", f.type)
+            tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            lines.append(f"  {f.name}: {tname}, {default}" + (f" — {desc}" if desc else ""))
+    return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="trialsim", description="Simulate dose-finding clinical trials.")
+    from trialsim.simulate import DEFAULT_MAX_MEMORY_GB
+
+    p = argparse.ArgumentParser(prog="trialsim", description="Simulate dose-finding clinical "
+                                                             "trials.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="simulate a study and write its operating characteristics")
     r.add_argument("config", help="study YAML file")
-    r.add_argument("--trials", type=int, help=f"number of simulated trials (default: simulation.n_trials or {DEFAULT_TRIALS})")
-    r.add_argument("--seed", type=int, help="root seed (default: simulation.seed or %d)" % DEFAULT_SEED)
-    r.add_argument("--out", help="output folder (default: out/<study name>)")
+    r.add_argument("--trials", type=_positive_int,
+                   help=f"number of simulated trials (default: simulation.n_trials or "
+                        f"{DEFAULT_TRIALS})")
+    r.add_argument("--seed", type=_seed,
+                   help="root seed (default: simulation.seed or %d)" % DEFAULT_SEED)
+    r.add_argument("--out", help="output folder (default: out/<study name>); an existing "
+                                 "results folder is replaced whole")
     r.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value, e.g. --set design.target=0.25 (repeatable)")
+    r.add_argument("--max-memory-gb", type=_positive_float, default=DEFAULT_MAX_MEMORY_GB,
+                   help="refuse runs estimated to need more memory (GiB; default "
+                        f"{DEFAULT_MAX_MEMORY_GB:g})")
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check study files; exit status 1 if any is invalid")
     v.add_argument("config", nargs="+")
     v.set_defaults(func=cmd_validate)
-    s = sub.add_parser("show", help="show a registered model: 'show pk NAME', or list: 'show design'")
-    s.add_argument("what", choices=["pk", "design", "modifier", "response", "distribution"])
+    s = sub.add_parser("show", help="list the registered types of a kind ('show design'), or "
+                                    "describe one ('show design crm', 'show pk NAME')")
+    s.add_argument("what", choices=SHOW_KINDS)
     s.add_argument("name", nargs="?")
     s.set_defaults(func=cmd_show)
     return p
 
 
+def _on_sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
     try:
         return args.func(args)
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
-    except ValueError as e:
+        return EXIT_INPUT
+    except (ValueError, TypeError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 1
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing was written", file=sys.stderr)
+        return EXIT_INT
+    except Terminated:
+        print("terminated: nothing was written", file=sys.stderr)
+        return EXIT_TERM
+    except OSError as e:
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+              file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as e:  # noqa: BLE001 - the last line of defence of the front door
+        if isinstance(e.__context__, KeyboardInterrupt):   # Ctrl-C inside compiled code
+            print("\ninterrupted: nothing was written", file=sys.stderr)
+            return EXIT_INT
+        if isinstance(e.__context__, Terminated):
+            print("terminated: nothing was written", file=sys.stderr)
+            return EXIT_TERM
+        if os.environ.get("TRIALSIM_DEBUG"):
+            traceback.print_exc()
+        print(f"error: internal error ({type(e).__name__}: {e}); please report it (set "
+              "TRIALSIM_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,7 +16,8 @@ from trialsim.study import Study, Truth
 class TrialArrays:
     """Per-trial arrays of one or more batches (``T`` trials, ``D`` doses, ``P`` patient slots).
 
-    ``selected`` (T,) dose index or NO_DOSE; ``reason`` (T,) why the trial stopped; ``n``,
+    ``selected`` (T,) dose index or NO_DOSE; ``reason`` (T,) why the trial stopped and
+    ``stop_code`` (T,) the code of the rule that stopped it; ``n``,
     ``tox``, ``eff`` (T, D) counts; ``patient_dose`` / ``patient_cohort`` (T, P), NO_DOSE / -1
     for slots not enrolled; ``patient_tox`` / ``patient_eff`` (T, P) outcomes observed;
     ``benchmark`` (T,) the fully informed selection.
@@ -25,6 +26,7 @@ class TrialArrays:
     trials: np.ndarray
     selected: np.ndarray
     reason: np.ndarray
+    stop_code: np.ndarray
     n: np.ndarray
     tox: np.ndarray
     eff: np.ndarray
@@ -84,6 +86,7 @@ class Simulations:
             "n_dlt": a.tox.sum(axis=1),
             "n_eff": a.eff.sum(axis=1),
             "stop_reason": a.reason,
+            "stop_code": a.stop_code,
             "benchmark": a.benchmark,
         })
 
@@ -142,7 +145,7 @@ class Simulations:
         mtd = true_mtd(truth.tox, self.study.target)
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
-        stopped_early = np.char.find(a.reason.astype(str), "stop: max_patients reached") < 0
+        stopped_early = a.stop_code != "max_patients"
         rows = {
             "correct_selection_pct": 100.0 * (a.selected == mtd),
             "benchmark_correct_pct": 100.0 * (a.benchmark == mtd),

@@ -118,6 +118,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
 
     selected = np.full(T, NO_DOSE, np.int64)
     reason = np.empty(T, dtype=object)
+    stop_code = np.empty(T, dtype=object)
     act = np.arange(T)
     dec = design.decide_batch(BatchState.empty(T, D))
     step = 0
@@ -126,6 +127,8 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
         if ended.any():
             selected[act[ended]] = dec.recommended[ended]
             reason[act[ended]] = dec.reason[ended]
+            code = dec.stop_code[ended]
+            stop_code[act[ended]] = np.where(code == "", "no_next_dose", code)
             act = act[~ended]
             nxt = dec.next_dose[~ended]
         else:
@@ -156,7 +159,8 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
     benchmark = fully_informed_selection(tox_po, study.target)
     given = pat_dose >= 0
     rows, cols, d = np.arange(T)[:, None], np.arange(P)[None, :], np.maximum(pat_dose, 0)
-    return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str), n=n, tox=ntox,
+    return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
+                       stop_code=stop_code.astype(str), n=n, tox=ntox,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
                        patient_tox=tox_po[rows, cols, d] & given,
                        patient_eff=eff_po[rows, cols, d] & given,
