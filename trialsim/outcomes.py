@@ -40,6 +40,11 @@ class TrialHistory:
     @classmethod
     def parse(cls, text: str, n_doses: int) -> "TrialHistory":
         """Parse the outcome mini-language (see module docstring)."""
+        if not isinstance(text, str):
+            raise TypeError(f"a trial history is text such as '1NNN 2NTN', got "
+                            f"{type(text).__name__}")
+        if isinstance(n_doses, bool) or not isinstance(n_doses, int) or n_doses < 1:
+            raise ValueError(f"n_doses must be a positive integer, got {n_doses!r}")
         dose, tox, eff, cohort = [], [], [], []
         for c, token in enumerate(text.split()):
             m = _COHORT.match(token.upper())

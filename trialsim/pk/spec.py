@@ -19,8 +19,9 @@ from trialsim.spec import spec
 MAX_HORIZON_H = 1e5
 #: Most internal grid cells per patient of the closed-form metrics walk (horizon / step).
 MAX_GRID_CELLS = 100_000
-#: A regimen must deliver at least this fraction of its dose within the horizon.
-MIN_DELIVERED = 1e-6
+#: A regimen must deliver at least this fraction of its dose within the horizon (below it the
+#: exposures would describe almost none of the dose: a mistake in the route or horizon).
+MIN_DELIVERED = 0.01
 
 
 @spec
@@ -68,14 +69,15 @@ class PKSpec:
             raise ValueError("route: the regimen gives no drug (every amount or fraction is 0)")
         lag = float(getattr(self.structure, "tlag", 0.0) or 0.0)
         start = t + np.where(chan == 1, lag, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             frac = np.where(dur > 0, np.clip((self.horizon_h - start) / dur, 0.0, 1.0),
                             (start < self.horizon_h).astype(float))
         delivered = float((amt * frac).sum() / total)
         if delivered < MIN_DELIVERED:
-            raise ValueError(f"route: the regimen delivers {delivered:.3g} of its dose within "
+            raise ValueError(f"route: the regimen delivers {delivered:.2%} of its dose within "
                              f"horizon_h = {self.horizon_h:g} h (doses start after the horizon, "
-                             "or an infusion is far longer than it); exposures would be 0")
+                             "or an infusion is far longer than it): lengthen horizon_h or "
+                             "check the route's times")
 
     @property
     def n_eta(self) -> int:
