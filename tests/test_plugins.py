@@ -1,4 +1,6 @@
-"""A developer adds a design and a distribution in their own code and uses them from YAML."""
+"""A developer adds a design, a route and a distribution in their own code, or in an installed
+plugin package (the ``trialsim.plugins`` entry-point group), and uses them from YAML; the
+contract suite applies to their design unchanged."""
 import sys
 import textwrap
 
@@ -8,6 +10,7 @@ import trialsim as ts
 from trialsim import registry
 from trialsim.designs.base import NO_DOSE, BatchDecision, Design
 from trialsim.spec import spec
+from tests.contract.test_designs import check_decisions, check_round_trip
 
 
 @ts.register("design", "test_fixed_dose")
@@ -35,6 +38,11 @@ class FixedDose(Design):
         return cls(dose=0, n_doses=n_doses)
 
 
+def test_own_design_keeps_the_contract():
+    check_decisions(FixedDose.example(5))
+    check_round_trip(FixedDose.example(5))
+
+
 def test_registered_design_runs_from_yaml():
     study = ts.from_dict({"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.5, 0.9]},
                           "design": {"type": "test_fixed_dose", "dose": 1}})
@@ -47,19 +55,66 @@ def test_registered_design_runs_from_yaml():
     assert (sims.patients.dose == 2.0).all()
 
 
-def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
-    (tmp_path / "my_trialsim_plugin.py").write_text(textwrap.dedent("""
-        from trialsim import register
-        from trialsim.population.distributions import Distribution
-        from trialsim.spec import spec
+PLUGIN = """
+import numpy as np
+from trialsim import register
+from trialsim.designs import NO_DOSE, BatchDecision, Design
+from trialsim.pk.regimen import DoseEvent, Route
+from trialsim.population.distributions import Distribution
+from trialsim.spec import spec
 
-        @register("distribution", "constant_test")
-        @spec
-        class Constant(Distribution):
-            value: float
-            def quantile(self, u):
-                return 0 * u + self.value
-    """))
+
+@register("distribution", "constant_test")
+@spec
+class Constant(Distribution):
+    value: float
+
+    def quantile(self, u):
+        return 0 * u + self.value
+
+
+@register("route", "split_infusion_test")
+@spec
+class SplitInfusion(Route):
+    \"\"\"Half the dose by infusion over duration_h, the other half gap_h hours later.\"\"\"
+    duration_h: float
+    gap_h: float = 2.0
+    ii_h: float | None = None
+    addl: int = 0
+
+    def regimen(self, amount_mg):
+        return self._repeat((DoseEvent(0.0, amount_mg / 2, self.duration_h),
+                             DoseEvent(self.gap_h, amount_mg / 2, self.duration_h)))
+
+
+@register("design", "top_dose_test")
+@spec
+class TopDose(Design):
+    \"\"\"Every cohort at the top dose, selected at the end.\"\"\"
+    n_doses: int
+    cohort_size: int = 2
+    max_patients: int = 4
+    start_dose: int = 0
+
+    def decide_batch(self, state):
+        T, D = state.n_trials, state.n_doses
+        stop = state.total >= self.max_patients
+        return BatchDecision(
+            next_dose=np.where(stop, NO_DOSE, D - 1), stop=stop,
+            recommended=np.full(T, D - 1), admissible=np.ones((T, D), bool),
+            reason=np.where(stop, "stop: full", "top dose"),
+            stop_code=np.where(stop, "max_patients", ""))
+
+    @classmethod
+    def example(cls, n_doses=5):
+        return cls(n_doses=n_doses)
+"""
+
+
+def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
+    """A plugin package adds a route, a design and a distribution, found through the entry-point
+    group and used from YAML like the built-ins."""
+    (tmp_path / "my_trialsim_plugin.py").write_text(PLUGIN)
     info = tmp_path / "my_trialsim_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-trialsim-plugin\nVersion: 1.0\n")
@@ -67,10 +122,25 @@ def test_entry_point_plugin_is_discovered(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_PLUGINS_LOADED", False)
     assert "constant_test" in registry.names("distribution")
+    assert "split_infusion_test" in registry.names("route")
+    assert "top_dose_test" in registry.names("design")
     study = ts.from_dict({
-        "doses": [1, 2], "population": {"weight_kg": {"dist": "constant_test", "value": 70}},
-        "response": {"toxicity": {"type": "logistic", "exposure": "dose", "x50": 2, "slope": 3}},
-        "design": {"type": "test_fixed_dose", "dose": 0}})
+        "doses": [1, 2], "dose_unit": "mg",
+        "population": {"weight_kg": {"dist": "constant_test", "value": 70}},
+        "pk": {"CL": 10, "V1": 50, "route": {"type": "split_infusion_test", "duration_h": 0.5}},
+        "response": {"toxicity": {"type": "logistic", "exposure": "cmax", "x50": 30, "slope": 3}},
+        "design": {"type": "top_dose_test"}})
     pts = study.scenario.population.draw(1, 0, np.arange(3), 4)
     assert (pts.covariates["weight_kg"] == 70).all()
+    # the plugin route really drives the PK: two half doses give the two-peak profile's Cmax
+    from trialsim.pk import Mammillary, Clearances, exposure_metrics
+
+    route = study.scenario.pk.route
+    expect = exposure_metrics(Mammillary(disposition=Clearances(CL=10, V1=50)),
+                              route.regimen(2.0), metrics=("cmax",))["cmax"][0]
+    ex = study.scenario.exposures(pts, np.array([1.0, 2.0]), "mg")
+    np.testing.assert_allclose(ex["cmax"][..., 1], expect, rtol=1e-12)
+    sims = ts.simulate(study, n_trials=20, seed=4)
+    assert (sims.trials.selected == 1).all() and (sims.patients.dose == 2.0).all()
+    check_decisions(registry.lookup("design", "top_dose_test").example())
     sys.modules.pop("my_trialsim_plugin", None)
