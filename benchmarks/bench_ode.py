@@ -13,11 +13,14 @@ of the tests (Radau, rtol 1e-10).  Prints the time per patient and the ratio.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from trialsim.pk.ode import MichaelisMenten1Cmt, ParentMetabolite
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/reference: the slow twins
 from tests.reference.pk_ode import reference_solve
 from trialsim.pk.regimen import Regimen
 

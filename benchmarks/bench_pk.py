@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from scipy.integrate import solve_ivp
@@ -22,6 +24,7 @@ from scipy.integrate import solve_ivp
 from trialsim.config.pk import from_config
 from trialsim.pk import draw_eta, individual_parameters, pk_exposures
 from trialsim.pk.linear import engine as X
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/reference: the slow twins
 from tests.reference.pk_linear import ode_matrix
 
 MODELS = {

@@ -124,7 +124,7 @@ def test_library_ode_entry_and_overrides():
 
 
 def test_library_ode_entry_reproduces_dossier_cmax():
-    """ketamine.md §1.5: S-FANTA, 0.5 mg/kg over 40 min at 70 kg: Cmax 158 ng/mL (rounded)."""
+    """docs/parameters.md §2.5: S-FANTA, 0.5 mg/kg over 40 min at 70 kg: Cmax 158 ng/mL (rounded)."""
     spec = from_library("s_ketamine_norketamine_otto")
     ex = pk_exposures(spec, {"weight_kg": np.array([70.0])}, np.zeros((1, 4)), np.array([0.5]),
                       ("cmax", "tmax"), "mg/kg")

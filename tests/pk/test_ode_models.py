@@ -107,7 +107,7 @@ def test_parent_metabolite_mass_balance():
 
 
 def test_s_fanta_reproduces_dossier_exposures():
-    """ketamine.md §1.5: S-FANTA applied to the racemate, 0.5 mg/kg over 40 min, 70 kg:
+    """docs/parameters.md §2.5: S-FANTA applied to the racemate, 0.5 mg/kg over 40 min, 70 kg:
     Cmax 158, C(60 min) 104, C(4 h) 25 ng/mL (rounded, [D])."""
     model = ParentMetabolite.ketamine_norketamine(70.0)
     c = model.concentration(Regimen.single(35.0, 40 / 60), [40 / 60, 1.0, 4.0])[0] * 1000

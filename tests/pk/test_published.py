@@ -1,7 +1,7 @@
-"""Reproduce the derived exposures of shared/ketamine.md (§1.5, §1.3, §2.1), 70-kg subject.
+"""Reproduce the derived exposures of docs/parameters.md (§2.5, §2.3, §3.1), 70-kg subject.
 
-Those numbers are rounded values the dossier derived with scipy solve_ivp from the published
-parameters (§8): tolerance 2% (and ±1 min on times, ±0.01 on F), tight enough to catch a
+Those numbers are rounded values derived with scipy solve_ivp from the published parameters
+(docs/parameters.md §8): tolerance 2% (and ±1 min on times, ±0.01 on F), tight enough to catch a
 wrong unit (per min vs per h), a missing allometric factor or a wrong route."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _iv(model, dose_mg_per_kg=0.5, metrics=("cmax", "c_at:1.0", "c_at:4.0"), **o
     return pk_exposures(spec, W70, np.zeros((1, 0)), np.array([dose_mg_per_kg]), metrics, "mg/kg")
 
 
-# §1.5: Model, 0.5 mg/kg over 40 min: Cmax (end of infusion), C(60 min), C(4 h) in ng/mL
+# §2.5: Model, 0.5 mg/kg over 40 min: Cmax (end of infusion), C(60 min), C(4 h) in ng/mL
 TABLE_1_5 = {
     "ketamine_domino": (240, 55, 17),        # K-DOM (racemate)
     "ketamine_clements": (177, 115, 35),     # Clements250 (racemate)
@@ -31,7 +31,7 @@ TABLE_1_5 = {
 
 
 @pytest.mark.parametrize("model", sorted(TABLE_1_5))
-def test_ketamine_md_1_5_iv_exposures(model):
+def test_dossier_2_5_iv_exposures(model):
     out = _iv(model)
     cmax, c60, c4h = TABLE_1_5[model]
     assert out["cmax"][0, 0] == pytest.approx(cmax, rel=0.02)
@@ -39,12 +39,12 @@ def test_ketamine_md_1_5_iv_exposures(model):
     assert out["c_at:4.0"][0, 0] == pytest.approx(c4h, rel=0.03)   # 17 and 25 are 2-digit roundings
 
 
-def test_ketamine_md_1_5_peak_is_at_end_of_infusion():
+def test_dossier_2_5_peak_is_at_end_of_infusion():
     for model in TABLE_1_5:
         assert _iv(model, metrics=("tmax",))["tmax"][0, 0] == pytest.approx(40 * MIN, abs=1e-9)
 
 
-def test_ketamine_md_1_5_perez_ruixo_intranasal_peaks():
+def test_dossier_2_5_perez_ruixo_intranasal_peaks():
     """Esketamine IN 28/56/84 mg, devices 5 min apart: 44/73/101 ng/mL at 36/41/44 min."""
     spec = from_config({"model": "esketamine_in_perez_ruixo", "iiv": None})
     out = pk_exposures(spec, {}, np.zeros((1, 0)), np.array([28.0, 56.0, 84.0]), ("cmax", "tmax"), "mg")
@@ -52,7 +52,7 @@ def test_ketamine_md_1_5_perez_ruixo_intranasal_peaks():
     np.testing.assert_allclose(out["tmax"][0] * 60, [36, 41, 44], atol=1.0)
 
 
-def test_ketamine_md_1_3_perez_ruixo_absolute_bioavailability_and_clearance():
+def test_dossier_2_3_perez_ruixo_absolute_bioavailability_and_clearance():
     """Derived [D]: hepatic E 0.722, systemic CL = Qh·E = 109 L/h, absolute F 0.62/0.54/0.51."""
     spec = from_config({"model": "esketamine_in_perez_ruixo", "iiv": None})
     assert spec.structure.systemic_clearance() == pytest.approx(109, rel=0.005)
@@ -63,7 +63,7 @@ def test_ketamine_md_1_3_perez_ruixo_absolute_bioavailability_and_clearance():
     np.testing.assert_allclose(ivauc, np.array([28.0, 56.0, 84.0]) / 109.0 * 1000, rtol=0.005)
 
 
-def test_ketamine_md_2_1_dissociation_ce_racemic():
+def test_dossier_3_1_dissociation_ce_racemic():
     """S-FANTA PK, S = 50% of racemic 0.1-1.0 mg/kg over 40 min, Olofsen ke0: peak S-ketamine
     Ce 13/26/66/99/132 ng/mL at ~48 min; Ce,max/C50 0.11/0.22/0.54/0.82/1.09."""
     ke0 = pd_constant("olofsen_2022_ke0")
@@ -78,7 +78,7 @@ def test_ketamine_md_2_1_dissociation_ce_racemic():
     np.testing.assert_allclose(out["ce_max"][0] / c50, [0.11, 0.22, 0.54, 0.82, 1.09], atol=0.006)
 
 
-def test_ketamine_md_2_1_dissociation_ce_intranasal():
+def test_dossier_3_1_dissociation_ce_intranasal():
     """Perez-Ruixo PK + Olofsen ke0: peak Ce 42/69/97 ng/mL at 52-60 min (28/56/84 mg)."""
     spec = from_config({"model": "esketamine_in_perez_ruixo", "iiv": None, "ke0": "olofsen_2022_ke0"})
     out = pk_exposures(spec, {}, np.zeros((1, 0)), np.array([28.0, 56.0, 84.0]), ("ce_max", "ce_tmax"), "mg")
@@ -87,7 +87,7 @@ def test_ketamine_md_2_1_dissociation_ce_intranasal():
 
 
 def test_domino_derived_clearance_and_half_lives():
-    """§1.1 K-DOM [D]: CL 116 L/h per 70 kg, Vss 193 L, half-lives 0.40, 4.6, 115 min."""
+    """§2.1 K-DOM [D]: CL 116 L/h per 70 kg, Vss 193 L, half-lives 0.40, 4.6, 115 min."""
     from trialsim.pk.linear import _kernels as K
     spec = from_config({"model": "ketamine_domino"})
     d = spec.structure.disposition

@@ -1,5 +1,5 @@
 """MADRS time course for ketamine in TRD: the time profile, potential outcomes, and the
-calibration against published response rates (ketamine.md §2.4)."""
+calibration against published response rates (docs/parameters.md §3.4)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from trialsim.response.timecourse import (MadrsTimeCourse, classify, draw_latent
                                           profile_shape, response_at, time_profile)
 
 DEFAULT = MadrsTimeCourse()
-X_05 = 160.0   # ng/mL: peak racemic ketamine after 0.5 mg/kg over 40 min (ketamine.md §1.5)
+X_05 = 160.0   # ng/mL: peak racemic ketamine after 0.5 mg/kg over 40 min (docs/parameters.md §2.5)
 
 
 def test_default_profile_meets_the_published_anchors():

@@ -1,8 +1,9 @@
 """Named, cited published PK parameter sets (adult ketamine / esketamine) and PD constants.
 
-Every number comes from the project dossier ``shared/ketamine.md`` and carries its
-verification tag there: **V** read in the primary paper/abstract, **V-code** read in a public
-implementation citing the paper (opentiva, nlmixr2lib), **D** derived (unit conversion).
+Every number comes from the project's parameter dossier ``docs/parameters.md`` (§2 PK, §3.1 PD
+constants), which gives the primary sources and a verification tag for each: **V** read in the
+primary paper/abstract, **V-code** read in a public implementation citing the paper (opentiva,
+nlmixr2lib), **D** derived (unit conversion), **U** unverified.
 Source rate constants per minute are converted to per hour (× 60); weight-normalised volumes
 (L/kg) become a 70-kg value with allometric exponent 1 (so ``V1 = 0.063 × WT`` exactly).
 
@@ -180,7 +181,7 @@ _ENTRIES = (
                  CategoricalEffect(covariate="asian", parameter="kel", factors={1: 0.36}, required=False),
                  CategoricalEffect(covariate="japanese", parameter="FRn", factors={1: 1.34}, required=False)),
         notes=(RESIDUAL_NOTE + "exponential (log-scale) SD 0.276, phase I/II (Table 3).",
-               "One device = 28 mg, devices 5 min apart (the 5-min gap is unverified in the dossier); "
+               "One device = 28 mg, devices 5 min apart (the 5-min gap is unverified: docs/parameters.md §5); "
                "a dose of k x 28 mg is k devices.",
                "Every piece is linear and solved exactly: nasal depot (FRn, ka) -> central; swallowed part "
                "(1 - FRn')Fgut zero-order over Dsw into a gut depot -> hepato-portal compartment (first "
@@ -210,7 +211,7 @@ _ODE_ENTRIES = (
         notes=("Parent = s_ketamine_fanta (3-cmt; V1, CL scaled by WT^1, WT^0.75; peripheral terms "
                "unscaled), metabolite = s_norketamine_otto (2-cmt), all S-ketamine CL forming "
                "S-norketamine (fm = 1), mw_ratio 223.70/237.73 (mg of norketamine per mg of ketamine).",
-               "Metabolite volumes/clearances are not weight-scaled here (the dossier gives no "
+               "Metabolite volumes/clearances are not weight-scaled here (docs/parameters.md gives no "
                "allometry for them; s_norketamine_otto assumes V 1, CL 0.75 instead).",
                "IIV: the two entries' Otto 2021 blocks (V1/CL and Vm/CLm), no parent-metabolite "
                "covariance.  No residual error: it differs by analyte (0.236 parent, 0.143 metabolite).",
@@ -295,6 +296,6 @@ def describe(name: str) -> str:
     lines.append(f"citation: {e.citation}")
     ids = [f"DOI {e.doi}" if e.doi else "", f"PMID {e.pmid}" if e.pmid else ""]
     lines.append("ids: " + (", ".join(i for i in ids if i) or "none given in the source"))
-    lines.append(f"verification: {e.tag} ({e.source}); tags as in shared/ketamine.md")
+    lines.append(f"verification: {e.tag} ({e.source}); tags and sources: docs/parameters.md §1.1, §2")
     lines += [f"note: {n}" for n in e.notes]
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Time course of a continuous clinical score: MADRS (0–60) after one dose of ketamine in
-treatment-resistant depression (ketamine.md §2.4, §5 item 6).
+treatment-resistant depression (docs/parameters.md §3.4, §6 item 6).
 
 For patient *i* given dose *j* (exposure ``X_ij``), at ``t`` hours after the start of the
 infusion::
@@ -31,9 +31,9 @@ noise is independent between visits.
   SD 7 give ≈ 19 % response and −9 points at 24 h (Wilkinson 2019: 18 %; Murrough 2013:
   −8.8 [V]); the placebo part is shared by every dose, so do not use it for the drug arms.
 * drug effect: Emax 13 points, EC50 40 ng/mL, γ = 1 on X = peak racemic ketamine plasma
-  concentration (ng/mL, end of a 40-min infusion; ≈ 160 ng/mL for 0.5 mg/kg, ketamine.md
-  §1.5 S-FANTA), log-normal sensitivity SD 0.4.  **No exposure–response parameters are
-  published** (ketamine.md §2.4, §5 item 6): EC50 and γ are scenario assumptions chosen for a
+  concentration (ng/mL, end of a 40-min infusion; ≈ 160 ng/mL for 0.5 mg/kg, docs/parameters.md
+  §2.5 S-FANTA), log-normal sensitivity SD 0.4.  **No exposure–response parameters are
+  published** (docs/parameters.md §3.4, §6 item 6): EC50 and γ are scenario assumptions chosen for a
   shallow dose–response (relative effect 0.44/0.62/0.80/0.89 at 0.1/0.2/0.5/1.0 mg/kg;
   Fava 2018: 0.1 ≈ 0.2 < 0.5 ≈ 1.0 at day 1; Daly 2018 Δ −9.1/−10.0/−10.7 for 28/56/84 mg);
   Emax was then tuned to the 24-h response rate.
@@ -54,7 +54,7 @@ drug − placebo, day 12 / 24 h      8.2 %          lost by days 10–12 (Kishim
 =================================  =============  ============================================
 
 Known gap: Han 2016's pooled ketamine response rates stay high (47.9 % at 72 h, 39.8 % at
-day 7, "as printed" in the dossier); this profile gives ≈ 34 % and ≈ 9 % (mean drug effect
+day 7, "as printed" in docs/parameters.md §3.4); this profile gives ≈ 34 % and ≈ 9 % (mean drug effect
 77 % and 31 % of its peak).  Matching them together with the loss of separation by days
 10–12 would need a profile with a steeper late fall than three parameters allow.
 """

@@ -400,15 +400,15 @@ class ParentMetabolite(ODEModelMixin):
 
     @classmethod
     def ketamine_norketamine(cls, weight_kg: float = 70.0) -> "ParentMetabolite":
-        """S-ketamine → S-norketamine (ketamine.md §1.2, §5 item 2; tags [V-code]).
+        """S-ketamine → S-norketamine (docs/parameters.md §2.2, §6 item 2; tags [V-code]).
 
         Parent: S-FANTA 3-cmt (Fanta 2015 as fixed in Otto 2021): V1 133 L, CL 95.2 L/h,
         Vp1 187 L / Q1 23.2 L/h, Vp2 98.8 L / Q2 157 L/h at 70 kg; V1 ∝ (WT/70), CL ∝
         (WT/70)^0.75, peripheral terms unscaled (Otto 2021).  Metabolite: S-norketamine
         (Otto 2021 re-estimate, all S-ketamine CL forms norketamine, fm = 1): V 98.6 L,
-        CL 57.7 L/h, Vp 160 L, Q 42.8 L/h, left unscaled by weight (the dossier gives no
+        CL 57.7 L/h, Vp 160 L, Q 42.8 L/h, left unscaled by weight (docs/parameters.md gives no
         allometry for it).  mw_ratio = 223.70 / 237.73 g/mol (norketamine / ketamine base).
-        The dossier (§1.5) applies these S-ketamine values to the total racemate as one
+        docs/parameters.md (§2.5) applies these S-ketamine values to the total racemate as one
         option; that use is a scenario assumption.
         """
         w = weight_kg / 70.0
