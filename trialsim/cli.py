@@ -156,34 +156,23 @@ def describe_type(kind: str, name: str, cls: type) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
-    return v
+def _number_option(convert: type, low: float, above: bool, what: str):
+    """An argparse type: ``convert`` of the text, at least (or, with ``above``, more than)
+    ``low`` and finite; the message says ``what`` was expected."""
+    def parse(text: str):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (v > low if above else v >= low) or v == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        return v
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
-    return v
+_positive_int = _number_option(int, 0, True, "a positive integer")
+_seed = _number_option(int, 0, False, "an integer >= 0")
+_positive_float = _number_option(float, 0.0, True, "a positive number")
 
 
 def build_parser() -> argparse.ArgumentParser:

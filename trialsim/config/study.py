@@ -59,25 +59,36 @@ def safe_name(text: str) -> str:
     return name or "study"
 
 
-def from_dict(doc: Any, name_default: str = "study", source: str | None = None) -> Study:
-    """Build a Study from an already-parsed mapping (``source``: where it came from, kept on
-    the study)."""
-    errors: list[ConfigError] = []
+class _Collector:
+    """Runs independent checks and keeps every ConfigError, to report them together."""
 
-    def attempt(fn, *args):
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def attempt(self, fn, *args):
         try:
             return fn(*args)
         except ConfigErrors as e:
-            errors.extend(e.errors)
+            self.errors.extend(e.errors)
         except ConfigError as e:
-            errors.append(e)
+            self.errors.append(e)
         return None
 
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigErrors(self.errors)
+
+
+def from_dict(doc: Any, name_default: str = "study", source: str | None = None) -> Study:
+    """Build a Study from an already-parsed mapping (``source``: where it came from, kept on
+    the study)."""
+    checks = _Collector()
+    attempt = checks.attempt
     expect_mapping(doc, (), "the study's top-level keys")
     for k in doc:
         if k not in TOP_KEYS:
-            errors.append(ConfigError(f"unknown top-level key; expected one of: "
-                                      f"{', '.join(TOP_KEYS)}", (path_key(k),)))
+            checks.errors.append(ConfigError(f"unknown top-level key; expected one of: "
+                                             f"{', '.join(TOP_KEYS)}", (path_key(k),)))
     name = attempt(_name, doc, name_default)
     description = attempt(_description, doc)
     doses = attempt(_doses, doc)
@@ -86,8 +97,7 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     scenario = attempt(_scenario, doc, doses, unit)
     target = attempt(_target, doc, design)
     sim = attempt(_simulation, doc)
-    if errors:
-        raise ConfigErrors(errors)
+    checks.raise_any()
     resolved: dict[str, Any] = {"name": name}
     if description is not None:
         resolved["description"] = description
@@ -242,22 +252,11 @@ def _scenario(doc, doses, unit):
     if "response" not in doc:
         raise ConfigError("state the truth: a 'truth:' mapping of probabilities per dose, or "
                           "'population:', 'pk:' and 'response:' sections", ("truth",))
-    errors: list[ConfigError] = []
-
-    def attempt(fn, *args):
-        try:
-            return fn(*args)
-        except ConfigErrors as e:
-            errors.extend(e.errors)
-        except ConfigError as e:
-            errors.append(e)
-        return None
-
-    population = attempt(_population, doc.get("population", {}))
-    pk = attempt(_pk, doc) if "pk" in doc else None
-    models = attempt(_responses, doc["response"], pk)
-    if errors:
-        raise ConfigErrors(errors)
+    checks = _Collector()
+    population = checks.attempt(_population, doc.get("population", {}))
+    pk = checks.attempt(_pk, doc) if "pk" in doc else None
+    models = checks.attempt(_responses, doc["response"], pk, "pk" in doc)
+    checks.raise_any()
     tox, eff = models
     _check_covariates(population, tox, eff, pk, unit)
     try:
@@ -273,7 +272,7 @@ def _pk(doc):
         raise e.at(("pk",)) from None
 
 
-def _responses(node, pk):
+def _responses(node, pk, pk_given: bool):
     resp = expect_mapping(node, ("response",), "toxicity and efficacy models")
     for k in resp:
         if k not in ("toxicity", "efficacy"):
@@ -288,6 +287,8 @@ def _responses(node, pk):
         if m is None or m.exposure == "dose":
             continue
         path = ("response", key, "exposure")
+        if pk is None and pk_given:
+            continue  # the pk section has errors of its own
         if pk is None:
             raise ConfigError(f"exposure {m.exposure!r} needs a pk section (or use exposure: "
                               "dose)", path)
