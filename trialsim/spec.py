@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from pydantic import ConfigDict, model_validator
 from pydantic.dataclasses import dataclass as _pydantic_dataclass
-from pydantic_core import ArgsKwargs
 
 SPEC_CONFIG = ConfigDict(extra="forbid", arbitrary_types_allowed=True, strict=True,
                          allow_inf_nan=False)
@@ -61,8 +60,9 @@ def plain(x: Any) -> Any:
 
 
 def _normalise(cls, data: Any) -> Any:
-    if isinstance(data, ArgsKwargs):
-        return ArgsKwargs(tuple(plain(a) for a in data.args),
+    # pydantic hands a dataclass's constructor arguments over as an ``ArgsKwargs``
+    if type(data).__name__ == "ArgsKwargs":
+        return type(data)(tuple(plain(a) for a in data.args),
                           {k: plain(v) for k, v in (data.kwargs or {}).items()})
     return plain(data)
 
