@@ -189,7 +189,18 @@ def test_api_misuse_raises_clear_errors():
     with pytest.raises(ValueError, match="seed"):
         ts.simulate(study, 10, -1)
     with pytest.raises(ValueError, match="GiB"):
+        ts.simulate(study, 10**8, 1)
+    with pytest.raises(ValueError, match="n_trials must be an integer from 1"):
         ts.simulate(study, 10**12, 1)
+    with pytest.raises(TypeError, match="progress"):
+        ts.simulate(study, 10, 1, progress="x")
+    assert ts.load(CRM, overrides=None) == study
+    with pytest.raises(TypeError, match="overrides"):
+        ts.load(CRM, overrides={"design.target": 0.2})
+    with pytest.raises(ValueError, match="n_doses"):
+        ts.TrialHistory.parse("1NNN", 10**12)
+    with pytest.raises(ValueError, match="n_doses"):
+        ts.TrialHistory(n_doses=2.5)
     with pytest.raises(TypeError, match="path of a YAML file"):
         ts.load(None)
     with pytest.raises(ConfigError, match="mapping"):
@@ -218,7 +229,8 @@ def test_cli_option_misuse(tmp_path, capsys):
         (["--set", "design.target=["], 1, "--set"),
         (["--set", "=3"], 1, "--set"),
         (["--set", "doses.9=1"], 1, "--set"),
-        (["--trials", str(10**12)], 1, "GiB"),
+        (["--trials", str(10**8)], 1, "GiB"),
+        (["--trials", str(10**12)], 1, "n_trials must be an integer from 1"),
     ]:
         if code == 2:
             with pytest.raises(SystemExit) as ei:
@@ -292,7 +304,9 @@ def test_signals_end_cleanly_and_keep_earlier_results(tmp_path, sig, code):
         [sys.executable, "-m", "trialsim.cli", "run", str(FLAGSHIP), "--trials", "200000",
          "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=tmp_path)
-    time.sleep(6)
+    line = proc.stdout.readline()          # the run announces itself once the study is loaded
+    assert "simulating" in line, line
+    time.sleep(1.5)
     assert proc.poll() is None, "the run ended before the signal"
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=120)
@@ -301,3 +315,30 @@ def test_signals_end_cleanly_and_keep_earlier_results(tmp_path, sig, code):
     assert "nothing was written" in stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
+
+
+def test_devices_pipes_and_folders_are_not_read(tmp_path, capsys):
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    t0 = time.perf_counter()
+    assert main(["validate", str(fifo), "/dev/zero", str(tmp_path)]) == 1
+    assert time.perf_counter() - t0 < 10
+    out = capsys.readouterr().out
+    assert out.count("not a regular file") == 2 and "is a folder" in out
+
+
+@pytest.mark.parametrize("path,value", [
+    (("response", "toxicity", "slope"), 1e-320), (("response", "toxicity", "x50"), 1e-320),
+    (("response", "efficacy", "ec50"), 1e-320), (("response", "efficacy", "hill"), 1e-320),
+    (("pk", "route", "events", 0, "fraction"), 1.5)])
+def test_values_that_remove_the_dose_response_are_refused(path, value):
+    _refused(_set(_doc(FLAGSHIP), path, value), path[:3])
+
+
+def test_results_folder_honours_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_outputs(tmp_path / "res", {"a.csv": lambda p: p.write_text("x")})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "res").stat().st_mode & 0o777 == 0o755

@@ -70,6 +70,7 @@ def cmd_run(args) -> int:
     seed = args.seed if args.seed is not None else sim_cfg.get("seed", DEFAULT_SEED)
     check_memory(study, n_trials, args.max_memory_gb)
     out = check_output(args.out if args.out is not None else Path("out") / study.name)
+    print(f"{study.name}: simulating {n_trials:,} trials (seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
     sims = ts.simulate(study, n_trials=n_trials, seed=seed, progress=Progress(),
                        max_memory_gb=args.max_memory_gb)
@@ -107,6 +108,9 @@ def cmd_validate(args) -> int:
 
 
 def cmd_show(args) -> int:
+    if args.name is not None and not args.name.strip():
+        print(f"error: show {args.what}: expected a name, got ''", file=sys.stderr)
+        return EXIT_INPUT
     if args.what == "pk":
         from trialsim.pk import library
         if not args.name:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Most dose levels a history may have.
+MAX_DOSES = 1000
 _COHORT = re.compile(r"^(\d+)([NTEB]+)$")
 _LETTER = {(False, False): "N", (True, False): "T", (False, True): "E", (True, True): "B"}
 
@@ -31,6 +33,10 @@ class TrialHistory:
     cohort: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_doses, bool) or not isinstance(self.n_doses, int) \
+                or not 1 <= self.n_doses <= MAX_DOSES:
+            raise ValueError(f"n_doses must be an integer from 1 to {MAX_DOSES}, got "
+                             f"{self.n_doses!r}")
         n = len(self.dose)
         if not (len(self.tox) == len(self.eff) == len(self.cohort) == n):
             raise ValueError("dose, tox, eff and cohort must have one entry per patient")
@@ -43,8 +49,9 @@ class TrialHistory:
         if not isinstance(text, str):
             raise TypeError(f"a trial history is text such as '1NNN 2NTN', got "
                             f"{type(text).__name__}")
-        if isinstance(n_doses, bool) or not isinstance(n_doses, int) or n_doses < 1:
-            raise ValueError(f"n_doses must be a positive integer, got {n_doses!r}")
+        if isinstance(n_doses, bool) or not isinstance(n_doses, int) or \
+                not 1 <= n_doses <= MAX_DOSES:
+            raise ValueError(f"n_doses must be an integer from 1 to {MAX_DOSES}, got {n_doses!r}")
         dose, tox, eff, cohort = [], [], [], []
         for c, token in enumerate(text.split()):
             m = _COHORT.match(token.upper())

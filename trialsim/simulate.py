@@ -19,6 +19,8 @@ from trialsim.rng import check_seed
 from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
 DEFAULT_BATCH = 4096
+#: Most trials one call simulates (sweeps split larger runs into tasks).
+MAX_TRIALS = 10**9
 #: Memory (GiB) a run may need unless the caller raises the limit.
 DEFAULT_MAX_MEMORY_GB = 8.0
 GIB = 1024.0**3
@@ -28,11 +30,12 @@ class ResourceError(ValueError):
     """A run would need more memory than allowed."""
 
 
-def _count(x: object, what: str, low: int = 0) -> int:
+def _count(x: object, what: str, low: int = 0, high: int | None = None) -> int:
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
         raise TypeError(f"{what} must be an integer, got {x!r}")
-    if x < low:
-        raise ValueError(f"{what} must be an integer >= {low}, got {x}")
+    if x < low or (high is not None and x > high):
+        bound = f"from {low} to {high:,}" if high is not None else f">= {low}"
+        raise ValueError(f"{what} must be an integer {bound}, got {x}")
     return int(x)
 
 
@@ -54,6 +57,7 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
 def check_memory(study: Study, n_trials: int, max_memory_gb: float,
                  batch_size: int = DEFAULT_BATCH) -> None:
     """``ResourceError`` when the run's :func:`memory_estimate` exceeds ``max_memory_gb``."""
+    n_trials = _count(n_trials, "n_trials", 1, MAX_TRIALS)
     need = memory_estimate(study, n_trials, batch_size) / GIB
     if need > max_memory_gb:
         raise ResourceError(
@@ -76,7 +80,7 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
         hint = (" (read a study file with trialsim.load(path) first)"
                 if isinstance(study, (str, Path)) else "")
         raise TypeError(f"simulate() needs a Study, got {type(study).__name__}{hint}")
-    n_trials = _count(n_trials, "n_trials", 1)
+    n_trials = _count(n_trials, "n_trials", 1, MAX_TRIALS)
     seed = check_seed(seed)
     scenario = _count(scenario, "scenario")
     first_trial = _count(first_trial, "first_trial")
@@ -84,6 +88,9 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
     if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, (int, float)) \
             or not max_memory_gb > 0:
         raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a function progress(done, total), got "
+                        f"{type(progress).__name__}")
     check_memory(study, n_trials, max_memory_gb, batch_size)
     parts = []
     done = 0

@@ -87,6 +87,9 @@ def write_outputs(out_dir: str | Path, writers: dict[str, Callable[[Path], None]
     try:
         for name, write in writers.items():
             write(tmp / name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)          # mkdtemp makes 0700; honour the user's umask
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-{pid}-", dir=out.parent))
             os.rmdir(old)

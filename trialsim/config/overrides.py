@@ -24,6 +24,9 @@ def apply_overrides(doc: dict, overrides: list[str] | tuple[str, ...]) -> dict:
         parts: list[Any] = [int(p) if p.isdigit() else p for p in key.strip().split(".")]
         if not all(str(p) for p in parts):
             raise ConfigError(f"override {item!r} has an empty path element", ("--set",))
+        if isinstance(parts[0], int):
+            raise ConfigError(f"override {item!r} must start with a top-level key such as "
+                              "design or truth", ("--set",))
         try:
             value = parse_yaml(raw)
         except ConfigError as e:

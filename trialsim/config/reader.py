@@ -3,9 +3,10 @@
 * ``yaml.SafeLoader`` (no Python objects), plus YAML 1.2 floats: ``1e-1`` and ``1e5`` are
   numbers (YAML 1.1 reads them as strings) — everywhere alike.
 * A key given twice in one mapping is an error naming both lines (YAML 1.1 would silently
-  keep the last one).
-* Files must be UTF-8 text of at most :data:`MAX_BYTES`; a document may expand (through
-  anchors and aliases) to at most :data:`MAX_NODES` values, and may not refer to itself.
+  keep the last one); tags beyond plain YAML (``!!python/...``) are errors.
+* Files must be regular UTF-8 text files of at most :data:`MAX_BYTES`; a document may expand
+  (through anchors and aliases) to at most :data:`MAX_NODES` values, and may not refer to
+  itself.  These are checked on the parsed node graph, before any value is built.
 Every error is a :class:`~trialsim.errors.ConfigError` naming the file (and line).
 """
 from __future__ import annotations
@@ -25,29 +26,7 @@ MAX_NODES = 200_000
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 floats and duplicate-key detection."""
-
-    def construct_mapping(self, node, deep=False):
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[Any, Any] = {}
-            for key_node, _ in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue  # '<<: *base' merges; keys given here override it
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.get(key)
-                except TypeError:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"a key must be a plain value, not {type(key).__name__}",
-                        key_node.start_mark) from None
-                if first is not None:
-                    raise yaml.constructor.ConstructorError(
-                        "while constructing a mapping", node.start_mark,
-                        f"key {key!r} is given twice (first at line {first.line + 1})",
-                        key_node.start_mark)
-                seen[key] = key_node.start_mark
-        return super().construct_mapping(node, deep=deep)
+    """SafeLoader with YAML 1.2 floats."""
 
 
 _Loader.add_implicit_resolver(
@@ -56,20 +35,99 @@ _Loader.add_implicit_resolver(
                   |[-+]?\.[0-9_]+[eE][-+]?[0-9]+)$""", re.X),
     list("-+0123456789."))
 
+_MERGE = "tag:yaml.org,2002:merge"
+_SAFE_TAGS = frozenset(f"tag:yaml.org,2002:{t}" for t in (
+    "str", "int", "float", "bool", "null", "seq", "map", "timestamp"))
+
 
 def parse_yaml(text: str, source: str | None = None) -> Any:
-    """Parse YAML text (errors name ``source`` and the line)."""
+    """Parse YAML text (errors name ``source``, the YAML path and the line)."""
+    loader = None
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        check_nodes(node, source)
+        return loader.construct_document(node)
+    except ConfigError:
+        raise
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
+        problem = e.problem or e.context or "cannot be read"
         raise ConfigError(f"not valid YAML{where}: {problem}", (), source) from None
+    except yaml.reader.ReaderError as e:
+        raise ConfigError(f"not valid YAML: the text holds a character YAML does not allow "
+                          f"(#x{e.character:04x}) at position {e.position}", (),
+                          source) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"not valid YAML: {e}", (), source) from None
     except RecursionError:
         raise ConfigError("not valid YAML: nested too deeply", (), source) from None
-    check_size(doc, source)
-    return doc
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def check_nodes(root: yaml.Node, source: str | None = None) -> None:
+    """Before anything is built: refuse keys given twice in one mapping, tags other than the
+    plain YAML ones (``!!python/...``), documents that contain themselves or expand (through
+    anchors and aliases) to more than :data:`MAX_NODES` values.  Errors name the YAML path."""
+    sizes: dict[int, int] = {}
+    busy: set[int] = set()
+
+    def line(n: yaml.Node) -> int:
+        return n.start_mark.line + 1
+
+    def visit(n: yaml.Node, path: tuple) -> int:
+        if n.tag not in _SAFE_TAGS:
+            raise ConfigError(f"not valid YAML for trialsim: the tag {n.tag!r} (line {line(n)}) is "
+                              "not allowed (study files are plain YAML)", path, source)
+        if isinstance(n, yaml.ScalarNode):
+            return 1
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in busy:
+            raise ConfigError(f"the value refers to itself (a recursive YAML alias, line "
+                              f"{line(n)})", path, source)
+        busy.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for k, v in n.value:
+                if k.tag == _MERGE:
+                    total += visit(v, path)
+                    continue
+                if not isinstance(k, yaml.ScalarNode):
+                    raise ConfigError(f"a key must be a plain value, not a "
+                                      f"{'list' if isinstance(k, yaml.SequenceNode) else 'mapping'}"
+                                      f" (line {line(k)})", path, source)
+                name = (k.tag, k.value)
+                if name in seen:
+                    raise ConfigError(f"key {k.value!r} is given twice (lines {seen[name]} and "
+                                      f"{line(k)})", path, source)
+                seen[name] = line(k)
+                total += 1 + visit(v, path + (k.value,))
+                if total > MAX_NODES:
+                    break
+        else:
+            for i, v in enumerate(n.value):
+                total += visit(v, path + (i,))
+                if total > MAX_NODES:
+                    break
+        if total > MAX_NODES:
+            raise ConfigError(f"the document expands to more than {MAX_NODES:,} values (YAML "
+                              "anchors and aliases?)", path, source)
+        busy.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        visit(root, ())
+    except RecursionError:
+        raise ConfigError("the document is nested too deeply", (), source) from None
 
 
 def read_yaml(path: str | Path) -> dict:
@@ -80,6 +138,8 @@ def read_yaml(path: str | Path) -> dict:
     try:
         if path.is_dir():
             raise ConfigError("is a folder, not a YAML file", (), str(path))
+        if path.exists() and not path.is_file():
+            raise ConfigError("is not a regular file (a device or a pipe?)", (), str(path))
         size = path.stat().st_size
         if size > MAX_BYTES:
             raise ConfigError(f"the file has {size:,} bytes; a study file may have at most "
@@ -102,35 +162,3 @@ def read_yaml(path: str | Path) -> dict:
 
 def _kind(x: Any) -> str:
     return "an empty file" if x is None else type(x).__name__
-
-
-def check_size(doc: Any, source: str | None = None) -> None:
-    """Refuse documents that expand to more than :data:`MAX_NODES` values or contain
-    themselves (YAML anchors and aliases can do both)."""
-    sizes: dict[int, int] = {}
-    busy: set[int] = set()
-
-    def size(x: Any) -> int:
-        if not isinstance(x, (list, dict)):
-            return 1
-        key = id(x)
-        if key in sizes:
-            return sizes[key]
-        if key in busy:
-            raise ConfigError("the document refers to itself (a recursive YAML alias)", (), source)
-        busy.add(key)
-        items = x.values() if isinstance(x, dict) else x
-        total = 1
-        for v in items:
-            total += size(v)
-            if total > MAX_NODES:
-                raise ConfigError(f"the document expands to more than {MAX_NODES:,} values "
-                                  "(YAML anchors and aliases?)", (), source)
-        busy.discard(key)
-        sizes[key] = total
-        return total
-
-    try:
-        size(doc)
-    except RecursionError:
-        raise ConfigError("the document is nested too deeply", (), source) from None

@@ -27,7 +27,8 @@ from trialsim.designs.modifiers import Modifier
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.pk import check_metrics
 from trialsim.population import Population
-from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, ResourceError, check_memory
+from trialsim.rng import MAX_SEED
+from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, MAX_TRIALS, ResourceError, check_memory
 from trialsim.spec import validation_context
 from trialsim.study import DirectTruth, Mechanistic, Study
 
@@ -45,6 +46,11 @@ SIMULATION_KEYS = ("n_trials", "seed")
 
 def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Study:
     """Load and validate a study file (``overrides`` as for :func:`apply_overrides`)."""
+    if overrides is None:
+        overrides = ()
+    if isinstance(overrides, str) or not isinstance(overrides, (list, tuple)):
+        raise TypeError(f"overrides must be a list of 'dotted.path=value' strings, got "
+                        f"{type(overrides).__name__}")
     doc = read_yaml(path)
     try:
         doc = apply_overrides(doc, overrides)
@@ -192,10 +198,10 @@ def _simulation(doc) -> dict:
         if k not in SIMULATION_KEYS:
             raise ConfigError(f"unknown key; expected one of: {', '.join(SIMULATION_KEYS)}",
                               ("simulation", path_key(k)))
-        low = 1 if k == "n_trials" else 0
-        if isinstance(v, bool) or not isinstance(v, int) or v < low:
-            raise ConfigError(f"expected an integer >= {low}, got {describe_value(v)}",
-                              ("simulation", k))
+        low, high = (1, MAX_TRIALS) if k == "n_trials" else (0, MAX_SEED)
+        if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+            raise ConfigError(f"expected an integer from {low} to {high:,}, got "
+                              f"{describe_value(v)}", ("simulation", k))
         out[k] = v
     return out
 
@@ -206,6 +212,8 @@ def _design(doc, doses):
     node = dict(expect_mapping(doc["design"], ("design",), "a design with a 'type:' key"))
     mods = node.pop("modifiers", [])
     n_doses = len(doses) if doses else None
+    if n_doses is None and "doses" in doc:
+        return None    # the doses have errors of their own; the design is checked against them
     inject = {"n_doses": n_doses} if n_doses else {}
     ctx = {"n_doses": n_doses} if n_doses else {}
     with validation_context(**ctx):

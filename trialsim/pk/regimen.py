@@ -234,7 +234,7 @@ class ScheduledDose:
     """One event of a :class:`Schedule`: ``fraction`` of the dose at ``time_h``."""
 
     time_h: Hours
-    fraction: Annotated[float, Field(ge=0, le=1000)] = 1.0
+    fraction: Annotated[float, Field(ge=0, le=1)] = 1.0
     duration_h: Hours = 0.0
     target: Literal["central", "depot"] = "central"
     device: Annotated[int, Field(ge=0, le=1000)] = 0
@@ -260,6 +260,10 @@ class Schedule(Route):
         _check_repeat(self)
         if not self.events:
             raise ValueError("a schedule needs at least one event")
+        total = sum(e.fraction for e in self.events)
+        if total > 1 + 1e-9:
+            raise ValueError(f"the fractions of a schedule add up to {total:g}, more than the "
+                             "dose: the dose level is the whole amount of one administration")
 
     def regimen(self, amount_mg: float) -> Regimen:
         return self._repeat(tuple(DoseEvent(e.time_h, e.fraction * amount_mg, e.duration_h, e.target,

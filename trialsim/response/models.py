@@ -21,8 +21,8 @@ from trialsim.spec import spec
 Prob = Annotated[float, Field(ge=0, le=1)]
 #: Exposures (ng/mL, ng·h/mL, h or dose units) and exponents are bounded to keep the
 #: arithmetic finite.
-Exposure = Annotated[float, Field(gt=0, le=1e12)]
-Exponent = Annotated[float, Field(gt=0, le=100)]
+Exposure = Annotated[float, Field(ge=1e-9, le=1e12)]
+Exponent = Annotated[float, Field(ge=0.01, le=100)]
 ExposureName = Annotated[str, Field(min_length=1)]
 
 

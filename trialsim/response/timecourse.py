@@ -129,9 +129,9 @@ class MadrsTimeCourse(OutcomeModel):
 
     exposure: str = Field("cmax", min_length=1, description="exposure metric fed as X")
     emax: float = Field(13.0, ge=0, le=60, description="median maximal drug effect, points")
-    ec50: float = Field(40.0, gt=0, le=1e12,
+    ec50: float = Field(40.0, ge=1e-9, le=1e12,
                         description="exposure at half-maximal effect (X units)")
-    hill: float = Field(1.0, gt=0, le=100, description="Hill exponent γ")
+    hill: float = Field(1.0, ge=0.01, le=100, description="Hill exponent γ")
     emax_omega: float = Field(0.4, ge=0, le=5, description="SD of log drug sensitivity")
     onset_h: float = Field(0.75, gt=0, le=MAX_H, description="time to half of the peak effect, h")
     peak_h: float = Field(24.0, gt=0, le=MAX_H, description="time of the peak drug effect, h")

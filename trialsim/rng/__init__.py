@@ -94,8 +94,13 @@ def _uint32_words(x: int) -> list[int]:
     return words
 
 
+#: Root seeds lie in [0, MAX_SEED].
+MAX_SEED = 2**128 - 1
+
+
 def check_seed(seed: object) -> int:
-    """A root seed must be a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    """A root seed must be an integer in [0, 2**128)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
+            not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer from 0 to 2**128 - 1, got {seed!r}")
     return int(seed)

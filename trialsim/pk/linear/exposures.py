@@ -44,7 +44,7 @@ def _raw(raw, x: Metric):
 def _scaled(model, v, ms, amount, out):
     m, D = amount.shape
     pr = prepare(model.structure, model.route.regimen(1.0), v, m)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         inv = np.where(amount > 0, 1.0 / (NG * amount), np.inf)       # mg/L per ng/mL, unit dose
     tc, te = _thresholds(ms, "time_above"), _thresholds(ms, "ce_time_above")
     thr_c = np.concatenate([t * inv for t in tc], axis=1) if tc else np.zeros((1, 0))
