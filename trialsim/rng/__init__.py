@@ -94,13 +94,13 @@ def _uint32_words(x: int) -> list[int]:
     return words
 
 
-#: Root seeds lie in [0, MAX_SEED].
-MAX_SEED = 2**128 - 1
+#: Root seeds lie in [0, MAX_SEED] (the bulk kernel is checked against numpy up to it).
+MAX_SEED = 2**160
 
 
 def check_seed(seed: object) -> int:
-    """A root seed must be an integer in [0, 2**128)."""
+    """A root seed must be an integer in [0, 2**160]."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or \
             not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer from 0 to 2**128 - 1, got {seed!r}")
+        raise ValueError(f"seed must be an integer from 0 to 2**160, got {seed!r}")
     return int(seed)
