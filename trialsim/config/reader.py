@@ -82,7 +82,8 @@ def check_nodes(root: yaml.Node, source: str | None = None) -> None:
 
     def visit(n: yaml.Node, path: tuple) -> int:
         if n.tag not in _SAFE_TAGS:
-            raise ConfigError(f"not valid YAML for trialsim: the tag {n.tag!r} (line {line(n)}) is "
+            tag = n.tag.replace("tag:yaml.org,2002:", "!!")
+            raise ConfigError(f"not valid YAML for trialsim: the tag {tag!r} (line {line(n)}) is "
                               "not allowed (study files are plain YAML)", path, source)
         if isinstance(n, yaml.ScalarNode):
             return 1

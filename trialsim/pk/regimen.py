@@ -249,6 +249,15 @@ class Schedule(Route):
     ii_h: PositiveH | None = None
     addl: Addl = 0
 
+    @field_validator("events")
+    @classmethod
+    def _fractions_not_vanishing(cls, v):
+        for i, e in enumerate(v):
+            if 0 < e.fraction < 1e-6:
+                raise ValueError(f"event {i}: a fraction is 0 or at least 1e-6 of the dose, got "
+                                 f"{e.fraction:g}")
+        return v
+
     @field_validator("events", mode="before")
     @classmethod
     def _events_from_mappings(cls, v):
