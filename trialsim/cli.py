@@ -211,50 +211,55 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _on_sigterm(signum, frame):  # pragma: no cover - exercised in a subprocess test
-    raise Terminated()
+#: The last signal that asked the run to end (raising from the handler can surface inside
+#: compiled code as a SystemError, so the handler also records it here).
+_SIGNALLED: list[int] = []
+
+
+def _on_signal(signum, frame):  # pragma: no cover - exercised in a subprocess test
+    _SIGNALLED.append(signum)
+    raise KeyboardInterrupt() if signum == signal.SIGINT else Terminated()
+
+
+def _report(e: BaseException) -> int:
+    """One line on stderr for what ended the command, and its exit status."""
+    if _SIGNALLED or isinstance(e, (KeyboardInterrupt, Terminated)):
+        # a signal, possibly surfacing inside compiled code as another exception
+        if isinstance(e, KeyboardInterrupt) or (_SIGNALLED and _SIGNALLED[-1] == signal.SIGINT):
+            print("\ninterrupted: nothing was written", file=sys.stderr)
+            return EXIT_INT
+        print("terminated: nothing was written", file=sys.stderr)
+        return EXIT_TERM
+    if isinstance(e, (ConfigError, ValueError, TypeError)):
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    if isinstance(e, OSError):
+        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
+              file=sys.stderr)
+        return EXIT_INPUT
+    if os.environ.get("TRIALSIM_DEBUG"):
+        traceback.print_exception(e)
+    print(f"error: internal error ({type(e).__name__}: {e}); please report it (set "
+          "TRIALSIM_DEBUG=1 to see the traceback)", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    previous = signal.getsignal(signal.SIGTERM)
+    _SIGNALLED.clear()
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        for s in previous:
+            signal.signal(s, _on_signal)
     except ValueError:  # not the main thread: leave signals alone
-        previous = None
+        previous = {}
     try:
         return args.func(args)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except (ValueError, TypeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INPUT
-    except KeyboardInterrupt:
-        print("\ninterrupted: nothing was written", file=sys.stderr)
-        return EXIT_INT
-    except Terminated:
-        print("terminated: nothing was written", file=sys.stderr)
-        return EXIT_TERM
-    except OSError as e:
-        print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
-              file=sys.stderr)
-        return EXIT_INPUT
-    except Exception as e:  # noqa: BLE001 - the last line of defence of the front door
-        if isinstance(e.__context__, KeyboardInterrupt):   # Ctrl-C inside compiled code
-            print("\ninterrupted: nothing was written", file=sys.stderr)
-            return EXIT_INT
-        if isinstance(e.__context__, Terminated):
-            print("terminated: nothing was written", file=sys.stderr)
-            return EXIT_TERM
-        if os.environ.get("TRIALSIM_DEBUG"):
-            traceback.print_exc()
-        print(f"error: internal error ({type(e).__name__}: {e}); please report it (set "
-              "TRIALSIM_DEBUG=1 to see the traceback)", file=sys.stderr)
-        return EXIT_INTERNAL
+    except (Exception, KeyboardInterrupt, Terminated) as e:  # noqa: BLE001 - the front door
+        return _report(e)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover
