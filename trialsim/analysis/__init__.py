@@ -1,5 +1,7 @@
-"""Estimation used by designs and reports.
+"""Estimation used by designs and reports, and usable on real trial data.
 
-:mod:`trialsim.analysis.crm` holds the CRM posterior (import it directly; it is not imported
-here so that ``import trialsim.analysis`` stays light and free of import cycles with
-``trialsim.designs``)."""
+* :func:`mcpmod` — MCP-Mod dose-response analysis (:mod:`trialsim.analysis.doseresponse`);
+* :mod:`trialsim.analysis.mvt` — multivariate normal and t probabilities and quantiles;
+* :mod:`trialsim.analysis.crm` — the CRM posterior (import it directly).
+"""
+from trialsim.analysis.doseresponse import MCPModResult, mcpmod  # noqa: F401

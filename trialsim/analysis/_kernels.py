@@ -2,7 +2,7 @@
 
 Kernels take arrays and numbers only (no trialsim objects) and never run with
 ``parallel=True``.  The public, documented API over them is :mod:`trialsim.analysis.crm`;
-their slow pure NumPy/SciPy twin is :mod:`trialsim.analysis._crm_reference`.
+their slow pure NumPy/SciPy twin lives in the repository's ``tests/reference/crm.py``.
 
 This module imports nothing from trialsim (it is imported by
 ``trialsim.analysis.crm`` while ``trialsim.designs`` may still be initialising).
