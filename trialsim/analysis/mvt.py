@@ -81,7 +81,7 @@ def _factor(R: np.ndarray) -> np.ndarray:
 _DIRECTIONS: dict[tuple[int, int], np.ndarray] = {}
 
 
-def _directions(r: int, rep: int, m: int) -> np.ndarray:
+def directions(r: int, rep: int, m: int) -> np.ndarray:
     """The first 2**m directions (unit vectors of R^r) of scrambled Sobol' sequence ``rep``
     (the longest set made so far is kept; shorter requests are its prefix)."""
     have = _DIRECTIONS.get((r, rep))
@@ -113,7 +113,7 @@ N_KNOTS = 1 << 14
 
 
 @lru_cache(maxsize=64)
-def _radial_spline(r: int, df: float) -> CubicSpline:
+def radial_spline(r: int, df: float) -> CubicSpline:
     """``G`` and its derivative interpolated by a cubic spline in ``x = ρ/(1 + ρ)`` on
     :data:`N_KNOTS` knots (error below 1e-9; tested against the exact function)."""
     x = np.linspace(0.0, 1.0, N_KNOTS + 1)[:-1]
@@ -124,7 +124,7 @@ def _radial_spline(r: int, df: float) -> CubicSpline:
 def _radial_cdf(rho: np.ndarray, r: int, df: float) -> np.ndarray:
     """``P(ρ <= rho)`` from the spline (see :func:`radial_cdf_exact`)."""
     rho = np.asarray(rho, dtype=float)
-    return np.clip(_radial_spline(r, df)(rho / (1.0 + rho)), 0.0, 1.0)
+    return np.clip(radial_spline(r, df)(rho / (1.0 + rho)), 0.0, 1.0)
 
 
 def _interval(c: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +166,7 @@ def mvt_probability(lower, upper, corr, df: float = np.inf,
     r = A.shape[1]
 
     def values(rep, m):
-        c = _directions(r, rep, m) @ A.T
+        c = directions(r, rep, m) @ A.T
         a, b = _interval(c, lo, hi)
         return _radial_cdf(b, r, df) - _radial_cdf(a, r, df)
 
@@ -198,7 +198,7 @@ class MaxDistribution:
         """``max_m a_mᵀu`` (two-sided: ``max_m |a_mᵀu|``) of the first 2**m directions."""
         have = self._peaks.get(rep)
         if have is None or have.shape[0] < 1 << m:
-            c = _directions(self.r, rep, m) @ self.A.T
+            c = directions(self.r, rep, m) @ self.A.T
             have = np.abs(c).max(axis=1) if self.two_sided else c.max(axis=1)
             self._peaks[rep] = have
         return have[:1 << m]
@@ -206,7 +206,7 @@ class MaxDistribution:
     def cdf_at(self, q: float, m: int) -> Probability:
         """``P`` on ``2**m`` directions per scramble (``ρ <= q/top`` along directions that
         point upwards; for ``q < 0``, ``ρ >= q/top`` where every statistic points down)."""
-        coef = _radial_spline(self.r, self.df).c
+        coef = radial_spline(self.r, self.df).c
         means = np.array([K.max_cdf_sum(float(q), self.peaks(rep, m), coef, self.two_sided)
                           for rep in range(N_SHIFTS)]) / (1 << m)
         return Probability(float(means.mean()), float(means.std(ddof=1) / math.sqrt(N_SHIFTS)),
@@ -248,7 +248,7 @@ class MaxDistribution:
 
     def density(self, q: float, m: int) -> float:
         """``dP/dq`` for ``q > 0``: the mean of ``g(q/top)/top`` over the upward directions."""
-        coef = _radial_spline(self.r, self.df).c
+        coef = radial_spline(self.r, self.df).c
         return sum(K.max_density_sum(float(q), self.peaks(rep, m), coef)
                    for rep in range(N_SHIFTS)) / (N_SHIFTS * (1 << m))
 

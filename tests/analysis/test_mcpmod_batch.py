@@ -1,0 +1,76 @@
+"""The batched MCP-Mod of the simulator agrees with the single-trial analysis trial by trial:
+significance, adjusted p-values where computed, the selected model, the fitted curve (the
+batch optimum is never worse) and the target dose."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trialsim.analysis.doseresponse import Candidates, analyse, from_binary, from_normal
+from trialsim.analysis.doseresponse.batch import BatchEstimates, batch_fit, batch_mcpmod
+
+DOSES = np.array([0, 0.05, 0.2, 0.6, 1.0])
+MODELS = {"linear": None, "emax": 0.2, "sig_emax": [0.4, 3], "exponential": 0.5,
+          "quadratic": -0.85}
+
+
+def _stack(ests, kind, n_cov=0):
+    T = len(ests)
+    if kind == "normal":
+        return BatchEstimates(DOSES, np.stack([e.estimates for e in ests]),
+                              np.stack([e.cov for e in ests]), np.array([e.df for e in ests]),
+                              kind, np.ones(T, bool), np.stack([e.V for e in ests]),
+                              np.array([e.rss0 for e in ests]),
+                              np.array([e.n_obs for e in ests]), n_cov)
+    return BatchEstimates(ests[0].doses, np.stack([e.estimates for e in ests]),
+                          np.stack([e.cov for e in ests]), np.array([e.df for e in ests]),
+                          "general", np.ones(T, bool))
+
+
+@pytest.mark.parametrize("effect", [0.0, 0.45])
+def test_batch_equals_single_trial_analysis(effect):
+    rng = np.random.default_rng(11 if effect else 12)
+    ests = []
+    for _ in range(14):
+        n = rng.integers(12, 25, DOSES.size)           # unequal allocation, as after dropout
+        d = np.repeat(DOSES, n)
+        y = 0.1 + effect * d / (0.2 + d) + rng.normal(0, 0.7, d.size)
+        ests.append(from_normal(d, y, rng.normal(size=d.size)))
+    be = _stack(ests, "normal", 1)
+    cands = Candidates.from_models(DOSES, MODELS)
+    br = batch_mcpmod(be, cands, delta=0.3)
+    for i, est in enumerate(ests):
+        r = analyse(est, MODELS, delta=0.3)
+        assert br.signal[i] == r.signal
+        np.testing.assert_allclose(br.t[i], r.test.t, rtol=1e-10)
+        done = np.isfinite(br.p[i])
+        np.testing.assert_allclose(br.p[i][done], r.test.p_adjusted[done], atol=2e-4)
+        if not r.signal:
+            assert br.selected[i] == -1 and np.isnan(br.dose[i])
+            continue
+        assert br.models[br.selected[i]] == r.selected
+        for m, f in r.fits.items():
+            active = np.zeros(len(ests), bool)
+            active[i] = True
+            _, crit = batch_fit(m, be, active, cands)
+            assert crit[i] <= f.aic + 1e-7 * abs(f.aic), m
+        np.testing.assert_allclose(br.fitted[i], r.predict(DOSES), rtol=1e-3, atol=1e-3)
+        if np.isfinite(r.dose):
+            assert br.dose[i] == pytest.approx(r.dose, abs=1e-3)
+
+
+def test_batch_binary_general_estimates():
+    rng = np.random.default_rng(5)
+    ests = []
+    for _ in range(10):
+        d = np.repeat(DOSES, 40)
+        p = 1 / (1 + np.exp(-(-1.5 + 2.0 * d / (0.3 + d))))
+        ests.append(from_binary(d, (rng.random(d.size) < p).astype(float)))
+    be = _stack(ests, "general")
+    cands = Candidates.from_models(DOSES, MODELS)
+    br = batch_mcpmod(be, cands, delta=0.5, selection="average")
+    for i, est in enumerate(ests):
+        r = analyse(est, MODELS, delta=0.5, selection="average")
+        assert br.signal[i] == r.signal
+        if r.signal:
+            np.testing.assert_allclose(br.fitted[i], r.predict(DOSES), rtol=2e-3, atol=2e-3)
