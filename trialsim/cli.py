@@ -76,10 +76,7 @@ def cmd_run(args) -> int:
                        max_memory_gb=args.max_memory_gb)
     summary, metrics = sims.summary(), sims.metrics()
     elapsed = time.perf_counter() - t0
-    design = type(study.design).__name__
-    print(f"{study.name}: {n_trials} trials, seed {seed}, design {study.config['design']['type']}"
-          f" ({design}), doses in {study.dose_unit or 'dose units'}, target toxicity "
-          f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
+    print(_headline(study, n_trials, seed, metrics, elapsed))
     print()
     print(_fmt_table(summary))
     print()
@@ -87,6 +84,22 @@ def cmd_run(args) -> int:
     paths = save_simulations(sims, out, n_trials, ts.__version__)
     print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
+
+
+def _headline(study, n_trials, seed, metrics, elapsed) -> str:
+    unit = study.dose_unit or "dose units"
+    kind = study.config["design"]["type"]
+    if "true_mtd" in metrics.attrs:
+        return (f"{study.name}: {n_trials} trials, seed {seed}, design {kind} "
+                f"({type(study.design).__name__}), doses in {unit}, target toxicity "
+                f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
+    td, fwd = metrics.attrs["true_td"], metrics.attrs["true_forward"]
+    a = study.analysis
+    return (f"{study.name}: {n_trials} phase II trials, seed {seed}, design {kind}, "
+            f"{study.design.n_total} patients, endpoint {study.endpoint.type} at "
+            f"{study.endpoint.visit_h:g} h, MCP-Mod (alpha {a.alpha:g}, delta {a.delta:g}); "
+            f"true TD {td:.4g} {unit}, true dose to take forward "
+            f"{'none' if fwd != fwd else format(fwd, 'g')}; {elapsed:.2f} s")
 
 
 def cmd_validate(args) -> int:

@@ -14,29 +14,16 @@ from typing import Callable
 import numpy as np
 
 from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
+                             check_memory_limit, count)
+from trialsim.phase2.simulate import memory_estimate as phase2_memory
+from trialsim.phase2.simulate import simulate_phase2
+from trialsim.phase2.study import Phase2Study
 from trialsim.results import Simulations, TrialArrays
 from trialsim.rng import check_seed
 from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
 DEFAULT_BATCH = 4096
-#: Most trials one call simulates (sweeps split larger runs into tasks).
-MAX_TRIALS = 10**9
-#: Memory (GiB) a run may need unless the caller raises the limit.
-DEFAULT_MAX_MEMORY_GB = 8.0
-GIB = 1024.0**3
-
-
-class ResourceError(ValueError):
-    """A run would need more memory than allowed."""
-
-
-def _count(x: object, what: str, low: int = 0, high: int | None = None) -> int:
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
-        raise TypeError(f"{what} must be an integer, got {x!r}")
-    if x < low or (high is not None and x > high):
-        bound = f"from {low} to {high:,}" if high is not None else f">= {low}"
-        raise ValueError(f"{what} must be an integer {bound}, got {x}")
-    return int(x)
 
 
 def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH) -> float:
@@ -56,15 +43,15 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
 
 def check_memory(study: Study, n_trials: int, max_memory_gb: float,
                  batch_size: int = DEFAULT_BATCH) -> None:
-    """``ResourceError`` when the run's :func:`memory_estimate` exceeds ``max_memory_gb``."""
-    n_trials = _count(n_trials, "n_trials", 1, MAX_TRIALS)
-    need = memory_estimate(study, n_trials, batch_size) / GIB
-    if need > max_memory_gb:
-        raise ResourceError(
-            f"{n_trials:,} trials of up to {study.design.max_patients:,} patients need about "
-            f"{need:,.1f} GiB of memory, more than the limit of {max_memory_gb:g} GiB: simulate "
-            "fewer trials (or fewer patients per trial), or raise the limit (--max-memory-gb, "
-            "or max_memory_gb= in Python)")
+    """``ResourceError`` when the run's memory estimate exceeds ``max_memory_gb``."""
+    n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
+    if isinstance(study, Phase2Study):
+        need = phase2_memory(study, n_trials)
+        what = f"{n_trials:,} phase II trials of {study.design.n_total:,} patients"
+    else:
+        need = memory_estimate(study, n_trials, batch_size)
+        what = f"{n_trials:,} trials of up to {study.design.max_patients:,} patients"
+    check_memory_limit(need, what, max_memory_gb)
 
 
 def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first_trial: int = 0,
@@ -76,15 +63,18 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
     ``progress(done, total)`` is called after each batch.  The run's memory need is
     estimated first and refused (:class:`ResourceError`) beyond ``max_memory_gb`` GiB.
     """
+    if isinstance(study, Phase2Study):
+        return simulate_phase2(study, n_trials, seed, scenario=scenario, first_trial=first_trial,
+                               progress=progress, max_memory_gb=max_memory_gb)
     if not isinstance(study, Study):
         hint = (" (read a study file with trialsim.load(path) first)"
                 if isinstance(study, (str, Path)) else "")
         raise TypeError(f"simulate() needs a Study, got {type(study).__name__}{hint}")
-    n_trials = _count(n_trials, "n_trials", 1, MAX_TRIALS)
+    n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
     seed = check_seed(seed)
-    scenario = _count(scenario, "scenario")
-    first_trial = _count(first_trial, "first_trial")
-    batch_size = _count(batch_size, "batch_size", 1)
+    scenario = count(scenario, "scenario")
+    first_trial = count(first_trial, "first_trial")
+    batch_size = count(batch_size, "batch_size", 1)
     if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, (int, float)) \
             or not max_memory_gb > 0:
         raise ValueError(f"max_memory_gb must be a positive number, got {max_memory_gb!r}")

@@ -85,6 +85,32 @@ class DirectTruth(Scenario):
         return Truth(t, e, np.zeros_like(t), None if e is None else np.zeros_like(e))
 
 
+def patient_exposures(pk: PKSpec | None, names, patients: VirtualPatients, doses,
+                      dose_unit: str) -> dict[str, np.ndarray]:
+    """The exposure metrics ``names`` (and ``"dose"``) of every patient at every dose, each
+    (T, P, D): the patients' covariates and PK random effects through :func:`pk_exposures`;
+    ``ValueError`` if any is not a finite number."""
+    T, P = patients.shape
+    D = len(doses)
+    out = {"dose": np.broadcast_to(np.asarray(doses, float), (T, P, D))}
+    names = tuple(n for n in names if n != "dose")
+    if names:
+        if pk is None:
+            raise ValueError(f"exposures {list(names)} need a pk section")
+        cov = {k: v.reshape(-1) for k, v in patients.covariates.items()}
+        eta = None
+        if patients.eta_z is not None:
+            eta = patients.eta_z.reshape(T * P, -1) @ pk.omega.cholesky().T
+        ex = pk_exposures(pk, cov, eta, np.asarray(doses, float), names, dose_unit)
+        for k, v in ex.items():
+            bad = np.isinf(v) if k in ("tmax", "ce_tmax") else ~np.isfinite(v)
+            if bad.any():
+                raise ValueError(f"exposure {k!r} is not a finite number for some patients: "
+                                 "check the PK parameters, doses and covariates")
+            out[k] = np.asarray(v).reshape(T, P, D)
+    return out
+
+
 @dataclass(frozen=True)
 class Mechanistic(Scenario):
     """Population → PK exposure → response.
@@ -127,23 +153,7 @@ class Mechanistic(Scenario):
 
     def exposures(self, patients: VirtualPatients, doses: np.ndarray, dose_unit: str) -> dict[str, np.ndarray]:
         """Exposure metrics of every patient at every dose, each (T, P, D)."""
-        T, P = patients.shape
-        D = len(doses)
-        out = {"dose": np.broadcast_to(np.asarray(doses, float), (T, P, D))}
-        names = self.metrics()
-        if names:
-            cov = {k: v.reshape(-1) for k, v in patients.covariates.items()}
-            eta = None
-            if patients.eta_z is not None:
-                eta = patients.eta_z.reshape(T * P, -1) @ self.pk.omega.cholesky().T
-            ex = pk_exposures(self.pk, cov, eta, np.asarray(doses, float), names, dose_unit)
-            for k, v in ex.items():
-                bad = np.isinf(v) if k in ("tmax", "ce_tmax") else ~np.isfinite(v)
-                if bad.any():
-                    raise ValueError(f"exposure {k!r} is not a finite number for some patients: "
-                                     "check the PK parameters, doses and covariates")
-                out[k] = np.asarray(v).reshape(T, P, D)
-        return out
+        return patient_exposures(self.pk, self.metrics(), patients, doses, dose_unit)
 
     def outcomes_from(self, ex: dict, patients: VirtualPatients) -> list[np.ndarray | None]:
         """Outcomes (T, P, D) of toxicity and efficacy.  Toxicity reads uniform column 0 and

@@ -74,6 +74,26 @@ def probe(study: Study) -> None:
         run_batch(trial, trials, PROBE_SEED)
 
 
+def probe_phase2(study) -> None:
+    """Run a phase II study on two small trials and a small truth estimate; ConfigError with
+    the section at fault on failure."""
+    from trialsim.phase2.simulate import potential_scores, run_batch
+    from trialsim.phase2.truth import phase2_truth
+
+    trials = np.arange(2)
+    with stage(("population",)):
+        study.population.draw(PROBE_SEED, 0, trials, 4, study.n_z,
+                              0 if study.pk is None else study.pk.omega.n)
+    with stage(("pk",)):
+        scores, base, _ = potential_scores(study, PROBE_SEED, 0, trials,
+                                           min(study.design.n_total, PROBE_PATIENTS))
+        if not np.all(np.isfinite(scores)):
+            raise ValueError("the MADRS time course gives scores that are not numbers")
+    with stage(("analysis",)):
+        run_batch(study, trials, PROBE_SEED)
+        phase2_truth(study, PROBE_SEED, 0, n=PROBE_TRUTH_PATIENTS, n_grid_patients=64)
+
+
 def _check_exposures(ex: dict[str, np.ndarray], doses: np.ndarray) -> None:
     positive = doses > 0
     for name, x in ex.items():

@@ -18,12 +18,15 @@ from typing import Any
 import yaml
 
 from trialsim.config import pk as pk_config
-from trialsim.config.build import (path_key, build, construct, describe_value, expect_mapping,
-                                   finite_number, to_config)
+from trialsim.config.collect import Collector
+from trialsim.config.build import (build, construct, describe_value, expect_mapping,
+                                   finite_number, lookup_type, path_key, to_config)
 from trialsim.config.overrides import apply_overrides
-from trialsim.config.probe import probe
+from trialsim.config.probe import probe, probe_phase2
 from trialsim.config.reader import read_yaml
+from trialsim.config.phase2 import phase2_from_dict
 from trialsim.designs.modifiers import Modifier
+from trialsim.designs.phase2 import Phase2Design
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.pk import check_metrics
 from trialsim.population import Population
@@ -65,36 +68,18 @@ def safe_name(text: str) -> str:
     return name or "study"
 
 
-class _Collector:
-    """Runs independent checks and keeps every ConfigError, to report them together."""
-
-    def __init__(self) -> None:
-        self.errors: list[ConfigError] = []
-
-    def attempt(self, fn, *args):
-        try:
-            return fn(*args)
-        except ConfigErrors as e:
-            self.errors.extend(e.errors)
-        except ConfigError as e:
-            self.errors.append(e)
-        return None
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-
 def from_dict(doc: Any, name_default: str = "study", source: str | None = None) -> Study:
     """Build a Study from an already-parsed mapping (``source``: where it came from, kept on
     the study)."""
-    checks = _Collector()
+    checks = Collector()
     attempt = checks.attempt
     expect_mapping(doc, (), "the study's top-level keys")
     for k in doc:
         if k not in TOP_KEYS:
             checks.errors.append(ConfigError(f"unknown top-level key; expected one of: "
                                              f"{', '.join(TOP_KEYS)}", (path_key(k),)))
+    if _is_phase2(doc):
+        return _phase2(doc, name_default, source)
     name = attempt(_name, doc, name_default)
     description = attempt(_description, doc)
     doses = attempt(_doses, doc)
@@ -120,6 +105,57 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e), ("design",)) from None
     probe(study)
+    if "n_trials" in sim:
+        try:
+            check_memory(study, sim["n_trials"], DEFAULT_MAX_MEMORY_GB)
+        except ResourceError as e:
+            raise ConfigError(str(e), ("simulation", "n_trials")) from None
+    return study
+
+
+def _is_phase2(doc) -> bool:
+    """Whether the design names a phase II design (``type: parallel``, ...)."""
+    node = doc.get("design")
+    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
+        return False
+    try:
+        cls = lookup_type("design", node["type"], ("design", "type"))
+    except ConfigError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, Phase2Design)
+
+
+def _phase2(doc, name_default, source):
+    checks = Collector()
+    study = None
+    for k in doc:
+        if not isinstance(k, str):
+            checks.errors.append(ConfigError("top-level keys must be names", (path_key(k),)))
+    parts = {"name": checks.attempt(_name, doc, name_default),
+             "doses": checks.attempt(_doses, doc), "dose_unit": checks.attempt(_dose_unit, doc),
+             "population": checks.attempt(_population, doc.get("population", {})),
+             "pk": checks.attempt(_pk, doc) if "pk" in doc else None,
+             "simulation": checks.attempt(_simulation, doc)}
+    checks.attempt(_description, doc)
+    try:
+        study = phase2_from_dict(doc, parts, source) if not checks.errors else None
+    except ConfigErrors as e:
+        checks.errors.extend(e.errors)
+    except ConfigError as e:
+        checks.errors.append(e)
+    checks.raise_any()
+    if study.pk is not None:
+        if study.efficacy.exposure != "dose":
+            try:
+                check_metrics(study.pk, [study.efficacy.exposure])
+            except ValueError as e:
+                raise ConfigError(str(e), ("response", "efficacy", "exposure")) from None
+    elif study.efficacy.exposure != "dose":
+        raise ConfigError(f"exposure {study.efficacy.exposure!r} needs a pk section (or use "
+                          "exposure: dose)", ("response", "efficacy", "exposure"))
+    _check_covariates(study.population, None, study.efficacy, study.pk, study.dose_unit)
+    probe_phase2(study)
+    sim = parts["simulation"] or {}
     if "n_trials" in sim:
         try:
             check_memory(study, sim["n_trials"], DEFAULT_MAX_MEMORY_GB)
@@ -260,7 +296,7 @@ def _scenario(doc, doses, unit):
     if "response" not in doc:
         raise ConfigError("state the truth: a 'truth:' mapping of probabilities per dose, or "
                           "'population:', 'pk:' and 'response:' sections", ("truth",))
-    checks = _Collector()
+    checks = Collector()
     population = checks.attempt(_population, doc.get("population", {}))
     pk = checks.attempt(_pk, doc) if "pk" in doc else None
     models = checks.attempt(_responses, doc["response"], pk, "pk" in doc)

@@ -19,6 +19,8 @@ STREAMS: dict[str, int] = {
     "accrual": 1,   # arrival times (timed path)
     "conduct": 2,   # dropout, visit jitter, clinic events (timed path)
     "model": 3,     # MCMC or other randomised computations inside a design
+    "allocation": 4,  # randomisation of patients to arms (phase II)
+    "dropout": 5,   # dropout times (phase II)
 }
 
 #: First spawn-key element used for study-level (not per-trial) streams.

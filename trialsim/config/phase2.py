@@ -1,0 +1,120 @@
+"""A phase II study file → :class:`~trialsim.phase2.study.Phase2Study`.
+
+Top-level keys: ``name``, ``description``, ``doses`` (placebo 0 first), ``dose_unit``,
+``population``, ``pk``, ``response: {efficacy: {type: madrs_timecourse, ...}}``, ``design``
+(a phase II design, e.g. ``{type: parallel, allocation: [...], n_total: N}``), ``visits_h``,
+``endpoint``, ``dropout``, ``analysis``, ``decision`` and ``simulation``.
+"""
+from __future__ import annotations
+
+import copy
+
+from trialsim.config.build import (build, construct, describe_value, expect_mapping,
+                                   finite_number, path_key)
+from trialsim.config.collect import Collector
+from trialsim.errors import ConfigError
+from trialsim.phase2.study import Analysis, Decision, Dropout, Endpoint, Phase2Study
+from trialsim.response.timecourse import MadrsTimeCourse
+from trialsim.spec import validation_context
+
+TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
+            "design", "visits_h", "endpoint", "dropout", "analysis", "decision", "simulation")
+
+
+def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
+    """Build the phase II study; ``parts`` holds what the common loader already checked
+    (name, description, doses, dose_unit, population, pk, simulation)."""
+    checks = Collector()
+    for k in doc:
+        if k not in TOP_KEYS:
+            checks.errors.append(ConfigError(f"unknown top-level key of a phase II study; "
+                                             f"expected one of: {', '.join(TOP_KEYS)}",
+                                             (path_key(k),)))
+    doses = parts["doses"]
+    n = len(doses) if doses else None
+    ctx = {"n_doses": n} if n else {}
+    with validation_context(**ctx):
+        design = checks.attempt(lambda: build("design", doc["design"], ("design",)))
+        efficacy = checks.attempt(_efficacy, doc)
+        visits = checks.attempt(_visits, doc)
+        endpoint = checks.attempt(_section, doc, "endpoint", Endpoint, {})
+        dropout = checks.attempt(_section, doc, "dropout", Dropout, {})
+        analysis = checks.attempt(_section, doc, "analysis", Analysis, None)
+        decision = checks.attempt(_section, doc, "decision", Decision, {})
+    if doses is not None and doses[0] != 0:
+        checks.errors.append(ConfigError("a phase II study needs placebo: the first dose must "
+                                         "be 0", ("doses", 0)))
+    checks.raise_any()
+    pop = parts["population"]
+    if efficacy.baseline not in pop.covariates:
+        raise ConfigError(f"the efficacy model needs the population covariate "
+                          f"{efficacy.baseline!r} (the baseline score)", ("population",))
+    for i, c in enumerate(analysis.covariates):
+        if c not in pop.covariates:
+            raise ConfigError(f"ANCOVA covariate {c!r} is not a population covariate",
+                              ("analysis", "covariates", i))
+        if endpoint.binary:
+            raise ConfigError("covariates apply to a continuous endpoint (change)",
+                              ("analysis", "covariates"))
+    if endpoint.visit_h not in visits:
+        raise ConfigError(f"the primary visit ({endpoint.visit_h:g} h) must be one of visits_h "
+                          f"{list(visits)}", ("endpoint", "visit_h"))
+    _check_models(analysis, doses)
+    resolved = {k: copy.deepcopy(doc[k]) for k in TOP_KEYS if k in doc}
+    resolved.update({"name": parts["name"], "doses": list(doses),
+                     "dose_unit": parts["dose_unit"]})
+    try:
+        return Phase2Study(parts["name"], tuple(doses), parts["dose_unit"], pop, parts["pk"],
+                           efficacy, design, visits, endpoint, dropout, analysis, decision,
+                           resolved, source)
+    except ValueError as e:
+        raise ConfigError(str(e), ("design",)) from None
+
+
+def _efficacy(doc) -> MadrsTimeCourse:
+    resp = expect_mapping(doc.get("response"), ("response",), "the efficacy time course")
+    for k in resp:
+        if k != "efficacy":
+            raise ConfigError("unknown key; a phase II study's response has efficacy: "
+                              "{type: madrs_timecourse, ...}", ("response", path_key(k)))
+    if "efficacy" not in resp:
+        raise ConfigError("required key is missing: the efficacy model",
+                          ("response", "efficacy"))
+    m = build("response", resp["efficacy"], ("response", "efficacy"))
+    if not isinstance(m, MadrsTimeCourse):
+        raise ConfigError("a phase II study needs a clinical-score time course "
+                          "(type: madrs_timecourse)", ("response", "efficacy", "type"))
+    return m
+
+
+def _visits(doc) -> tuple[float, ...]:
+    v = doc.get("visits_h")
+    if not isinstance(v, list) or not v:
+        raise ConfigError(f"expected a non-empty list of visit times in hours, got "
+                          f"{describe_value(v)}", ("visits_h",))
+    out = [finite_number(x, ("visits_h", i), "a visit time in hours") for i, x in enumerate(v)]
+    if any(x <= 0 or x > 1e5 for x in out) or any(b <= a for a, b in zip(out, out[1:])):
+        raise ConfigError(f"visit times must be increasing hours in (0, 1e5], got {out}",
+                          ("visits_h",))
+    if len(out) > 50:
+        raise ConfigError("at most 50 visits", ("visits_h",))
+    return tuple(out)
+
+
+def _section(doc, key, cls, default):
+    if key not in doc:
+        if default is None:
+            raise ConfigError(f"required key is missing: the {key} section", (key,))
+        return construct(cls, default, (key,))
+    node = expect_mapping(doc[key], (key,), f"the {key} settings")
+    return construct(cls, dict(node), (key,))
+
+
+def _check_models(analysis: Analysis, doses) -> None:
+    from trialsim.analysis.doseresponse.models import Candidates
+
+    try:
+        Candidates.from_models(doses, analysis.models, analysis.off, analysis.scal)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e), ("analysis", "models")) from None
+

@@ -1,0 +1,135 @@
+"""Results of phase II simulations: tidy tables and operating characteristics with Monte Carlo
+standard errors, beside the truth."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from trialsim.phase2.simulate import Phase2Arrays
+from trialsim.phase2.study import Phase2Study
+from trialsim.phase2.truth import Phase2Truth, phase2_truth
+
+
+def _mean_se(x: np.ndarray) -> tuple[float, float]:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), float("nan")
+    se = x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else float("nan")
+    return float(x.mean()), float(se)
+
+
+@dataclass(frozen=True)
+class Phase2Simulations:
+    """Results of :func:`~trialsim.phase2.simulate.simulate_phase2`."""
+
+    study: Phase2Study
+    seed: int
+    scenario: int
+    arrays: Phase2Arrays
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.arrays.trials)
+
+    @cached_property
+    def truth(self) -> Phase2Truth:
+        return phase2_truth(self.study, self.seed, self.scenario)
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial."""
+        a, doses = self.arrays, np.asarray(self.study.doses, float)
+        models = list(dict.fromkeys(_model_names(self.study)))
+        fwd = a.forward
+        return pd.DataFrame({
+            "trial": a.trials, "signal": a.signal, "p_min": a.p_min,
+            "model": [models[i] if i >= 0 else "" for i in a.selected],
+            "target_dose": a.td,
+            "forward": fwd,
+            "forward_dose": np.where(fwd >= 0, doses[np.maximum(fwd, 0)], np.nan),
+            "n_patients": a.n.sum(axis=1), "n_analysed": a.analysed.sum(axis=1),
+        })
+
+    @cached_property
+    def patients(self) -> pd.DataFrame:
+        """One row per randomised patient."""
+        a, doses = self.arrays, np.asarray(self.study.doses, float)
+        T, N = a.arm.shape
+        return pd.DataFrame({
+            "trial": np.repeat(a.trials, N), "patient": np.tile(np.arange(N), T),
+            "arm": a.arm.ravel(), "dose": doses[a.arm.ravel()],
+            "dropout_h": a.dropout_h.ravel(), "endpoint": a.y.ravel()})
+
+    def summary(self) -> pd.DataFrame:
+        """Per arm: patients randomised and analysed, dropout, the observed and true endpoint,
+        the fitted effect over placebo (trials with a signal) with its bias and RMSE against
+        the true effect, and the percentage of trials taking the dose forward — each with its
+        Monte Carlo SE — plus a row for "no dose" (no-go)."""
+        a, tr = self.arrays, self.truth
+        doses = np.asarray(self.study.doses, float)
+        rows = []
+        for d in range(self.study.n_doses):
+            n_m, n_se = _mean_se(a.n[:, d])
+            an_m, an_se = _mean_se(a.analysed[:, d])
+            drop = 100.0 * (1 - a.analysed[:, d] / np.maximum(a.n[:, d], 1))
+            dr_m, dr_se = _mean_se(drop)
+            ob_m, ob_se = _mean_se(a.observed[:, d])
+            sig = a.signal
+            fit = a.fitted[sig, d]
+            fe_m, fe_se = _mean_se(fit)
+            err = fit - tr.effect[d]
+            rmse = float(np.sqrt(np.mean(err ** 2))) if err.size else float("nan")
+            fw_m, fw_se = _mean_se(100.0 * (a.forward == d))
+            rows.append({"dose": f"{doses[d]:g}", "n_mean": n_m, "analysed_mean": an_m,
+                         "dropout_pct": dr_m, "dropout_se": dr_se,
+                         "observed_mean": ob_m, "observed_se": ob_se,
+                         "true_mean": tr.mean[d], "true_effect": tr.effect[d],
+                         "fitted_effect_mean": fe_m, "fitted_effect_se": fe_se,
+                         "fitted_effect_bias": fe_m - tr.effect[d], "fitted_effect_rmse": rmse,
+                         "forward_pct": fw_m, "forward_se": fw_se,
+                         "true_forward": tr.forward == d})
+        ng_m, ng_se = _mean_se(100.0 * (a.forward < 0))
+        rows.append({"dose": "none", "forward_pct": ng_m, "forward_se": ng_se,
+                     "true_forward": tr.forward < 0})
+        return pd.DataFrame(rows)
+
+    def metrics(self) -> pd.DataFrame:
+        """Trial-level operating characteristics with Monte Carlo SEs: power of the
+        dose-response test, go (a dose taken forward), the correct decision (the dose the
+        truth takes forward, or no-go when it takes none), the target-dose estimate's bias and
+        RMSE, sample size and dropout."""
+        a, tr = self.arrays, self.truth
+        rows = {
+            "power_pct": 100.0 * a.signal,
+            "go_pct": 100.0 * (a.forward >= 0),
+            "correct_decision_pct": 100.0 * (a.forward == tr.forward),
+            "td_reached_pct": 100.0 * np.isfinite(a.td),
+            "patients_mean": a.n.sum(axis=1).astype(float),
+            "analysed_mean": a.analysed.sum(axis=1).astype(float),
+            "dropout_pct": 100.0 * (1 - a.analysed.sum(axis=1) / a.n.sum(axis=1)),
+        }
+        out = [(k, *_mean_se(v)) for k, v in rows.items()]
+        if np.isfinite(tr.td):
+            err = a.td[np.isfinite(a.td)] - tr.td
+            if err.size > 1:
+                out.append(("td_bias", float(err.mean()), float(err.std(ddof=1)
+                                                                 / np.sqrt(err.size))))
+                sq = err ** 2
+                rmse = float(np.sqrt(sq.mean()))
+                out.append(("td_rmse", rmse, float(sq.std(ddof=1) / np.sqrt(sq.size)
+                                                   / (2 * max(rmse, 1e-300)))))
+        df = pd.DataFrame(out, columns=["metric", "value", "se"])
+        df.attrs["true_td"] = tr.td
+        df.attrs["true_forward"] = (float(tr.doses[tr.forward]) if tr.forward >= 0
+                                    else float("nan"))
+        return df
+
+
+def _model_names(study: Phase2Study) -> list[str]:
+    from trialsim.analysis.doseresponse.models import family
+
+    return [family(m).name for m in study.analysis.models]

@@ -1,0 +1,276 @@
+"""Simulating randomised phase II trials, all trials of a batch at once.
+
+For trial ``k`` of scenario ``s`` (its own streams, so results do not depend on batching):
+
+1. ``n_total`` virtual patients from the ``patients`` stream: covariates, PK random effects,
+   the time course's two subject effects and one noise draw per visit — their MADRS at every
+   visit *under every dose* (potential outcomes) follows;
+2. randomisation to arms from the ``allocation`` stream (the design's ``allocate``);
+3. dropout times from the ``dropout`` stream (exponential, hazard by arm and by the patient's
+   own response), visits after it unobserved;
+4. the endpoint per patient at the primary visit under the missing-data rule, the dose-level
+   estimates (cell means, ANCOVA with covariates; logit rates for a binary endpoint);
+5. MCP-Mod (:func:`trialsim.analysis.doseresponse.batch.batch_mcpmod`) and the dose to take
+   forward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from trialsim.analysis.doseresponse.batch import BatchEstimates, batch_mcpmod
+from trialsim.analysis.doseresponse.models import Candidates
+from trialsim.limits import MAX_TRIALS, check_memory_limit, count
+from trialsim.phase2.study import Phase2Study
+from trialsim.response.timecourse import classify, madrs_trajectory
+from trialsim.rng import check_seed, stream_uniforms
+from trialsim.study import patient_exposures
+
+DEFAULT_BATCH = 1024
+HOURS_PER_WEEK = 168.0
+
+
+@dataclass(frozen=True)
+class Phase2Arrays:
+    """Per trial (``T``), arm (``D``) and patient (``N``): ``arm`` (T, N) randomised arm,
+    ``dropout_h`` (T, N) dropout time (inf: none), ``y`` (T, N) the endpoint as analysed (NaN:
+    not analysed), ``n`` / ``analysed`` (T, D) randomised / analysed patients, ``observed``
+    (T, D) the arm estimates (the analysed mean change, or rate), ``signal`` (T,), ``p_min``
+    (T,) the smallest adjusted p-value where computed, ``selected`` (T,) model index (−1
+    none), ``td`` (T,) estimated target dose, ``fitted`` (T, D) fitted effect over placebo,
+    ``forward`` (T,) index of the dose taken forward (−1: no-go)."""
+
+    trials: np.ndarray
+    arm: np.ndarray
+    dropout_h: np.ndarray
+    y: np.ndarray
+    n: np.ndarray
+    analysed: np.ndarray
+    observed: np.ndarray
+    signal: np.ndarray
+    p_min: np.ndarray
+    selected: np.ndarray
+    td: np.ndarray
+    fitted: np.ndarray
+    forward: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list["Phase2Arrays"]) -> "Phase2Arrays":
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{f: np.concatenate([getattr(p, f) for p in parts])
+                      for f in cls.__dataclass_fields__})
+
+
+def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
+                     n_patients: int | None = None):
+    """``(scores (T, N, D, V), baseline (T, N), covariates)``: every patient's MADRS at every
+    visit under every dose."""
+    N = study.design.n_total if n_patients is None else n_patients
+    pop = study.population
+    n_eta = 0 if study.pk is None else study.pk.omega.n
+    pts = pop.draw(seed, scenario, trials, N, study.n_z, n_eta)
+    doses = np.asarray(study.doses, float)
+    ex = patient_exposures(study.pk, study.exposure_names(), pts, doses, study.dose_unit)
+    m = study.efficacy
+    base = pts.covariates[m.baseline]
+    scores = madrs_trajectory(m, base, ex[m.exposure], np.asarray(study.visits_h, float),
+                              pts.z[..., :2], pts.z[..., 2:2 + len(study.visits_h)])
+    return scores, base, pts.covariates
+
+
+def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int = 0,
+              cands: Candidates | None = None) -> Phase2Arrays:
+    """Simulate and analyse the trials with the given indices."""
+    T, N, D = len(trials), study.design.n_total, study.n_doses
+    visits = np.asarray(study.visits_h, float)
+    scores, base, cov = potential_scores(study, seed, scenario, trials)
+    arm = study.design.allocate(stream_uniforms(seed, scenario, trials, "allocation",
+                                                study.design.n_uniforms()))
+    rows = np.arange(T)[:, None]
+    cols = np.arange(N)[None, :]
+    traj = scores[rows, cols, arm]                                       # (T, N, V)
+    dropout_h = _dropout_times(study, stream_uniforms(seed, scenario, trials, "dropout", N),
+                               arm, traj, base, visits)
+    seen = visits[None, None, :] < dropout_h[..., None]                  # (T, N, V)
+    y = _endpoint(study, traj, base, seen)
+    est = _estimates(study, y, arm, base, cov)
+    cands = cands or Candidates.from_models(study.doses, study.analysis.models,
+                                            study.analysis.off, study.analysis.scal)
+    a = study.analysis
+    res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
+                       direction=study.direction)
+    fitted = res.fitted - res.fitted[:, :1]
+    forward = _take_forward(res.dose, res.signal, np.asarray(study.doses, float))
+    n = np.stack([(arm == d).sum(axis=1) for d in range(D)], axis=1)
+    ok = np.isfinite(y)
+    analysed = np.stack([((arm == d) & ok).sum(axis=1) for d in range(D)], axis=1)
+    observed = _arm_means(y, arm, D)
+    p_min = np.where(np.isfinite(res.p).any(axis=1), np.nanmin(
+        np.where(np.isfinite(res.p), res.p, np.inf), axis=1), np.nan)
+    return Phase2Arrays(trials=trials, arm=arm.astype(np.int16), dropout_h=dropout_h,
+                        y=y, n=n, analysed=analysed, observed=observed, signal=res.signal,
+                        p_min=p_min, selected=res.selected, td=res.dose, fitted=fitted,
+                        forward=forward)
+
+
+def _dropout_times(study, u, arm, traj, base, visits) -> np.ndarray:
+    """Exponential dropout times (h) by each patient's hazard (see :class:`Dropout`)."""
+    d = study.dropout
+    if d.rate_per_week == 0:
+        return np.full(arm.shape, np.inf)
+    rate = np.full(arm.shape, d.rate_per_week / HOURS_PER_WEEK)
+    if d.hazard_ratio is not None:
+        rate = rate * np.asarray(d.hazard_ratio, float)[arm]
+    if d.no_response_hazard_ratio != 1.0:
+        v = int(np.argmin(np.abs(visits - d.response_visit_h)))
+        poor = traj[..., v] > (1.0 - d.response_fraction) * base
+        rate = np.where(poor, rate * d.no_response_hazard_ratio, rate)
+    with np.errstate(divide="ignore"):
+        return np.where(rate > 0, -np.log(np.maximum(u, 1e-300)) / rate, np.inf)
+
+
+def _endpoint(study, traj, base, seen) -> np.ndarray:
+    """Each patient's endpoint at the primary visit under the missing-data rule (NaN when not
+    analysed): MADRS change from baseline, or 1.0/0.0 for response/remission."""
+    v = study.primary
+    if study.analysis.missing == "completers":
+        score = np.where(seen[..., v], traj[..., v], np.nan)
+    else:   # LOCF: the last observed visit up to the primary one; baseline if none
+        score = base.copy()
+        for j in range(v + 1):
+            score = np.where(seen[..., j], traj[..., j], score)
+    ep = study.endpoint
+    if ep.type == "change":
+        return score - base
+    out = classify(np.nan_to_num(score), base, ep.type).astype(float)
+    return np.where(np.isfinite(score), out, np.nan)
+
+
+def _arm_means(y, arm, D) -> np.ndarray:
+    ok = np.isfinite(y)
+    out = np.full((y.shape[0], D), np.nan)
+    for d in range(D):
+        m = (arm == d) & ok
+        cnt = m.sum(axis=1)
+        s = np.where(m, y, 0.0).sum(axis=1)
+        out[:, d] = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    return out
+
+
+def _estimates(study, y, arm, base, cov) -> BatchEstimates:
+    """Dose-level estimates of every trial from the analysed patients."""
+    T, N = y.shape
+    D = study.n_doses
+    doses = np.asarray(study.doses, float)
+    ok = np.isfinite(y)
+    onehot = (arm[..., None] == np.arange(D)) & ok[..., None]          # (T, N, D)
+    n = onehot.sum(axis=1).astype(float)                                # (T, D)
+    valid = (n >= (1 if study.endpoint.binary else 2)).all(axis=1)
+    if study.endpoint.binary:
+        events = np.where(onehot, y[..., None], 0.0).sum(axis=1)
+        pad = (events == 0) | (events == n)      # Haldane–Anscombe for separated arms
+        e = np.where(pad, events + 0.5, events)
+        nn = np.where(pad, n + 1.0, n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = e / nn
+            est = np.log(p / (1 - p))
+            var = 1.0 / (nn * p * (1 - p))
+        est = np.where(valid[:, None], est, 0.0)
+        var = np.where(valid[:, None] & np.isfinite(var), var, 1.0)
+        cov_m = np.zeros((T, D, D))
+        cov_m[:, np.arange(D), np.arange(D)] = var
+        return BatchEstimates(doses, est, cov_m, np.full(T, np.inf), "general", valid)
+    yv = np.where(ok, y, 0.0)
+    nn = np.maximum(n, 1.0)
+    ybar = np.einsum("tnd,tn->td", onehot, yv) / nn
+    resid_y = np.where(onehot, yv[..., None] - ybar[:, None, :], 0.0)
+    syy = (resid_y ** 2).sum(axis=(1, 2))
+    n_cov = len(study.analysis.covariates)
+    N_obs = n.sum(axis=1)
+    V = np.zeros((T, D, D))
+    V[:, np.arange(D), np.arange(D)] = 1.0 / nn
+    est = ybar
+    rss0 = syy
+    if n_cov:
+        X = np.stack([cov[c] for c in study.analysis.covariates], axis=-1)   # (T, N, q)
+        xbar_all = (np.where(ok[..., None], X, 0.0).sum(axis=1)
+                    / np.maximum(N_obs, 1)[:, None])                          # (T, q)
+        xbar = np.einsum("tnd,tnq->tdq", onehot, np.where(ok[..., None], X, 0.0)) / nn[..., None]
+        rx = np.where(onehot[..., None], X[:, :, None, :] - xbar[:, None, :, :], 0.0)
+        Sxx = np.einsum("tndq,tndr->tqr", rx, rx)                             # (T, q, q)
+        Sxy = np.einsum("tndq,tnd->tq", rx, resid_y)
+        good = np.linalg.det(Sxx) > 1e-12
+        Sxx_safe = np.where(good[:, None, None], Sxx, np.eye(n_cov)[None])
+        gamma = np.linalg.solve(Sxx_safe, Sxy[..., None])[..., 0]            # (T, q)
+        dx = xbar - xbar_all[:, None, :]                                      # (T, D, q)
+        est = ybar - np.einsum("tdq,tq->td", dx, gamma)
+        rss0 = syy - np.einsum("tq,tq->t", gamma, Sxy)
+        Sinv = np.linalg.inv(Sxx_safe)
+        V = V + np.einsum("tdq,tqr,ter->tde", dx, Sinv, dx)
+        valid &= good
+    df = N_obs - D - n_cov
+    valid &= df >= 1
+    sigma2 = rss0 / np.maximum(df, 1)
+    cov_m = sigma2[:, None, None] * V
+    eye = np.eye(D)[None]
+    cov_m = np.where(valid[:, None, None], cov_m, eye)
+    V = np.where(valid[:, None, None], V, eye)
+    return BatchEstimates(doses, np.where(valid[:, None], est, 0.0), cov_m,
+                          np.maximum(df, 1).astype(float), "normal", valid, V,
+                          np.where(valid, rss0, 1.0), N_obs, n_cov)
+
+
+def _take_forward(td: np.ndarray, signal: np.ndarray, doses: np.ndarray) -> np.ndarray:
+    """The smallest studied active dose at or above the target dose (−1: no-go)."""
+    active = doses[1:]
+    ok = signal & np.isfinite(td)
+    idx = np.searchsorted(active, np.where(ok, td, np.inf) - 1e-9 * active[-1], side="left")
+    return np.where(ok & (idx < active.size), idx + 1, -1)
+
+
+def memory_estimate(study: Phase2Study, n_trials: int, batch_size: int = DEFAULT_BATCH) -> float:
+    """Bytes a run needs at its peak (an upper estimate): the per-patient arrays and the
+    patients table kept per trial, one batch of potential outcomes, and the truth."""
+    N, D, V = study.design.n_total, study.n_doses, len(study.visits_h)
+    per_trial = N * (2 + 8 + 8 + 48) + D * 64 + 400
+    width = study.population.width(study.n_z, 0 if study.pk is None else study.pk.omega.n)
+    per_patient = 16 * width + D * (V + 2) * 8 * 3
+    from trialsim.phase2.truth import N_TRUTH
+    return (float(n_trials) * per_trial + min(n_trials, batch_size) * N * per_patient
+            + N_TRUTH * per_patient)
+
+
+def simulate_phase2(study: Phase2Study, n_trials: int, seed: int, *, scenario: int = 0,
+                    first_trial: int = 0, batch_size: int = DEFAULT_BATCH,
+                    progress: Callable[[int, int], None] | None = None,
+                    max_memory_gb: float = 8.0):
+    """Simulate trials ``first_trial ..`` of a phase II study; returns
+    :class:`~trialsim.phase2.results.Phase2Simulations`.  The memory need is estimated first
+    and refused beyond ``max_memory_gb`` GiB."""
+    from trialsim.phase2.results import Phase2Simulations
+
+    n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
+    first_trial = count(first_trial, "first_trial")
+    scenario = count(scenario, "scenario")
+    batch_size = count(batch_size, "batch_size", 1)
+    if progress is not None and not callable(progress):
+        raise TypeError("progress must be a function progress(done, total)")
+    check_memory_limit(memory_estimate(study, n_trials, batch_size),
+                       f"{n_trials:,} phase II trials of {study.design.n_total:,} patients",
+                       max_memory_gb)
+    seed = check_seed(seed)
+    cands = Candidates.from_models(study.doses, study.analysis.models, study.analysis.off,
+                                   study.analysis.scal)
+    parts, done = [], 0
+    for start in range(first_trial, first_trial + n_trials, batch_size):
+        trials = np.arange(start, min(start + batch_size, first_trial + n_trials),
+                           dtype=np.int64)
+        parts.append(run_batch(study, trials, seed, scenario, cands))
+        done += len(trials)
+        if progress is not None:
+            progress(done, n_trials)
+    return Phase2Simulations(study=study, seed=seed, scenario=scenario,
+                             arrays=Phase2Arrays.concat(parts))

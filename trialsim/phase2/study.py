@@ -1,0 +1,147 @@
+"""A randomised phase II dose-ranging study: the scenario (population → PK → MADRS time course,
+optionally an active placebo), the design (allocation), the visits, the endpoint, dropout, the
+analysis plan (MCP-Mod) and the rule that chooses the dose to take forward.
+
+Units: doses in the study's unit (mg or mg/kg; placebo is dose 0), times in hours from the
+start of dosing, MADRS points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from trialsim.designs.phase2 import Phase2Design
+from trialsim.pk import PKSpec
+from trialsim.population import Population
+from trialsim.response.timecourse import MadrsTimeCourse
+from trialsim.spec import context, spec
+
+Hours = Annotated[float, Field(gt=0, le=1e5)]
+
+
+@spec
+class Endpoint:
+    """The primary endpoint at ``visit_h``: ``change`` (MADRS change from baseline,
+    negative = improvement), ``response`` (a fall of at least 50 %) or ``remission``
+    (MADRS <= 10)."""
+
+    type: Literal["change", "response", "remission"] = "change"
+    visit_h: Hours = 24.0
+
+    @property
+    def binary(self) -> bool:
+        return self.type != "change"
+
+
+@spec
+class Dropout:
+    """Dropout by a constant hazard ``rate_per_week`` (per patient and week), multiplied by
+    ``hazard_ratio`` of the patient's arm (one per dose, placebo first; MAR by arm) and by
+    ``no_response_hazard_ratio`` for a patient whose MADRS at ``response_visit_h`` has not
+    fallen by ``response_fraction`` of baseline (missing not at random: it depends on the
+    patient's own, then unobserved, course).  A patient who drops out misses every visit
+    after the dropout time."""
+
+    rate_per_week: Annotated[float, Field(ge=0, le=50)] = 0.0
+    hazard_ratio: tuple[Annotated[float, Field(ge=0, le=100)], ...] | None = None
+    no_response_hazard_ratio: Annotated[float, Field(ge=0, le=100)] = 1.0
+    response_visit_h: Hours = 24.0
+    response_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+    @field_validator("hazard_ratio")
+    @classmethod
+    def _one_per_dose(cls, v):
+        n = context().get("n_doses")
+        if v is not None and n is not None and len(v) != n:
+            raise ValueError(f"expected one hazard ratio per dose ({n}, placebo first), got "
+                             f"{len(v)}")
+        return v
+
+
+@spec
+class Analysis:
+    """The analysis plan: MCP-Mod with candidate ``models`` (guesstimates in dose units),
+    one-sided level ``alpha``, clinically relevant effect ``delta`` (MADRS points for a change;
+    on the logit scale for response/remission), model ``selection`` (AIC, maxT, average),
+    ``missing`` data handling (``completers``; ``locf``: the last observed visit, baseline if
+    none), and ``covariates`` for ANCOVA (population covariates, e.g. baseline_madrs; a
+    continuous endpoint only)."""
+
+    models: dict[str, Any]
+    delta: Annotated[float, Field(gt=0, le=1e6)]
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.025
+    selection: Literal["AIC", "maxT", "average"] = "AIC"
+    missing: Literal["completers", "locf"] = "completers"
+    covariates: tuple[str, ...] = ()
+    off: Annotated[float, Field(gt=0)] | None = None
+    scal: Annotated[float, Field(gt=0)] | None = None
+
+
+@spec
+class Decision:
+    """The dose to take forward.  ``target_dose``: if MCP-Mod finds a dose-response signal, the
+    smallest studied dose at or above the estimated target dose TD(delta); no dose (no-go)
+    otherwise, or when the fitted curve does not reach delta within the studied doses."""
+
+    type: Literal["target_dose"] = "target_dose"
+
+
+@dataclass(frozen=True)
+class Phase2Study:
+    """Everything a phase II simulation needs (see the module docstring)."""
+
+    name: str
+    doses: tuple[float, ...]
+    dose_unit: str
+    population: Population
+    pk: PKSpec | None
+    efficacy: MadrsTimeCourse
+    design: Phase2Design
+    visits_h: tuple[float, ...]
+    endpoint: Endpoint
+    dropout: Dropout
+    analysis: Analysis
+    decision: Decision
+    config: dict = field(default_factory=dict, compare=False, hash=False)
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.doses[0] != 0:
+            raise ValueError("a phase II study needs placebo: the first dose must be 0")
+        if self.design.n_arms != len(self.doses):
+            raise ValueError(f"the design has {self.design.n_arms} arms but the study has "
+                             f"{len(self.doses)} doses")
+        if self.endpoint.visit_h not in self.visits_h:
+            raise ValueError(f"the primary visit ({self.endpoint.visit_h:g} h) must be one of "
+                             f"the visits {list(self.visits_h)}")
+
+    @property
+    def n_doses(self) -> int:
+        return len(self.doses)
+
+    @property
+    def primary(self) -> int:
+        """Index of the primary visit in ``visits_h``."""
+        return self.visits_h.index(self.endpoint.visit_h)
+
+    @property
+    def direction(self) -> str:
+        """A fall in MADRS is the benefit of a change endpoint; a rise in the rate of
+        response or remission."""
+        return "decreasing" if self.endpoint.type == "change" else "increasing"
+
+    @property
+    def n_z(self) -> int:
+        """Normals per patient: the time course's two subject effects, then one noise draw
+        per visit."""
+        return 2 + len(self.visits_h)
+
+    def exposure_names(self) -> tuple[str, ...]:
+        return () if self.efficacy.exposure == "dose" else (self.efficacy.exposure,)
+
+
+def doses_array(study: Phase2Study) -> np.ndarray:
+    return np.asarray(study.doses, dtype=float)
