@@ -1,0 +1,142 @@
+"""Phase II simulation: the multiple contrast test keeps its level under a flat truth and has
+the power DoseFinding's ``powMCT`` computes for the same design (an exactly normal endpoint:
+no drug-sensitivity spread, no clipping); reproducibility whatever the batching; the truth
+against the closed form; randomisation, dropout and missing-data rules."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import trialsim as ts
+from trialsim.errors import ConfigError
+from trialsim.phase2 import Phase2Study, phase2_truth, simulate_phase2
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures"
+BASE = {
+    "name": "p2-normal",
+    "doses": [0, 0.25, 0.5, 0.75, 1.0], "dose_unit": "mg",
+    "population": {"baseline_madrs": {"dist": "truncated_normal", "mean": 42, "sd": 3,
+                                      "low": 35, "high": 50}},
+    # change at 24 h = -(5 + 4 z0) - 5 d/(0.3 + d) + 3 e: normal, SD 5, no clipping
+    "response": {"efficacy": {"type": "madrs_timecourse", "exposure": "dose", "emax": 5.0,
+                              "ec50": 0.3, "hill": 1.0, "emax_omega": 0.0, "peak_h": 24,
+                              "placebo_plateau": 5.0, "placebo_sd": 4.0, "residual_sd": 3.0,
+                              "read_out_h": 24}},
+    "design": {"type": "parallel", "allocation": [1, 1, 1, 1, 1], "n_total": 100},
+    "visits_h": [24],
+    "endpoint": {"type": "change", "visit_h": 24},
+    "analysis": {"models": {"linear": None, "emax": 0.2, "sig_emax": [0.5, 3],
+                            "exponential": 0.5},
+                 "alpha": 0.025, "delta": 2.0},
+}
+
+
+def study(**changes) -> Phase2Study:
+    doc = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        node = doc
+        keys = path.split("__")
+        for k in keys[:-1]:
+            node = node[k]
+        node[keys[-1]] = value
+    return ts.from_dict(doc)
+
+
+def test_level_under_a_flat_dose_response():
+    """10,000 trials with no drug effect: the rejection rate is alpha within 4 MC SEs."""
+    s = study(response__efficacy__emax=0.0)
+    n = 10_000
+    sims = simulate_phase2(s, n, seed=11)
+    rate = sims.arrays.signal.mean()
+    se = np.sqrt(0.025 * 0.975 / n)
+    assert abs(rate - 0.025) < 4 * se, rate
+
+
+def test_power_matches_dosefinding_powmct():
+    ref = json.loads((FIX / "powmct_reference.json").read_text())
+    s = study()
+    tr = phase2_truth(s, seed=3)
+    np.testing.assert_allclose(tr.mean, ref["truth"], atol=4 * tr.mean_se.max() + 1e-6)
+    n = 4000
+    sims = simulate_phase2(s, n, seed=5)
+    power = sims.arrays.signal.mean()
+    se = np.sqrt(ref["power"] * (1 - ref["power"]) / n)
+    assert abs(power - ref["power"]) < 4 * se, (power, ref["power"])
+
+
+def test_results_do_not_depend_on_batching():
+    s = study(dropout={"rate_per_week": 2.0, "no_response_hazard_ratio": 3.0,
+                       "response_visit_h": 24})
+    a = simulate_phase2(s, 300, seed=8).arrays
+    b = simulate_phase2(s, 300, seed=8, batch_size=77).arrays
+    c1 = simulate_phase2(s, 120, seed=8).arrays
+    c2 = simulate_phase2(s, 180, seed=8, first_trial=120).arrays
+    for f in ("arm", "dropout_h", "y", "signal", "td", "forward", "fitted"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+        np.testing.assert_array_equal(getattr(a, f),
+                                      np.concatenate([getattr(c1, f), getattr(c2, f)]), f)
+
+
+def test_block_randomisation_is_balanced_and_simple_follows_the_ratio():
+    s = study(design={"type": "parallel", "allocation": [3, 1, 1, 1, 2], "n_total": 100,
+                      "block_size": 16})
+    arm = simulate_phase2(s, 200, seed=2).arrays.arm
+    for b in range(6):      # every complete block of 16 holds 6, 2, 2, 2, 4
+        counts = np.stack([(arm[:, 16 * b:16 * (b + 1)] == d).sum(axis=1) for d in range(5)], 1)
+        assert (counts == [6, 2, 2, 2, 4]).all()
+    s = study(design={"type": "parallel", "allocation": [3, 1, 1, 1, 2], "n_total": 100,
+                      "randomisation": "simple"})
+    arm = simulate_phase2(s, 400, seed=2).arrays.arm
+    share = np.array([(arm == d).mean() for d in range(5)])
+    np.testing.assert_allclose(share, np.array([3, 1, 1, 1, 2]) / 8, atol=4 * np.sqrt(
+        0.25 / arm.size))
+
+
+def test_dropout_hazards_and_missing_data_rules():
+    rate = 0.9      # per week; the primary visit at 24 h
+    s = study(dropout={"rate_per_week": rate})
+    a = simulate_phase2(s, 600, seed=4).arrays
+    lost = ~np.isfinite(a.y)
+    expected = 1 - np.exp(-rate * 24 / 168)
+    assert abs(lost.mean() - expected) < 4 * np.sqrt(expected * (1 - expected) / lost.size)
+    # MNAR: non-responders (no 50 % fall at 24 h) drop out five times as fast
+    s = study(dropout={"rate_per_week": rate, "no_response_hazard_ratio": 5.0,
+                       "response_visit_h": 24})
+    b = simulate_phase2(s, 600, seed=4).arrays
+    assert (~np.isfinite(b.y)).mean() > lost.mean() + 0.02
+    # LOCF: every patient is analysed (baseline carried forward: change 0 when lost)
+    s = study(dropout={"rate_per_week": rate}, analysis__missing="locf")
+    c = simulate_phase2(s, 200, seed=4).arrays
+    assert np.isfinite(c.y).all()
+    assert (c.y[np.isfinite(c.dropout_h) & (c.dropout_h < 24)] == 0).all()
+
+
+def test_truth_matches_the_closed_form():
+    s = study()
+    tr = phase2_truth(s, seed=1)
+    d = np.asarray(s.doses)
+    expect = -5.0 * (1 - 2.0 ** -24) - 5.0 * d / (0.3 + d)
+    np.testing.assert_allclose(tr.mean, expect, atol=4 * tr.mean_se.max())
+    # TD(2): 5 d/(0.3 + d) = 2 at d = 0.2; the grid curve is exact up to MC error
+    assert tr.td == pytest.approx(0.2, abs=0.01)
+    assert tr.forward == 1                       # 0.25 mg, the smallest dose above 0.2
+
+
+@pytest.mark.parametrize("change,path,words", [
+    ({"design__allocation": [1, 1, 1]}, ("design", "allocation"), "one allocation ratio"),
+    ({"endpoint__visit_h": 48}, ("endpoint", "visit_h"), "must be one of"),
+    ({"analysis__covariates": ["age"]}, ("analysis", "covariates", 0), "not a population"),
+    ({"doses": [0.1, 0.25, 0.5, 0.75, 1.0]}, ("doses", 0), "placebo"),
+    ({"analysis__models": {"emax": -1}}, ("analysis", "models"), "must be > 0"),
+    ({"visits_h": [24, 12]}, ("visits_h",), "increasing"),
+])
+def test_phase2_config_errors_name_the_path(change, path, words):
+    with pytest.raises(ConfigError) as ei:
+        study(**change)
+    errs = getattr(ei.value, "errors", [ei.value])
+    assert any(e.path[:len(path)] == path and words in e.message for e in errs), \
+        [str(e) for e in errs]
