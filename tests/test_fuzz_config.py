@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import trialsim as ts
 from trialsim.config import read_yaml
 from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.phase2 import Phase2Study
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "configs").rglob("*.yaml"))
@@ -118,6 +119,11 @@ def _check_runs(study) -> None:
     sims = ts.simulate(study, n_trials=2, seed=1)
     trials, patients = sims.trials, sims.patients
     assert len(trials) == 2 and trials.n_patients.ge(1).all()
+    if isinstance(study, Phase2Study):
+        assert patients.arm.between(0, study.n_doses - 1).all()
+        assert trials.p_min.dropna().between(0, 1).all()
+        assert trials.n_analysed.le(trials.n_patients).all()
+        return
     assert patients.dose_index.between(0, study.n_doses - 1).all()
     truth = study.scenario.truth(1, 0, np.asarray(study.doses, float), study.dose_unit,
                                  **({"n": 300} if hasattr(study.scenario, "pk") else {}))

@@ -34,7 +34,7 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     n = len(doses) if doses else None
     ctx = {"n_doses": n} if n else {}
     with validation_context(**ctx):
-        design = checks.attempt(lambda: build("design", doc["design"], ("design",)))
+        design = checks.attempt(lambda: build("phase2_design", doc["design"], ("design",)))
         efficacy = checks.attempt(_efficacy, doc)
         visits = checks.attempt(_visits, doc)
         endpoint = checks.attempt(_section, doc, "endpoint", Endpoint, {})

@@ -26,9 +26,9 @@ from trialsim.config.probe import probe, probe_phase2
 from trialsim.config.reader import read_yaml
 from trialsim.config.phase2 import phase2_from_dict
 from trialsim.designs.modifiers import Modifier
-from trialsim.designs.phase2 import Phase2Design
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.pk import check_metrics
+from trialsim.registry import names
 from trialsim.population import Population
 from trialsim.rng import MAX_SEED
 from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, MAX_TRIALS, ResourceError, check_memory
@@ -116,13 +116,8 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
 def _is_phase2(doc) -> bool:
     """Whether the design names a phase II design (``type: parallel``, ...)."""
     node = doc.get("design")
-    if not isinstance(node, dict) or not isinstance(node.get("type"), str):
-        return False
-    try:
-        cls = lookup_type("design", node["type"], ("design", "type"))
-    except ConfigError:
-        return False
-    return isinstance(cls, type) and issubclass(cls, Phase2Design)
+    return (isinstance(node, dict) and isinstance(node.get("type"), str)
+            and node["type"] in names("phase2_design"))
 
 
 def _phase2(doc, name_default, source):

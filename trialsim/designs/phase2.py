@@ -44,7 +44,7 @@ class Phase2Design:
         raise NotImplementedError
 
 
-@register("design", "parallel")
+@register("phase2_design", "parallel")
 @spec
 class Parallel(Phase2Design):
     """Parallel groups randomised in the ratio ``allocation`` (one entry per dose, placebo

@@ -104,7 +104,7 @@ def _emax(d, theta, extra):
 
 def _sig_emax(d, theta, extra):
     ed50, h = theta
-    with np.errstate(divide="ignore", over="ignore"):
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         x = np.where(d > 0, (d / ed50) ** h, 0.0)
         g = np.where(np.isinf(x), 1.0, x / (1.0 + x))
     return g[:, None]
