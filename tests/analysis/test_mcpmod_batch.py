@@ -44,7 +44,9 @@ def test_batch_equals_single_trial_analysis(effect):
         assert br.signal[i] == r.signal
         np.testing.assert_allclose(br.t[i], r.test.t, rtol=1e-10)
         done = np.isfinite(br.p[i])
-        np.testing.assert_allclose(br.p[i][done], r.test.p_adjusted[done], atol=2e-4)
+        # accurate to the batch's own standard error (it stops once the decision is sure)
+        err = np.abs(br.p[i][done] - r.test.p_adjusted[done])
+        assert np.all(err <= 4.5 * br.p_se[i][done] + 1e-4), (err, br.p_se[i][done])
         if not r.signal:
             assert br.selected[i] == -1 and np.isnan(br.dose[i])
             continue

@@ -65,9 +65,10 @@ class Phase2Arrays:
 
 
 def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
-                     n_patients: int | None = None):
-    """``(scores (T, N, D, V), baseline (T, N), covariates)``: every patient's MADRS at every
-    visit under every dose."""
+                     n_patients: int | None = None, arm: np.ndarray | None = None):
+    """``(scores, baseline (T, N), covariates)``: every patient's MADRS at every visit under
+    every dose, ``scores`` (T, N, D, V) — or, given ``arm`` (T, N), under that arm only (T,
+    N, V), the same numbers without the work for the other arms."""
     N = study.design.n_total if n_patients is None else n_patients
     pop = study.population
     n_eta = 0 if study.pk is None else study.pk.omega.n
@@ -76,9 +77,13 @@ def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.nd
     ex = patient_exposures(study.pk, study.exposure_names(), pts, doses, study.dose_unit)
     m = study.efficacy
     base = pts.covariates[m.baseline]
-    scores = madrs_trajectory(m, base, ex[m.exposure], np.asarray(study.visits_h, float),
+    x = ex[m.exposure]
+    if arm is not None:
+        x = np.take_along_axis(np.broadcast_to(x, arm.shape + (len(doses),)),
+                               arm[..., None].astype(np.intp), axis=2)
+    scores = madrs_trajectory(m, base, x, np.asarray(study.visits_h, float),
                               pts.z[..., :2], pts.z[..., 2:2 + len(study.visits_h)])
-    return scores, base, pts.covariates
+    return (scores if arm is None else scores[:, :, 0]), base, pts.covariates
 
 
 def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int = 0,
@@ -86,12 +91,9 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     """Simulate and analyse the trials with the given indices."""
     T, N, D = len(trials), study.design.n_total, study.n_doses
     visits = np.asarray(study.visits_h, float)
-    scores, base, cov = potential_scores(study, seed, scenario, trials)
     arm = study.design.allocate(stream_uniforms(seed, scenario, trials, "allocation",
                                                 study.design.n_uniforms()))
-    rows = np.arange(T)[:, None]
-    cols = np.arange(N)[None, :]
-    traj = scores[rows, cols, arm]                                       # (T, N, V)
+    traj, base, cov = potential_scores(study, seed, scenario, trials, arm=arm)  # (T, N, V)
     dropout_h = _dropout_times(study, stream_uniforms(seed, scenario, trials, "dropout", N),
                                arm, traj, base, visits)
     seen = visits[None, None, :] < dropout_h[..., None]                  # (T, N, V)
@@ -166,11 +168,16 @@ def _estimates(study, y, arm, base, cov) -> BatchEstimates:
     D = study.n_doses
     doses = np.asarray(study.doses, float)
     ok = np.isfinite(y)
-    onehot = (arm[..., None] == np.arange(D)) & ok[..., None]          # (T, N, D)
-    n = onehot.sum(axis=1).astype(float)                                # (T, D)
+    cell = (np.arange(T)[:, None] * D + arm).ravel()            # (trial, arm) of each patient
+    w = ok.ravel().astype(float)
+
+    def arm_sums(v):        # (T, N) -> (T, D): sums over each arm's analysed patients
+        return np.bincount(cell, weights=(v.ravel() * w), minlength=T * D).reshape(T, D)
+
+    n = np.bincount(cell, weights=w, minlength=T * D).reshape(T, D)     # (T, D)
     valid = (n >= (1 if study.endpoint.binary else 2)).all(axis=1)
     if study.endpoint.binary:
-        events = np.where(onehot, y[..., None], 0.0).sum(axis=1)
+        events = arm_sums(np.where(ok, y, 0.0))
         pad = (events == 0) | (events == n)      # Haldane–Anscombe for separated arms
         e = np.where(pad, events + 0.5, events)
         nn = np.where(pad, n + 1.0, n)
@@ -185,9 +192,9 @@ def _estimates(study, y, arm, base, cov) -> BatchEstimates:
         return BatchEstimates(doses, est, cov_m, np.full(T, np.inf), "general", valid)
     yv = np.where(ok, y, 0.0)
     nn = np.maximum(n, 1.0)
-    ybar = np.einsum("tnd,tn->td", onehot, yv) / nn
-    resid_y = np.where(onehot, yv[..., None] - ybar[:, None, :], 0.0)
-    syy = (resid_y ** 2).sum(axis=(1, 2))
+    ybar = arm_sums(yv) / nn
+    resid_y = np.where(ok, yv - np.take_along_axis(ybar, arm, axis=1), 0.0)      # (T, N)
+    syy = (resid_y ** 2).sum(axis=1)
     n_cov = len(study.analysis.covariates)
     N_obs = n.sum(axis=1)
     V = np.zeros((T, D, D))
@@ -195,13 +202,12 @@ def _estimates(study, y, arm, base, cov) -> BatchEstimates:
     est = ybar
     rss0 = syy
     if n_cov:
-        X = np.stack([cov[c] for c in study.analysis.covariates], axis=-1)   # (T, N, q)
-        xbar_all = (np.where(ok[..., None], X, 0.0).sum(axis=1)
-                    / np.maximum(N_obs, 1)[:, None])                          # (T, q)
-        xbar = np.einsum("tnd,tnq->tdq", onehot, np.where(ok[..., None], X, 0.0)) / nn[..., None]
-        rx = np.where(onehot[..., None], X[:, :, None, :] - xbar[:, None, :, :], 0.0)
-        Sxx = np.einsum("tndq,tndr->tqr", rx, rx)                             # (T, q, q)
-        Sxy = np.einsum("tndq,tnd->tq", rx, resid_y)
+        X = np.stack([np.where(ok, cov[c], 0.0) for c in study.analysis.covariates], axis=-1)
+        xbar_all = X.sum(axis=1) / np.maximum(N_obs, 1)[:, None]                 # (T, q)
+        xbar = np.stack([arm_sums(X[..., j]) for j in range(n_cov)], axis=-1) / nn[..., None]
+        rx = np.where(ok[..., None], X - np.take_along_axis(xbar, arm[..., None], axis=1), 0.0)
+        Sxx = np.einsum("tnq,tnr->tqr", rx, rx)                                  # (T, q, q)
+        Sxy = np.einsum("tnq,tn->tq", rx, resid_y)
         good = np.linalg.det(Sxx) > 1e-12
         Sxx_safe = np.where(good[:, None, None], Sxx, np.eye(n_cov)[None])
         gamma = np.linalg.solve(Sxx_safe, Sxy[..., None])[..., 0]            # (T, q)

@@ -1,6 +1,8 @@
 """numba kernels of the batched MCP-Mod (:mod:`.batch`): adjusted p-values of many trials'
-contrast tests over shared directions, and profile least-squares fits of the dose-response
-models for many trials at once.  Arrays and numbers only.
+contrast tests over shared directions, profile least-squares fits of the dose-response
+models, and the fitted curves and target doses, for many trials at once (each trial's result
+depends on its own data only, so it is the same whatever the batching).  Arrays and numbers
+only.
 
 Model codes (:data:`CODES` in :mod:`.batch`): 0 linear, 1 linlog, 2 quadratic, 3 emax,
 4 sig_emax, 5 exponential, 6 logistic, 7 beta.  Every model is ``e0 + sum_j b_j g_j(d;
@@ -25,47 +27,82 @@ def _spline(coef, x):
 
 
 @njit(cache=True, error_model="numpy")
-def mct_pvalues(A, t, U, coefs, df_index, two_sided, n_reps):
-    """Adjusted p-values ``P(max_j T_j >= t_m)`` (two-sided ``|.|``) for every trial and
-    candidate, by spherical-radial integration over the shared directions ``U`` (n, r) in
-    ``n_reps`` equal blocks.  ``A`` (T, M, r): each trial's correlation factor; ``t`` (T, M);
-    ``coefs`` (n_df, 4, n_knots): radial-distribution splines; ``df_index`` (T,)."""
+def mct_pvalues(A, t, want, U, coefs, df_index, two_sided, alpha, z, m0):
+    """Adjusted p-values ``P(max_j T_j >= t_m)`` (two-sided ``|.|``) of the candidates marked
+    in ``want`` (T, M), and their standard errors (NaN elsewhere), by spherical-radial
+    integration over the shared directions ``U`` (S, n, r): ``S`` independent scrambles of
+    ``n`` points each, whose first ``2**m`` points are a scramble of their own.  Each trial
+    starts with ``2**m0`` points per scramble and doubles them until every wanted p-value is
+    more than ``z`` standard errors (over the scrambles) from ``alpha``, or all ``n`` are used.
+    ``A`` (T, M, r): each trial's correlation factor; ``t`` (T, M); ``coefs`` (n_df, 4,
+    n_knots): radial-distribution splines; ``df_index`` (T,)."""
     T, M, r = A.shape
-    n = U.shape[0]
-    out = np.empty((T, M))
+    S, n = U.shape[0], U.shape[1]
+    out = np.full((T, M), np.nan)
+    err = np.full((T, M), np.nan)
     for i in range(T):
+        if not want[i].any():
+            continue
         coef = coefs[df_index[i]]
-        acc = np.zeros(M)
-        for j in range(n):
-            top = -np.inf
+        acc = np.zeros((S, M))
+        have = 0
+        pts = min(1 << m0, n)
+        while True:
+            for s in range(S):
+                for j in range(have, pts):
+                    top = -np.inf
+                    for m in range(M):
+                        v = 0.0
+                        for q in range(r):
+                            v += U[s, j, q] * A[i, m, q]
+                        if two_sided:
+                            v = abs(v)
+                        if v > top:
+                            top = v
+                    for m in range(M):
+                        if want[i, m]:
+                            acc[s, m] += _below(t[i, m], top, coef, two_sided)
+            have = pts
+            decided = True
             for m in range(M):
-                v = 0.0
-                for q in range(r):
-                    v += U[j, q] * A[i, m, q]
-                if two_sided:
-                    v = abs(v)
-                if v > top:
-                    top = v
-            for m in range(M):
-                x = abs(t[i, m]) if two_sided else t[i, m]
-                if x > 0.0:
-                    if top <= 0.0:
-                        acc[m] += 1.0
-                    else:
-                        rho = x / top
-                        g = _spline(coef, rho / (1.0 + rho))
-                        acc[m] += min(max(g, 0.0), 1.0)
-                elif not two_sided:
-                    if x == 0.0:
-                        if top <= 0.0:
-                            acc[m] += 1.0
-                    elif top < 0.0:
-                        rho = x / top
-                        g = _spline(coef, rho / (1.0 + rho))
-                        acc[m] += 1.0 - min(max(g, 0.0), 1.0)
-        for m in range(M):
-            out[i, m] = 1.0 - acc[m] / n
-    return out
+                if not want[i, m]:
+                    continue
+                mean = 0.0
+                for s in range(S):
+                    mean += acc[s, m] / pts
+                mean /= S
+                ss = 0.0
+                for s in range(S):
+                    ss += (acc[s, m] / pts - mean) ** 2
+                se = math.sqrt(ss / (S - 1) / S)
+                out[i, m] = 1.0 - mean
+                err[i, m] = se
+                if abs(out[i, m] - alpha) <= z * se:
+                    decided = False
+            if decided or pts >= n:
+                break
+            pts = min(2 * pts, n)
+    return out, err
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _below(t, top, coef, two_sided):
+    """P(the maximum stays below ``t``) along one direction whose largest projection is
+    ``top`` (the radial distribution's CDF at the distance to the boundary)."""
+    x = abs(t) if two_sided else t
+    if x > 0.0:
+        if top <= 0.0:
+            return 1.0
+        rho = x / top
+        return min(max(_spline(coef, rho / (1.0 + rho)), 0.0), 1.0)
+    if two_sided:
+        return 0.0
+    if x == 0.0:
+        return 1.0 if top <= 0.0 else 0.0
+    if top < 0.0:
+        rho = x / top
+        return 1.0 - min(max(_spline(coef, rho / (1.0 + rho)), 0.0), 1.0)
+    return 0.0
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -73,7 +110,7 @@ def _xlogx(x):
     return 0.0 if x == 0.0 else x * math.log(x)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def basis(code, d, th0, th1, off, scal, out):
     """The basis functions of model ``code`` at dose ``d`` into ``out`` (returns how many)."""
     if code == 0:
@@ -92,9 +129,9 @@ def basis(code, d, th0, th1, off, scal, out):
     if code == 4:
         if d <= 0.0:
             out[0] = 0.0
-        else:
-            x = (d / th0) ** th1
-            out[0] = 1.0 if math.isinf(x) else x / (1.0 + x)
+        else:       # x/(1 + x) with x = (d/ED50)^h, as a logistic in log dose
+            z = th1 * (math.log(th0) - math.log(d))
+            out[0] = 1.0 / (1.0 + math.exp(z)) if z < 700.0 else 0.0
         return 1
     if code == 5:
         z = d / th0
@@ -114,187 +151,357 @@ def basis(code, d, th0, th1, off, scal, out):
 
 
 @njit(cache=True, error_model="numpy")
-def profile_q(code, doses, y, W, th0, th1, off, scal, beta):
-    """The weighted residual criterion ``(y - X b)' W (y - X b)`` minimised over the linear
-    coefficients ``b = beta`` (written) for fixed shape parameters."""
-    k = doses.size
-    X = np.empty((k, 3))
-    g = np.empty(2)
-    p = 1
+def _prepare(W, y, w1, wy, s3):
+    """Per-trial parts of the weighted criterion: ``w1 = W 1``, ``wy = W y`` and ``s3 = (1'W1,
+    1'Wy, y'Wy)``."""
+    k = y.size
+    a00 = b0 = yWy = 0.0
     for i in range(k):
-        X[i, 0] = 1.0
-        p = 1 + basis(code, doses[i], th0, th1, off, scal, g)
-        for j in range(1, p):
-            X[i, j] = g[j - 1]
-            if not math.isfinite(g[j - 1]):
-                return np.inf
-    A = np.zeros((p, p))
-    b = np.zeros(p)
-    for a in range(p):
-        for c in range(p):
-            s = 0.0
-            for i in range(k):
-                for j in range(k):
-                    s += X[i, a] * W[i, j] * X[j, c]
-            A[a, c] = s
-        s = 0.0
-        for i in range(k):
-            for j in range(k):
-                s += X[i, a] * W[i, j] * y[j]
-        b[a] = s
-    # solve the p x p system (p <= 3) by Gaussian elimination with partial pivoting
-    for col in range(p):
-        piv = col
-        for r in range(col + 1, p):
-            if abs(A[r, col]) > abs(A[piv, col]):
-                piv = r
-        if abs(A[piv, col]) < 1e-300:
-            return np.inf
-        if piv != col:
-            for c in range(p):
-                A[col, c], A[piv, c] = A[piv, c], A[col, c]
-            b[col], b[piv] = b[piv], b[col]
-        for r in range(col + 1, p):
-            f = A[r, col] / A[col, col]
-            for c in range(col, p):
-                A[r, c] -= f * A[col, c]
-            b[r] -= f * b[col]
-    for r in range(p - 1, -1, -1):
-        s = b[r]
-        for c in range(r + 1, p):
-            s -= A[r, c] * beta[c]
-        beta[r] = s / A[r, r]
-    for j in range(p, 3):
-        beta[j] = 0.0
-    q = 0.0
-    res = np.empty(k)
-    for i in range(k):
-        f = 0.0
-        for j in range(p):
-            f += X[i, j] * beta[j]
-        res[i] = y[i] - f
-    for i in range(k):
+        u = 0.0
+        v = 0.0
         for j in range(k):
-            q += res[i] * W[i, j] * res[j]
-    return q
+            u += W[i, j]
+            v += W[i, j] * y[j]
+        w1[i] = u
+        wy[i] = v
+        a00 += u
+        b0 += v
+        yWy += y[i] * v
+    s3[0] = a00
+    s3[1] = b0
+    s3[2] = yWy
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _profile(X, nb, W, w1, wy, s3, beta, Wx):
+    """``min_b (y - X b)' W (y - X b)`` over the intercept and the ``nb`` (1 or 2) coefficients
+    of the basis columns ``X`` (k, 2), from the per-trial parts of :func:`_prepare`; writes
+    ``b`` to ``beta`` (3,).  Normal equations (2 × 2 or 3 × 3) solved in closed form; ``Wx``
+    (k,) is scratch.  No allocation: the inner loop of every fit."""
+    k = X.shape[0]
+    a00, b0, yWy = s3[0], s3[1], s3[2]
+    a01 = a11 = b1 = 0.0
+    for i in range(k):
+        v = 0.0
+        for j in range(k):
+            v += W[i, j] * X[j, 0]
+        a11 += X[i, 0] * v
+        a01 += w1[i] * X[i, 0]
+        b1 += wy[i] * X[i, 0]
+        Wx[i] = v
+    if nb == 1:
+        det = a00 * a11 - a01 * a01
+        if not abs(det) > 1e-300:
+            return np.inf
+        c0 = (b0 * a11 - a01 * b1) / det
+        c1 = (a00 * b1 - a01 * b0) / det
+        c2 = 0.0
+        fit = c0 * b0 + c1 * b1
+    else:
+        a02 = a12 = a22 = b2 = 0.0
+        for i in range(k):
+            v = 0.0
+            for j in range(k):
+                v += W[i, j] * X[j, 1]
+            a22 += X[i, 1] * v
+            a12 += Wx[i] * X[i, 1]
+            a02 += w1[i] * X[i, 1]
+            b2 += wy[i] * X[i, 1]
+        m00 = a11 * a22 - a12 * a12
+        m01 = a01 * a22 - a12 * a02
+        m02 = a01 * a12 - a11 * a02
+        det = a00 * m00 - a01 * m01 + a02 * m02
+        if not abs(det) > 1e-300:
+            return np.inf
+        c0 = (b0 * m00 - a01 * (b1 * a22 - a12 * b2) + a02 * (b1 * a12 - a11 * b2)) / det
+        c1 = (a00 * (b1 * a22 - a12 * b2) - b0 * m01 + a02 * (a01 * b2 - b1 * a02)) / det
+        c2 = (a00 * (a11 * b2 - b1 * a12) - a01 * (a01 * b2 - b1 * a02) + b0 * m02) / det
+        fit = c0 * b0 + c1 * b1 + c2 * b2
+    beta[0] = c0
+    beta[1] = c1
+    beta[2] = c2
+    # at the least-squares solution (y - Xb)'W(y - Xb) = y'Wy - b'X'Wy
+    q = yWy - fit
+    return q if q > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _fill(code, doses, th0, th1, off, scal, X):
+    """Basis columns of model ``code`` at ``doses`` into ``X`` (k, 2); returns how many (0:
+    not finite)."""
+    nb = 1
+    for i in range(doses.size):
+        nb = basis(code, doses[i], th0, th1, off, scal, X[i])
+        if not (math.isfinite(X[i, 0]) and (nb < 2 or math.isfinite(X[i, 1]))):
+            return 0
+        if nb < 2:
+            X[i, 1] = 0.0
+    return nb
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _q_at(code, doses, x0, x1, n_theta, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx):
+    """The profile criterion at the log shape parameters ``(x0, x1)`` clamped to the bounds."""
+    t0 = math.exp(min(max(x0, lo[0]), hi[0]))
+    t1 = math.exp(min(max(x1, lo[1]), hi[1])) if n_theta == 2 else 0.0
+    nb = _fill(code, doses, t0, t1, off, scal, X)
+    if nb == 0:
+        return np.inf
+    return _profile(X, nb, W, w1, wy, s3, beta, Wx)
+
+
+GOLD = 0.3819660112501051
+#: Nelder–Mead stops when the simplex is this small (log shape parameters).
+NM_XTOL = 1e-6
 
 
 @njit(cache=True, error_model="numpy")
-def _q_log(code, doses, y, W, x, n_theta, lo, hi, off, scal, beta):
-    """The profile criterion at log shape parameters ``x`` clamped into ``[lo, hi]``."""
-    t0 = math.exp(min(max(x[0], lo[0]), hi[0]))
-    t1 = math.exp(min(max(x[1], lo[1]), hi[1])) if n_theta == 2 else 0.0
-    return profile_q(code, doses, y, W, t0, t1, off, scal, beta)
-
-
-@njit(cache=True, error_model="numpy")
-def _nelder_mead(code, doses, y, W, x0, step, n_theta, lo, hi, off, scal, beta, iters):
-    """Nelder–Mead on the log shape parameters (clamped to their bounds) from ``x0``;
-    returns the best point (2,) and its criterion."""
-    n = n_theta
-    P = np.zeros((n + 1, 2))
-    F = np.empty(n + 1)
-    for i in range(n + 1):
-        P[i, :] = x0
-        if i > 0:
-            P[i, i - 1] += step[i - 1]
-        F[i] = _q_log(code, doses, y, W, P[i], n_theta, lo, hi, off, scal, beta)
-    xr = np.zeros(2)
-    xe = np.zeros(2)
-    xc = np.zeros(2)
-    for _ in range(iters):
-        order = np.argsort(F)
-        P = P[order]
-        F = F[order]
-        if abs(F[n] - F[0]) <= 1e-13 * (abs(F[0]) + 1e-300):
+def _brent(code, doses, a, b, x, fx, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx, tol):
+    """Brent's minimisation (golden section with parabolic steps) of the one-parameter
+    profile criterion on ``[a, b]`` from the point ``x`` with value ``fx``; returns
+    ``(x, f(x))``."""
+    w = v = x
+    fw = fv = fx
+    d = e = 0.0
+    for _ in range(100):
+        m = 0.5 * (a + b)
+        tol1 = tol * abs(x) + 1e-12
+        tol2 = 2.0 * tol1
+        if abs(x - m) <= tol2 - 0.5 * (b - a):
             break
-        cen = np.zeros(2)
-        for i in range(n):
-            cen += P[i]
-        cen /= n
-        xr[:] = cen + (cen - P[n])
-        fr = _q_log(code, doses, y, W, xr, n_theta, lo, hi, off, scal, beta)
-        if fr < F[0]:
-            xe[:] = cen + 2.0 * (cen - P[n])
-            fe = _q_log(code, doses, y, W, xe, n_theta, lo, hi, off, scal, beta)
-            if fe < fr:
-                P[n], F[n] = xe, fe
+        use_golden = True
+        if abs(e) > tol1:
+            r = (x - w) * (fx - fv)
+            q = (x - v) * (fx - fw)
+            p = (x - v) * q - (x - w) * r
+            q = 2.0 * (q - r)
+            if q > 0.0:
+                p = -p
+            q = abs(q)
+            if abs(p) < abs(0.5 * q * e) and p > q * (a - x) and p < q * (b - x):
+                e, d = d, p / q
+                u = x + d
+                if u - a < tol2 or b - u < tol2:
+                    d = tol1 if m >= x else -tol1
+                use_golden = False
+        if use_golden:
+            e = (a - x) if x >= m else (b - x)
+            d = GOLD * e
+        u = x + (d if abs(d) >= tol1 else (tol1 if d > 0 else -tol1))
+        fu = _q_at(code, doses, u, 0.0, 1, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx)
+        if fu <= fx:
+            if u >= x:
+                a = x
             else:
-                P[n], F[n] = xr, fr
-        elif fr < F[n - 1]:
-            P[n], F[n] = xr, fr
+                b = x
+            v, w, x = w, x, u
+            fv, fw, fx = fw, fx, fu
         else:
-            xc[:] = cen + 0.5 * (P[n] - cen)
-            fc = _q_log(code, doses, y, W, xc, n_theta, lo, hi, off, scal, beta)
-            if fc < F[n]:
-                P[n], F[n] = xc, fc
+            if u < x:
+                a = u
             else:
-                for i in range(1, n + 1):
-                    P[i] = P[0] + 0.5 * (P[i] - P[0])
-                    F[i] = _q_log(code, doses, y, W, P[i], n_theta, lo, hi, off, scal, beta)
-    best = np.argmin(F)
-    out = P[best].copy()
-    out[0] = min(max(out[0], lo[0]), hi[0])
-    out[1] = min(max(out[1], lo[1]), hi[1])
-    return out, F[best]
+                b = u
+            if fu <= fw or w == x:
+                v, w = w, u
+                fv, fw = fw, fu
+            elif fu <= fv or v == x or v == w:
+                v = u
+                fv = fu
+    return x, fx
+
+
+@njit(cache=True, error_model="numpy")
+def _nelder_mead(code, doses, x0, x1, f0, s0, s1, lo, hi, off, scal, X, W, w1, wy, s3, beta,
+                 Wx, P, F, iters, xtol):
+    """Nelder–Mead on the two log shape parameters (clamped to their bounds) from ``(x0,
+    x1)`` (value ``f0``) with initial steps ``(s0, s1)``, until the simplex is smaller than
+    ``xtol``; ``P`` (3, 2) and ``F`` (3,) are scratch.  Returns the best point and value."""
+    P[0, 0], P[0, 1], F[0] = x0, x1, f0
+    P[1, 0], P[1, 1] = x0 + s0, x1
+    P[2, 0], P[2, 1] = x0, x1 + s1
+    for i in range(1, 3):
+        F[i] = _q_at(code, doses, P[i, 0], P[i, 1], 2, lo, hi, off, scal, X, W, w1, wy, s3,
+                     beta, Wx)
+    for _ in range(iters):
+        for i in range(1, 3):           # insertion sort of three vertices
+            j = i
+            while j > 0 and F[j] < F[j - 1]:
+                F[j], F[j - 1] = F[j - 1], F[j]
+                P[j, 0], P[j - 1, 0] = P[j - 1, 0], P[j, 0]
+                P[j, 1], P[j - 1, 1] = P[j - 1, 1], P[j, 1]
+                j -= 1
+        size = max(abs(P[1, 0] - P[0, 0]), abs(P[1, 1] - P[0, 1]),
+                   abs(P[2, 0] - P[0, 0]), abs(P[2, 1] - P[0, 1]))
+        if size < xtol or F[2] - F[0] <= 1e-15 * abs(F[0]):
+            break
+        c0 = 0.5 * (P[0, 0] + P[1, 0])
+        c1 = 0.5 * (P[0, 1] + P[1, 1])
+        r0, r1 = 2.0 * c0 - P[2, 0], 2.0 * c1 - P[2, 1]
+        fr = _q_at(code, doses, r0, r1, 2, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx)
+        if fr < F[0]:
+            e0, e1 = 3.0 * c0 - 2.0 * P[2, 0], 3.0 * c1 - 2.0 * P[2, 1]
+            fe = _q_at(code, doses, e0, e1, 2, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx)
+            if fe < fr:
+                P[2, 0], P[2, 1], F[2] = e0, e1, fe
+            else:
+                P[2, 0], P[2, 1], F[2] = r0, r1, fr
+        elif fr < F[1]:
+            P[2, 0], P[2, 1], F[2] = r0, r1, fr
+        else:
+            k0, k1 = 0.5 * (c0 + P[2, 0]), 0.5 * (c1 + P[2, 1])
+            fc = _q_at(code, doses, k0, k1, 2, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx)
+            if fc < F[2]:
+                P[2, 0], P[2, 1], F[2] = k0, k1, fc
+            else:
+                for i in range(1, 3):
+                    P[i, 0] = P[0, 0] + 0.5 * (P[i, 0] - P[0, 0])
+                    P[i, 1] = P[0, 1] + 0.5 * (P[i, 1] - P[0, 1])
+                    F[i] = _q_at(code, doses, P[i, 0], P[i, 1], 2, lo, hi, off, scal, X, W,
+                                 w1, wy, s3, beta, Wx)
+    best = 0
+    for i in range(1, 3):
+        if F[i] < F[best]:
+            best = i
+    return P[best, 0], P[best, 1], F[best]
 
 
 @njit(cache=True, error_model="numpy")
 def fit_batch(code, n_theta, doses, Y, Wt, grid0, grid1, off, scal, active, out_coef,
               out_q):
     """Fit model ``code`` to every ``active`` trial: ``Y`` (T, k) estimates, ``Wt`` (T, k, k)
-    weights; shape parameters on the log grids ``grid0`` (and ``grid1``) then refined by
-    Nelder–Mead on the log scale (clamped to the bounds; restarted twice).  Writes
-    ``out_coef`` (T, 3 + 2): the linear coefficients then the shape parameters, and
-    ``out_q`` (T,) the weighted residual criterion."""
-    T = Y.shape[0]
-    beta = np.zeros(3)
+    weights.  Shape parameters: the best point of the log grid ``grid0`` (× ``grid1``), then
+    Brent's method between its neighbours (one parameter) or Nelder–Mead from it, restarted
+    once (two), on the log scale clamped to the grid's ends.  Writes ``out_coef`` (T, 3 + 2):
+    the linear coefficients then the shape parameters, and ``out_q`` (T,) the weighted
+    residual criterion."""
+    T, k = Y.shape
+    G0 = grid0.size
+    G1 = grid1.size if n_theta == 2 else 1
+    lo = np.array([grid0[0], grid1[0] if n_theta == 2 else 0.0])
+    hi = np.array([grid0[-1], grid1[-1] if n_theta == 2 else 0.0])
+    # the basis on the grid is the same for every trial
+    table = np.zeros((G0, G1, k, 2))
+    nbs = np.zeros((G0, G1), np.int64)
+    if n_theta > 0:
+        for a in range(G0):
+            for c in range(G1):
+                t1 = math.exp(grid1[c]) if n_theta == 2 else 0.0
+                nbs[a, c] = _fill(code, doses, math.exp(grid0[a]), t1, off, scal, table[a, c])
+    step0 = (hi[0] - lo[0]) / max(G0 - 1, 1)
+    step1 = (hi[1] - lo[1]) / max(G1 - 1, 1) if n_theta == 2 else 0.0
     for i in range(T):
         if not active[i]:
             continue
-        y = Y[i]
         W = Wt[i]
+        w1 = np.empty(k)
+        wy = np.empty(k)
+        s3 = np.empty(3)
+        beta = np.zeros(3)
+        Wx = np.empty(k)
+        X = np.zeros((k, 2))
+        _prepare(W, Y[i], w1, wy, s3)
         if n_theta == 0:
-            q = profile_q(code, doses, y, W, 0.0, 0.0, off, scal, beta)
-            out_q[i] = q
+            nb = _fill(code, doses, 0.0, 0.0, off, scal, X)
+            out_q[i] = _profile(X, nb, W, w1, wy, s3, beta, Wx)
             out_coef[i, :3] = beta
             out_coef[i, 3:] = 0.0
             continue
         best, b0, b1 = np.inf, 0, 0
-        n1 = grid1.size if n_theta == 2 else 1
-        for a in range(grid0.size):
-            for c in range(n1):
-                t1 = math.exp(grid1[c]) if n_theta == 2 else 0.0
-                q = profile_q(code, doses, y, W, math.exp(grid0[a]), t1, off, scal, beta)
+        for a in range(G0):
+            for c in range(G1):
+                if nbs[a, c] == 0:
+                    continue
+                q = _profile(table[a, c], nbs[a, c], W, w1, wy, s3, beta, Wx)
                 if q < best:
                     best, b0, b1 = q, a, c
-        lo = np.array([grid0[0], grid1[0] if n_theta == 2 else 0.0])
-        hi = np.array([grid0[-1], grid1[-1] if n_theta == 2 else 0.0])
-        x0 = np.array([grid0[b0], grid1[b1] if n_theta == 2 else 0.0])
-        step = np.array([(hi[0] - lo[0]) / max(grid0.size - 1, 1),
-                         (hi[1] - lo[1]) / max(grid1.size - 1, 1) if n_theta == 2 else 0.0])
-        for _ in range(3):      # restarts from the best point so far, smaller steps
-            x, q = _nelder_mead(code, doses, y, W, x0, step, n_theta, lo, hi, off, scal,
-                                beta, 400)
-            if q < best:
-                best, x0 = q, x
-            step *= 0.5
-        t0 = math.exp(x0[0])
-        t1 = math.exp(x0[1]) if n_theta == 2 else 0.0
-        out_q[i] = profile_q(code, doses, y, W, t0, t1, off, scal, beta)
+        x0 = grid0[b0]
+        x1 = grid1[b1] if n_theta == 2 else 0.0
+        if n_theta == 1:
+            x0, best = _brent(code, doses, grid0[max(b0 - 1, 0)], grid0[min(b0 + 1, G0 - 1)],
+                              x0, best, lo, hi, off, scal, X, W, w1, wy, s3, beta, Wx, 1.5e-8)
+        else:
+            P = np.empty((3, 2))
+            F = np.empty(3)
+            s0, s1 = step0, step1
+            for _ in range(2):      # a restart guards against a collapsed simplex
+                y0, y1, q = _nelder_mead(code, doses, x0, x1, best, s0, s1, lo, hi, off, scal,
+                                         X, W, w1, wy, s3, beta, Wx, P, F, 400, NM_XTOL)
+                if q <= best:
+                    best, x0, x1 = q, y0, y1
+                s0, s1 = 0.1 * step0, 0.1 * step1
+        t0 = math.exp(min(max(x0, lo[0]), hi[0]))
+        t1 = math.exp(min(max(x1, lo[1]), hi[1])) if n_theta == 2 else 0.0
+        out_q[i] = _q_at(code, doses, x0, x1, n_theta, lo, hi, off, scal, X, W, w1, wy, s3,
+                         beta, Wx)
         out_coef[i, :3] = beta
         out_coef[i, 3] = t0
         out_coef[i, 4] = t1
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _mean_at(codes, coef, weights, d, off, scal, g):
+    """The (weighted) fitted mean at dose ``d`` of one trial's models."""
+    f = 0.0
+    for m in range(codes.size):
+        w = weights[m]
+        if w == 0.0:
+            continue
+        p = basis(codes[m], d, coef[m, 3], coef[m, 4], off, scal, g)
+        v = coef[m, 0]
+        for a in range(p):
+            v += coef[m, 1 + a] * g[a]
+        f += w * v
+    return f
+
+
 @njit(cache=True, error_model="numpy")
-def curve_batch(code, coef, doses, off, scal, out):
-    """Fitted means of model ``code`` at ``doses`` (n,) for each trial's ``coef`` (T, 5)."""
-    g = np.empty(2)
-    for i in range(coef.shape[0]):
+def curves_batch(codes, coef, weights, doses, grid, sign, delta, p, off, scal, fitted,
+                 target):
+    """For every trial with model weights ``weights`` (T, F) (all zero: no fit) of the model
+    families ``codes`` (F,) with coefficients ``coef`` (T, F, 5): the fitted means at
+    ``doses`` into ``fitted`` (T, k), and the target dose into ``target`` (T,): the smallest
+    dose where the effect over placebo (times ``sign``) reaches ``delta``, or, when ``delta``
+    is NaN, the fraction ``p`` of its largest value on the grid (NaN when never reached) —
+    the first point of ``grid`` past it, refined by bisection."""
+    T = coef.shape[0]
+    G = grid.size
+    for i in range(T):
+        has = False
+        for m in range(codes.size):
+            if weights[i, m] != 0.0:
+                has = True
+        if not has:
+            continue
+        g = np.empty(2)
         for j in range(doses.size):
-            p = basis(code, doses[j], coef[i, 3], coef[i, 4], off, scal, g)
-            f = coef[i, 0]
-            for a in range(p):
-                f += coef[i, 1 + a] * g[a]
-            out[i, j] = f
+            fitted[i, j] = _mean_at(codes, coef[i], weights[i], doses[j], off, scal, g)
+        base = _mean_at(codes, coef[i], weights[i], grid[0], off, scal, g)
+        if math.isnan(delta):
+            top = 0.0                  # the effect at grid[0]
+            for j in range(1, G):
+                e = sign * (_mean_at(codes, coef[i], weights[i], grid[j], off, scal, g) - base)
+                if e > top:
+                    top = e
+            level = p * top * (1.0 - 1e-12)
+        else:
+            level = delta
+        prev = 0.0
+        for j in range(1, G):
+            e = sign * (_mean_at(codes, coef[i], weights[i], grid[j], off, scal, g) - base)
+            if e >= level:
+                if prev >= level:
+                    target[i] = grid[j - 1]
+                    break
+                a, b = grid[j - 1], grid[j]   # bisection to the crossing
+                for _ in range(200):
+                    if b - a <= 1e-12 * grid[G - 1]:
+                        break
+                    mid = 0.5 * (a + b)
+                    em = sign * (_mean_at(codes, coef[i], weights[i], mid, off, scal, g) - base)
+                    if em >= level:
+                        b = mid
+                    else:
+                        a = mid
+                target[i] = b
+                break
+            prev = e

@@ -6,14 +6,16 @@ selection or averaging, the target dose), with no per-trial Python loop.
 Numerics: contrasts and correlations are batched linear algebra.  A candidate whose statistic
 is above the Bonferroni critical value is significant and one below the single-test critical
 value is not, whatever the correlation; only trials with a statistic between the two get
-their adjusted p-values computed, by the spherical-radial method of
-:mod:`trialsim.analysis.mvt` over one shared set of :data:`SIM_DIRECTIONS` directions (12
-scrambles × 2,048: error below ~5e-5 near p = 0.025, so a decision at the 0.025 level can
-differ from an exact one only for trials that close to the boundary); the p-values of the
-other trials are left NaN (their decision is certain).  Fits profile the linear
-coefficients out and search the shape parameters on log grids (200 points in one dimension,
-40 × 40 in two) refined by Nelder–Mead — never a worse optimum than
-:func:`.fitting.fit_model` (tested).
+the adjusted p-values of those candidates computed, by the spherical-radial method of
+:mod:`trialsim.analysis.mvt` over one shared set of directions (12 scrambles of up to 1,024
+points).  A trial starts with 64 points per scramble and doubles them until each p-value is
+more than :data:`SIM_Z` standard errors (estimated over the scrambles) from ``alpha`` — the
+decision is then the exact one but for a chance of order 1e-4 — or all are used (error
+below ~1e-4 near p = 0.025).  So a p-value far from ``alpha`` carries a larger error (its
+standard error is returned); the other p-values are left NaN (their decision is certain).
+Fits profile the linear coefficients out and search the shape parameters on log grids (30
+points in one dimension, 12 × 12 in two, as DoseFinding's defaults) refined by Brent's method
+or Nelder–Mead — the same optimum as :func:`.fitting.fit_model` (tested).
 """
 from __future__ import annotations
 
@@ -23,14 +25,14 @@ import numpy as np
 
 from trialsim.analysis import mvt
 from trialsim.analysis.doseresponse import _kernels as K
-from trialsim.analysis.doseresponse.fitting import GRID_1D, GRID_2D
 from trialsim.analysis.doseresponse.models import Candidates, family
 
 CODES = {"linear": 0, "linlog": 1, "quadratic": 2, "emax": 3, "sig_emax": 4, "exponential": 5,
          "logistic": 6, "beta": 7}
-SIM_M = 11
-SIM_DIRECTIONS = mvt.N_SHIFTS * (1 << SIM_M)
-DOSE_GRID = 2001
+SIM_M0, SIM_M = 6, 10
+SIM_Z = 4.0
+#: Points of the grid that brackets the target dose (then refined by bisection).
+DOSE_GRID = 401
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class BatchEstimates:
 @dataclass(frozen=True)
 class BatchResult:
     """Per trial: ``signal`` (T,) the flat dose-response rejected; ``p`` (T, M) adjusted
-    p-values; ``t`` (T, M); ``selected`` (T,) index into ``models`` of the selected family
+    p-values where computed and ``p_se`` (T, M) their Monte Carlo standard errors; ``t`` (T,
+    M); ``selected`` (T,) index into ``models`` of the selected family
     (−1 without a signal); ``weights`` (T, F) model weights; ``fitted`` (T, k) the selected
     (or averaged) fitted mean at the studied doses; ``dose`` (T,) the target dose (NaN when
     not reached or no signal)."""
@@ -64,6 +67,7 @@ class BatchResult:
     models: tuple[str, ...]
     t: np.ndarray
     p: np.ndarray
+    p_se: np.ndarray
     signal: np.ndarray
     selected: np.ndarray
     weights: np.ndarray
@@ -95,23 +99,32 @@ def batch_contrast_test(be: BatchEstimates, shapes: np.ndarray, two_sided: bool 
     return t, np.ascontiguousarray(A), C
 
 
-def batch_pvalues(t: np.ndarray, A: np.ndarray, df: np.ndarray, two_sided: bool = False
-                  ) -> np.ndarray:
-    """Adjusted p-values (T, M) over the shared directions (see the module docstring)."""
+def batch_pvalues(t: np.ndarray, A: np.ndarray, df: np.ndarray, two_sided: bool = False,
+                  want: np.ndarray | None = None, alpha: float = 0.025
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Adjusted p-values (T, M) and their standard errors, of the candidates in ``want``
+    (default all; NaN elsewhere), with the accuracy needed to decide at ``alpha`` (see the
+    module docstring)."""
     T, M, r = A.shape
-    U = np.concatenate([mvt.directions(r, rep, SIM_M) for rep in range(mvt.N_SHIFTS)])
+    U = np.stack([mvt.directions(r, rep, SIM_M) for rep in range(mvt.N_SHIFTS)])
     dfs, index = np.unique(df, return_inverse=True)
     coefs = np.stack([mvt.radial_spline(r, float(x)).c for x in dfs])
-    return K.mct_pvalues(A, np.ascontiguousarray(t), np.ascontiguousarray(U), coefs,
-                         index.astype(np.int64), two_sided, mvt.N_SHIFTS)
+    want = np.ones((T, M), bool) if want is None else want
+    return K.mct_pvalues(A, np.ascontiguousarray(t), want, np.ascontiguousarray(U), coefs,
+                         index.astype(np.int64), two_sided, alpha, SIM_Z, SIM_M0)
+
+
+#: Grid points of the batched fits (fewer than the single-trial fit's; Nelder–Mead refines).
+SIM_GRID_1D, SIM_GRID_2D = 30, 12
 
 
 def _grids(fam, max_dose: float, bounds) -> tuple[np.ndarray, np.ndarray]:
     b = np.log(fam.bounds(max_dose, bounds))
     if fam.n_theta == 1:
-        return np.linspace(b[0, 0], b[0, 1], GRID_1D), np.zeros(1)
+        return np.linspace(b[0, 0], b[0, 1], SIM_GRID_1D), np.zeros(1)
     if fam.n_theta == 2:
-        return np.linspace(b[0, 0], b[0, 1], GRID_2D), np.linspace(b[1, 0], b[1, 1], GRID_2D)
+        return (np.linspace(b[0, 0], b[0, 1], SIM_GRID_2D),
+                np.linspace(b[1, 0], b[1, 1], SIM_GRID_2D))
     return np.zeros(1), np.zeros(1)
 
 
@@ -153,32 +166,26 @@ def batch_mcpmod(be: BatchEstimates, cands: Candidates, *, alpha: float = 0.025,
     q_single = _t_quantile(1 - alpha / sides, be.df)
     q_bonferroni = _t_quantile(1 - alpha / (sides * M), be.df)
     sure = stat > q_bonferroni[:, None]
-    band = ((stat >= q_single[:, None]) & ~sure).any(axis=1) & be.valid
+    in_band = (stat >= q_single[:, None]) & ~sure
+    band = in_band.any(axis=1) & be.valid
     pv = np.full((T, M), np.nan)
+    pse = np.full((T, M), np.nan)
     if band.any():
-        pv[band] = batch_pvalues(t[band], A[band], be.df[band], two_sided)
+        pv[band], pse[band] = batch_pvalues(t[band], A[band], be.df[band], two_sided,
+                                            in_band[band], alpha)
     sig = (sure | (pv < alpha)) & be.valid[:, None]
     signal = sig.any(axis=1)
     models = tuple(dict.fromkeys(c.model for c in cands.items))
     F = len(models)
     crit = np.full((T, F), np.nan)
-    curves = np.full((T, F, DOSE_GRID), np.nan)
-    fitted_at = np.full((T, F, k), np.nan)
-    grid = np.linspace(0.0, float(be.doses[-1]), DOSE_GRID)
+    coefs = np.zeros((T, F, 5))
     bounds = bounds or {}
     for f, m in enumerate(models):
         cols = [j for j, c in enumerate(cands.items) if c.model == m]
         active = sig[:, cols].any(axis=1)
-        if not active.any():
-            continue
-        coef, c = batch_fit(m, be, active, cands, bounds.get(m))
-        crit[:, f] = c
-        out = np.full((T, DOSE_GRID), np.nan)
-        K.curve_batch(CODES[m], np.nan_to_num(coef), grid, cands.off, cands.scal, out)
-        curves[:, f] = np.where(active[:, None], out, np.nan)
-        at = np.full((T, k), np.nan)
-        K.curve_batch(CODES[m], np.nan_to_num(coef), be.doses, cands.off, cands.scal, at)
-        fitted_at[:, f] = np.where(active[:, None], at, np.nan)
+        if active.any():
+            coef, crit[:, f] = batch_fit(m, be, active, cands, bounds.get(m))
+            coefs[active, f] = coef[active]
     weights = np.zeros((T, F))
     has = np.isfinite(crit)
     if selection == "maxT":
@@ -196,19 +203,15 @@ def batch_mcpmod(be: BatchEstimates, cands: Candidates, *, alpha: float = 0.025,
             w = np.where(has, np.exp(-0.5 * (c0 - lowest)), 0.0)
         total = w.sum(axis=1, keepdims=True)
         weights = np.divide(w, total, out=np.zeros_like(w), where=total > 0)
-    weights[~signal] = 0.0
-    selected = np.where(signal, np.argmax(weights, axis=1), -1)
-    curve = np.einsum("tf,tfg->tg", weights, np.nan_to_num(curves))
-    fitted = np.einsum("tf,tfk->tk", weights, np.nan_to_num(fitted_at))
-    fitted[~signal] = np.nan
-    effect = sign * (curve - curve[:, :1])
-    if delta is not None:
-        level = np.full(T, float(delta))
-    else:
-        level = float(p) * np.max(effect, axis=1) * (1 - 1e-12)
-    dose = _first_crossing(grid, effect, level)
-    dose[~signal] = np.nan
-    return BatchResult(cands.labels, models, t, pv, signal, selected, weights, fitted, dose,
+    weights[~signal[:, None] | ~has] = 0.0          # (a failed fit carries no weight)
+    selected = np.where(weights.any(axis=1), np.argmax(weights, axis=1), -1)
+    fitted = np.full((T, k), np.nan)
+    dose = np.full(T, np.nan)
+    K.curves_batch(np.array([CODES[m] for m in models], np.int64), coefs, weights, be.doses,
+                   np.linspace(0.0, float(be.doses[-1]), DOSE_GRID), sign,
+                   float("nan") if delta is None else float(delta),
+                   float("nan") if p is None else float(p), cands.off, cands.scal, fitted, dose)
+    return BatchResult(cands.labels, models, t, pv, pse, signal, selected, weights, fitted, dose,
                        critical_value)
 
 
@@ -220,18 +223,3 @@ def _t_quantile(prob: float, df: np.ndarray) -> np.ndarray:
     fin = np.isfinite(df)
     out[fin] = stdtrit(df[fin], prob)
     return out
-
-
-def _first_crossing(grid: np.ndarray, effect: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """The smallest dose where ``effect`` (T, G) reaches ``level`` (T,), linearly
-    interpolated between grid points (NaN when never)."""
-    above = effect >= level[:, None]
-    above[:, 0] = False
-    j = np.argmax(above, axis=1)
-    hit = above[np.arange(effect.shape[0]), j]
-    jm = np.maximum(j - 1, 0)
-    rows = np.arange(effect.shape[0])
-    e0, e1 = effect[rows, jm], effect[rows, j]
-    frac = np.where(e1 > e0, (level - e0) / np.where(e1 > e0, e1 - e0, 1.0), 1.0)
-    d = grid[jm] + np.clip(frac, 0.0, 1.0) * (grid[j] - grid[jm])
-    return np.where(hit, d, np.nan)
