@@ -17,6 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from trialsim.errors import ConfigError
@@ -120,6 +121,57 @@ def cmd_validate(args) -> int:
     return EXIT_INPUT if bad else 0
 
 
+def cmd_analyse(args) -> int:
+    import json
+
+    import trialsim as ts
+    from trialsim.analysis import mcpmod
+    from trialsim.analysis.doseresponse.models import Candidates
+    from trialsim.config.analysis import load_analysis_plan, read_trial_data
+    from trialsim.store import write_file_atomic
+
+    plan = load_analysis_plan(args.models)
+    dose, resp, X, dropped = read_trial_data(args.data, plan)
+    levels = np.unique(dose)
+    if levels.size < 2 or levels[0] != 0:
+        raise ValueError(f"{args.data}: the dose column holds {levels.size} dose level(s) "
+                         f"({', '.join(f'{x:g}' for x in levels[:6])}); expected placebo (0) "
+                         "and at least one active dose")
+    try:
+        Candidates.from_models(levels, plan.models, plan.off, plan.scal)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(str(e), ("models",), str(args.models)) from None
+    try:
+        res = mcpmod(dose, resp, models=plan.models, alpha=plan.alpha, delta=plan.delta,
+                     p=plan.p, selection=plan.selection, direction=plan.direction,
+                     endpoint=plan.endpoint, covariates=X, off=plan.off, scal=plan.scal,
+                     two_sided=plan.two_sided)
+    except ValueError as e:
+        raise ValueError(f"{args.data}: {e}") from None
+    out = Path(args.out) if args.out is not None else Path(Path(args.data).stem + ".mcpmod.json")
+    print(f"{args.data}: {dose.size} patients at {levels.size} doses"
+          + (f" ({dropped} row{'s' if dropped > 1 else ''} without a response left out)"
+             if dropped else "") + "\n")
+    print(res.summary())
+    doc = {"data": str(args.data), "analysis_plan": str(args.models),
+           "trialsim_version": ts.__version__, "n_patients": int(dose.size),
+           "rows_without_response": dropped, "plan": plan.to_dict(), "result": res.to_dict()}
+    path = write_file_atomic(out, json.dumps(doc, indent=2, allow_nan=False,
+                                             default=_json_default) + "\n")
+    print(f"\nwrote {path}")
+    return 0
+
+
+def _json_default(x):
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, tuple):
+        return list(x)
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
 def cmd_show(args) -> int:
     if args.name is not None and not args.name.strip():
         print(f"error: show {args.what}: expected a name, got ''", file=sys.stderr)
@@ -216,6 +268,15 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check study files; exit status 1 if any is invalid")
     v.add_argument("config", nargs="+")
     v.set_defaults(func=cmd_validate)
+    a = sub.add_parser("analyse", help="MCP-Mod on a trial's data (CSV) with an analysis plan "
+                                       "(YAML): print the result and write it as JSON")
+    a.add_argument("data", help="CSV file with a header row (dose, response, covariates)")
+    a.add_argument("--models", required=True, metavar="PLAN.yaml",
+                   help="analysis plan: candidate models with guesstimates, delta or p, "
+                        "alpha, ... (see docs/analysis.md)")
+    a.add_argument("--out", metavar="FILE.json",
+                   help="JSON output (default: <data file stem>.mcpmod.json here)")
+    a.set_defaults(func=cmd_analyse)
     s = sub.add_parser("show", help="list the registered types of a kind ('show design'), or "
                                     "describe one ('show design crm', 'show pk NAME')")
     s.add_argument("what", choices=SHOW_KINDS)

@@ -110,6 +110,28 @@ def write_outputs(out_dir: str | Path, writers: dict[str, Callable[[Path], None]
             shutil.rmtree(old, ignore_errors=True)
 
 
+def write_file_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file beside it, then
+    renamed over it)."""
+    path = Path(os.path.abspath(os.path.expanduser(str(path))))
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; expected a file name")
+    if not path.parent.is_dir():
+        raise OutputError(f"{path.parent} is not an existing folder")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-{os.getpid()}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def clean_stale(out: Path) -> None:
     """Remove the temporary folders that dead processes left beside ``out`` (restoring an
     earlier results folder that a killed run had moved aside and not replaced)."""

@@ -131,8 +131,8 @@ def check_nodes(root: yaml.Node, source: str | None = None) -> None:
         raise ConfigError("the document is nested too deeply", (), source) from None
 
 
-def read_yaml(path: str | Path) -> dict:
-    """Read a study file: a YAML mapping of top-level keys."""
+def read_yaml(path: str | Path, what: str = "a study file") -> dict:
+    """Read a study file (or ``what`` else): a YAML mapping of top-level keys."""
     if not isinstance(path, (str, Path)):
         raise TypeError(f"expected the path of a YAML file, got {type(path).__name__}: {path!r}")
     path = Path(path)
@@ -156,8 +156,9 @@ def read_yaml(path: str | Path) -> dict:
                           "be decoded; save the file as UTF-8", (), str(path)) from None
     doc = parse_yaml(text, str(path))
     if not isinstance(doc, dict):
-        raise ConfigError("a study file must be a YAML mapping of top-level keys (name:, doses:, "
-                          f"design:, ...), got {_kind(doc)}", (), str(path))
+        keys = "(name:, doses:, design:, ...)" if what == "a study file" else "(models:, ...)"
+        raise ConfigError(f"{what} must be a YAML mapping of top-level keys {keys}, got "
+                          f"{_kind(doc)}", (), str(path))
     return doc
 
 

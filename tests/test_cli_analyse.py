@@ -1,0 +1,110 @@
+"""``trialsim analyse DATA.csv --models PLAN.yaml``: MCP-Mod on a trial's data from the command
+line, printed and written as JSON; bad input named by file, YAML path or CSV row and column.
+
+Reference values for the example data (examples/ketamine_phase2_trial.csv, one simulated
+trial) were computed with R DoseFinding 1.0.3: ``MCPMod(dose_mg_per_kg, madrs_change_24h, d,
+models = Mods(linear = NULL, emax = 0.1, sigEmax = c(0.3, 3), exponential = 0.5, quadratic =
+-0.85, doses = c(0, 0.1, 0.2, 0.5, 1), direction = "decreasing"), addCovars = ~baseline_madrs,
+Delta = 8, selModel = "AIC", alpha = 0.025)`` on the rows with a response.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from trialsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "examples" / "ketamine_phase2_trial.csv"
+PLAN = ROOT / "examples" / "ketamine_mcpmod_plan.yaml"
+
+R_T = {"linear": 6.473390, "emax": 7.002877, "sig_emax": 6.149211, "exponential": 5.915014,
+       "quadratic": 4.988105}
+R_AIC = {"linear": 669.5490, "emax": 663.5056, "sig_emax": 664.2441, "exponential": 673.1815,
+         "quadratic": 667.8418}
+R_EMAX = {"e0": -4.331532562, "emax": -15.852815560, "ed50": 0.182374040}
+R_TD = {"linear": 0.6653594, "emax": 0.1857923, "sig_emax": 0.1862258, "exponential": 0.7340538,
+        "quadratic": 0.3852817}
+
+
+def test_analyse_example_matches_dosefinding(tmp_path, capsys):
+    out = tmp_path / "res.json"
+    assert main(["analyse", str(DATA), "--models", str(PLAN), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "99 patients at 5 doses (1 row without a response left out)" in text
+    assert "Target dose TD(delta = 8): 0.1858" in text
+    doc = json.loads(out.read_text())
+    res = doc["result"]
+    for m, t in R_T.items():
+        assert res["t"][m] == pytest.approx(t, abs=5e-6)
+    assert res["signal"] is True
+    for m, a in R_AIC.items():
+        assert res["fits"][m]["aic"] == pytest.approx(a, abs=2e-4)
+    emax = res["fits"]["emax"]["params"]
+    for k, v in R_EMAX.items():
+        assert emax[k] == pytest.approx(v, rel=1e-4)
+    assert res["selected"] == "emax"
+    for m, td in R_TD.items():
+        assert res["target"]["by_model"][m] == pytest.approx(td, rel=2e-5)
+    assert res["target"]["dose"] == pytest.approx(R_TD["emax"], rel=2e-5)
+    assert doc["n_patients"] == 99 and doc["rows_without_response"] == 1
+    assert doc["plan"]["direction"] == "decreasing"
+
+
+def test_default_output_is_named_after_the_data(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["analyse", str(DATA), "--models", str(PLAN)]) == 0
+    assert (tmp_path / "ketamine_phase2_trial.mcpmod.json").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["ketamine_phase2_trial.mcpmod.json"]
+
+
+def _plan(tmp_path, text):
+    p = tmp_path / "plan.yaml"
+    p.write_text(text)
+    return p
+
+
+def _csv(tmp_path, text):
+    p = tmp_path / "data.csv"
+    p.write_text(text)
+    return p
+
+
+GOOD_CSV = "dose,response\n" + "".join(f"{d},{0.1 * i + d}\n" for i in range(8)
+                                       for d in (0, 0.5, 1, 2))
+
+
+@pytest.mark.parametrize("plan, data, expected", [
+    ("models: {emax: 0.2}\nalpha: 0.025\n", GOOD_CSV,
+     "plan.yaml: give exactly one of delta"),
+    ("models: {emax: 0.2}\ndelta: 0.3\nselection: BIC\n", GOOD_CSV, "plan.yaml: selection"),
+    ("models: {emax: -1}\ndelta: 0.3\n", GOOD_CSV, "plan.yaml: models:"),
+    ("models: {cubic: 1}\ndelta: 0.3\n", GOOD_CSV, "plan.yaml: models:"),
+    ("models: [emax]\ndelta: 0.3\n", GOOD_CSV, "plan.yaml: models: expected a mapping"),
+    ("models: {emax: 0.2}\ndelta: 0.3\ncolumns: {dose: dosis}\n", GOOD_CSV,
+     "data.csv: column 'dosis' not found"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n0,1\n0.5,abc\n",
+     "data.csv: row 2, column 'response': expected a number, got 'abc'"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n0,1\n,2\n",
+     "data.csv: row 2, column 'dose': a value is missing"),
+    ("models: {emax: 0.2}\ndelta: 0.3\nendpoint: binary\n", GOOD_CSV,
+     "a binary endpoint takes 0 or 1"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n", "has a header but no data rows"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n0,1\n0,2\n",
+     "data.csv:"),
+])
+def test_bad_input_is_named(tmp_path, capsys, plan, data, expected):
+    p, d = _plan(tmp_path, plan), _csv(tmp_path, data)
+    out = tmp_path / "out.json"
+    assert main(["analyse", str(d), "--models", str(p), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "Traceback" not in err
+    assert not out.exists()
+
+
+def test_output_to_a_folder_is_refused(tmp_path, capsys):
+    assert main(["analyse", str(DATA), "--models", str(PLAN), "--out", str(tmp_path)]) == 1
+    assert "is a folder" in capsys.readouterr().err

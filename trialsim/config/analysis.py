@@ -1,0 +1,172 @@
+"""The inputs of ``trialsim analyse``: an analysis plan (YAML) and a trial's data (CSV).
+
+A plan names the candidate models and the test and estimation settings of
+:func:`trialsim.analysis.mcpmod`, and which CSV columns hold the dose, the response and any
+covariates::
+
+    models: {linear: null, emax: 0.2, sig_emax: [0.4, 3], exponential: 0.5, quadratic: -0.85}
+    delta: 0.3                 # or p: 0.5 (ED50 rather than the target dose)
+    alpha: 0.025
+    selection: AIC             # AIC | maxT | average
+    direction: increasing      # decreasing for a fall in a score, e.g. MADRS
+    endpoint: continuous       # or binary (0/1 responses)
+    covariates: [baseline]     # ANCOVA (continuous endpoint)
+    columns: {dose: dose, response: resp}
+
+Errors name the file, the YAML path or the CSV row and column, and what was expected.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from trialsim.config.build import construct, expect_mapping
+from trialsim.config.collect import Collector
+from trialsim.config.reader import read_yaml
+from trialsim.errors import ConfigError
+from trialsim.spec import spec
+
+#: Largest data file ``trialsim analyse`` reads (bytes).
+MAX_DATA_BYTES = 200 * 2 ** 20
+
+
+@spec
+class Columns:
+    """CSV column names: ``dose``, ``response``."""
+
+    dose: Annotated[str, Field(min_length=1)] = "dose"
+    response: Annotated[str, Field(min_length=1)] = "response"
+
+
+@spec
+class AnalysisPlan:
+    """An MCP-Mod analysis plan (see the module docstring); exactly one of ``delta`` (the
+    clinically relevant effect, for the target dose) and ``p`` (for ``ED_p``)."""
+
+    models: dict[str, Any]
+    delta: Annotated[float, Field(gt=0, le=1e12)] | None = None
+    p: Annotated[float, Field(gt=0, le=1)] | None = None
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.025
+    selection: Literal["AIC", "maxT", "average"] = "AIC"
+    direction: Literal["increasing", "decreasing"] = "increasing"
+    endpoint: Literal["continuous", "binary"] = "continuous"
+    two_sided: bool = False
+    covariates: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    columns: Columns = Columns()
+    off: Annotated[float, Field(gt=0)] | None = None
+    scal: Annotated[float, Field(gt=0)] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.delta is None) == (self.p is None):
+            raise ValueError("give exactly one of delta (the clinically relevant effect, for "
+                             "the target dose) and p (for ED_p)")
+        if self.covariates and self.endpoint == "binary":
+            raise ValueError("covariates apply to a continuous endpoint")
+
+    def to_dict(self) -> dict:
+        out = {k: getattr(self, k) for k in ("models", "delta", "p", "alpha", "selection",
+                                             "direction", "endpoint", "two_sided", "off",
+                                             "scal")}
+        out["covariates"] = list(self.covariates)
+        out["columns"] = {"dose": self.columns.dose, "response": self.columns.response}
+        return {k: v for k, v in out.items() if v is not None}
+
+
+def load_analysis_plan(path: str | Path) -> AnalysisPlan:
+    """Read and check an analysis plan; ConfigError naming the file and YAML path."""
+    doc = read_yaml(path, "an analysis plan")
+    try:
+        node = dict(doc)
+        if "columns" in node:
+            node["columns"] = construct(Columns, dict(expect_mapping(
+                node["columns"], ("columns",), "CSV column names {dose: ..., response: ...}")),
+                ("columns",))
+        if "models" in node:
+            expect_mapping(node["models"], ("models",),
+                           "candidate models with their guesstimates, e.g. {emax: 0.2}")
+        plan = construct(AnalysisPlan, node, ())
+    except ConfigError as e:
+        raise e.at((), str(path)) from None
+    return plan
+
+
+def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray | None, int]:
+    """``(dose, response, covariates or None, rows dropped)`` from a CSV file with a header
+    row: the plan's dose, response and covariate columns as numbers.  Rows with a missing
+    response are dropped (and counted); any other missing or non-numeric value is an error
+    naming the row (1-based, after the header) and the column."""
+    path = Path(path)
+    where = str(path)
+    try:
+        if path.is_dir():
+            raise ConfigError("is a folder, not a CSV file", (), where)
+        size = path.stat().st_size
+        if size > MAX_DATA_BYTES:
+            raise ConfigError(f"the file has {size:,} bytes; at most {MAX_DATA_BYTES:,} are "
+                              "read", (), where)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read file: {e.strerror or e}", (), where) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text; save the file as UTF-8 CSV", (), where) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        raise ConfigError(f"not a readable CSV file with a header row: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
+                          (), where) from None
+    cols = plan.columns
+    wanted = [cols.dose, cols.response, *plan.covariates]
+    missing = [c for c in wanted if c not in df.columns]
+    if missing:
+        shown = ", ".join(map(repr, list(df.columns)[:12]))
+        raise ConfigError(f"column {missing[0]!r} not found (the analysis plan's "
+                          f"{_role(plan, missing[0])}); the columns are: {shown or 'none'}",
+                          (), where)
+    if len(df) == 0:
+        raise ConfigError("the file has a header but no data rows", (), where)
+    checks = Collector()
+    values = {}
+    for c in wanted:
+        text = df[c].str.strip()
+        blank = text.isin(["", "NA", "NaN", "nan", "."])
+        num = pd.to_numeric(text.where(~blank), errors="coerce")
+        bad = num.isna() & ~blank
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: expected a number, "
+                                             f"got {df[c].iloc[i]!r}", (), where))
+            continue
+        num = num.to_numpy(float)
+        if not np.all(np.isfinite(num[~blank.to_numpy()])):
+            i = int(np.flatnonzero(~np.isfinite(num) & ~blank.to_numpy())[0])
+            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: expected a finite "
+                                             f"number, got {df[c].iloc[i]!r}", (), where))
+            continue
+        if c != cols.response and blank.any():
+            i = int(np.flatnonzero(blank.to_numpy())[0])
+            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: a value is "
+                                             "missing", (), where))
+            continue
+        values[c] = num
+    checks.raise_any()
+    keep = np.isfinite(values[cols.response])
+    dose, resp = values[cols.dose][keep], values[cols.response][keep]
+    if plan.endpoint == "binary" and not np.all((resp == 0) | (resp == 1)):
+        i = int(np.flatnonzero(keep)[np.flatnonzero((resp != 0) & (resp != 1))[0]])
+        raise ConfigError(f"row {i + 1}, column {cols.response!r}: a binary endpoint takes 0 "
+                          f"or 1, got {df[cols.response].iloc[i]!r}", (), where)
+    X = (np.column_stack([values[c][keep] for c in plan.covariates])
+         if plan.covariates else None)
+    return dose, resp, X, int((~keep).sum())
+
+
+def _role(plan: AnalysisPlan, column: str) -> str:
+    if column == plan.columns.dose:
+        return "dose column (columns.dose)"
+    if column == plan.columns.response:
+        return "response column (columns.response)"
+    return "covariate (covariates)"
