@@ -67,9 +67,9 @@ def main() -> None:
         from trialsim.rng import stream_uniforms
         arm = s.design.allocate(stream_uniforms(2, 0, trials, "allocation",
                                                 s.design.n_uniforms()))
-        traj, base, cov = P.potential_scores(s, 2, 0, trials, arm=arm)
+        traj, base, cov, _ = P.potential_scores(s, 2, 0, trials, arm=arm)
         drop = P._dropout_times(s, stream_uniforms(2, 0, trials, "dropout", n_total), arm, traj,
-                                base, np.asarray(s.visits_h))
+                                base, np.asarray(s.visits_h), np.zeros(arm.shape + (0,), bool))
         y = P._endpoint(s, traj, base, np.asarray(s.visits_h)[None, None] < drop[..., None])
         be = P._estimates(s, y, arm, base, cov)
         cands = Candidates.from_models(s.doses, s.analysis.models)

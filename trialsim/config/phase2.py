@@ -3,22 +3,27 @@
 Top-level keys: ``name``, ``description``, ``doses`` (placebo 0 first), ``dose_unit``,
 ``population``, ``pk``, ``response: {efficacy: {type: madrs_timecourse, ...}}``, ``design``
 (a phase II design, e.g. ``{type: parallel, allocation: [...], n_total: N}``), ``visits_h``,
-``endpoint``, ``dropout``, ``analysis``, ``decision`` and ``simulation``.
+``endpoint``, ``safety`` (acute adverse effects by name), ``dropout``, ``analysis``,
+``decision`` and ``simulation``.
 """
 from __future__ import annotations
 
 import copy
+import re
 
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
                                    finite_number, path_key)
 from trialsim.config.collect import Collector
 from trialsim.errors import ConfigError
 from trialsim.phase2.study import Analysis, Decision, Dropout, Endpoint, Phase2Study
+from trialsim.pk import check_metrics
+from trialsim.response.safety import SafetyMeasure
 from trialsim.response.timecourse import MadrsTimeCourse
 from trialsim.spec import validation_context
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
-            "design", "visits_h", "endpoint", "dropout", "analysis", "decision", "simulation")
+            "design", "visits_h", "endpoint", "safety", "dropout", "analysis", "decision",
+            "simulation")
 
 
 def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
@@ -33,6 +38,9 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     doses = parts["doses"]
     n = len(doses) if doses else None
     ctx = {"n_doses": n} if n else {}
+    safety = checks.attempt(_safety, doc, parts)
+    if safety is not None:
+        ctx["safety_names"] = tuple(safety)
     with validation_context(**ctx):
         design = checks.attempt(lambda: build("phase2_design", doc["design"], ("design",)))
         efficacy = checks.attempt(_efficacy, doc)
@@ -66,7 +74,7 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     try:
         return Phase2Study(parts["name"], tuple(doses), parts["dose_unit"], pop, parts["pk"],
                            efficacy, design, visits, endpoint, dropout, analysis, decision,
-                           resolved, source)
+                           safety, resolved, source)
     except ValueError as e:
         raise ConfigError(str(e), ("design",)) from None
 
@@ -85,6 +93,37 @@ def _efficacy(doc) -> MadrsTimeCourse:
         raise ConfigError("a phase II study needs a clinical-score time course "
                           "(type: madrs_timecourse)", ("response", "efficacy", "type"))
     return m
+
+
+def _safety(doc, parts) -> dict[str, SafetyMeasure]:
+    """The ``safety:`` section: measure name → :class:`SafetyMeasure`."""
+    if "safety" not in doc:
+        return {}
+    node = expect_mapping(doc["safety"], ("safety",),
+                          "safety measures by name, e.g. {dissociation: {emax: ..., ...}}")
+    if len(node) > 10:
+        raise ConfigError(f"at most 10 safety measures, got {len(node)}", ("safety",))
+    out = {}
+    for name, spec_ in node.items():
+        path = ("safety", path_key(name))
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,39}", name):
+            raise ConfigError("a safety measure's name is a word of letters, digits and _ "
+                              f"(at most 40), got {describe_value(name)}", path)
+        m = construct(SafetyMeasure, dict(expect_mapping(spec_, path, "a safety measure")),
+                      path)
+        pop, pk = parts["population"], parts["pk"]
+        if m.baseline is not None and m.baseline not in pop.covariates:
+            raise ConfigError(f"{m.baseline!r} is not a population covariate",
+                              path + ("baseline",))
+        if pk is None:
+            raise ConfigError("a safety measure is driven by drug concentrations: the study "
+                              "needs a pk section", path)
+        try:
+            check_metrics(pk, m.metric_names())
+        except ValueError as e:
+            raise ConfigError(str(e), path + ("exposure",)) from None
+        out[name] = m
+    return out
 
 
 def _visits(doc) -> tuple[float, ...]:

@@ -85,7 +85,7 @@ def probe_phase2(study) -> None:
         study.population.draw(PROBE_SEED, 0, trials, 4, study.n_z,
                               0 if study.pk is None else study.pk.omega.n)
     with stage(("pk",)):
-        scores, base, _ = potential_scores(study, PROBE_SEED, 0, trials,
+        scores, base, _, _ = potential_scores(study, PROBE_SEED, 0, trials,
                                            min(study.design.n_total, PROBE_PATIENTS))
         if not np.all(np.isfinite(scores)):
             raise ValueError("the MADRS time course gives scores that are not numbers")

@@ -59,16 +59,24 @@ class Phase2Simulations:
         """One row per randomised patient."""
         a, doses = self.arrays, np.asarray(self.study.doses, float)
         T, N = a.arm.shape
-        return pd.DataFrame({
-            "trial": np.repeat(a.trials, N), "patient": np.tile(np.arange(N), T),
-            "arm": a.arm.ravel(), "dose": doses[a.arm.ravel()],
-            "dropout_h": a.dropout_h.ravel(), "endpoint": a.y.ravel()})
+        cols = {"trial": np.repeat(a.trials, N), "patient": np.tile(np.arange(N), T),
+                "arm": a.arm.ravel(), "dose": doses[a.arm.ravel()],
+                "dropout_h": a.dropout_h.ravel(), "endpoint": a.y.ravel()}
+        for s, name in enumerate(self.study.safety):
+            cols[f"{name}_event"] = a.event[..., s].ravel()
+            cols[f"{name}_peak"] = a.peak[..., s].ravel()
+            cols[f"{name}_resolved_h"] = a.resolved_h[..., s].ravel()
+        return pd.DataFrame(cols)
 
     def summary(self) -> pd.DataFrame:
         """Per arm: patients randomised and analysed, dropout, the observed and true endpoint,
         the fitted effect over placebo (trials with a signal) with its bias and RMSE against
         the true effect, and the percentage of trials taking the dose forward — each with its
-        Monte Carlo SE — plus a row for "no dose" (no-go)."""
+        Monte Carlo SE — plus a row for "no dose" (no-go).  Per safety measure ``name``:
+        ``name_pct`` the observed percentage of the arm's patients with the event (mean over
+        trials, SE) beside ``name_true_pct``; ``name_peak_mean`` the mean of the patients'
+        largest value; ``name_resolved_h`` the mean time to resolution of the events resolved
+        by the last assessment and ``name_unresolved_pct`` the percentage still unresolved."""
         a, tr = self.arrays, self.truth
         doses = np.asarray(self.study.doses, float)
         rows = []
@@ -91,17 +99,34 @@ class Phase2Simulations:
                          "fitted_effect_mean": fe_m, "fitted_effect_se": fe_se,
                          "fitted_effect_bias": fe_m - tr.effect[d], "fitted_effect_rmse": rmse,
                          "forward_pct": fw_m, "forward_se": fw_se,
-                         "true_forward": tr.forward == d})
+                         "true_forward": tr.forward == d, **self._safety_columns(d)})
         ng_m, ng_se = _mean_se(100.0 * (a.forward < 0))
         rows.append({"dose": "none", "forward_pct": ng_m, "forward_se": ng_se,
                      "true_forward": tr.forward < 0})
         return pd.DataFrame(rows)
 
+    def _safety_columns(self, d: int) -> dict:
+        a, tr = self.arrays, self.truth
+        out = {}
+        mine = a.arm == d
+        for s, name in enumerate(self.study.safety):
+            has = a.n[:, d] > 0
+            m, se = _mean_se(100.0 * a.event_rate[has, s, d])
+            ev = mine & a.event[..., s]
+            r = a.resolved_h[..., s][ev]
+            out |= {f"{name}_pct": m, f"{name}_se": se,
+                    f"{name}_true_pct": 100.0 * tr.event_rate[s, d],
+                    f"{name}_peak_mean": _mean_se(a.peak[..., s][mine])[0],
+                    f"{name}_resolved_h": _mean_se(r[np.isfinite(r)])[0],
+                    f"{name}_unresolved_pct": (100.0 * float(np.mean(~np.isfinite(r)))
+                                               if r.size else float("nan"))}
+        return out
+
     def metrics(self) -> pd.DataFrame:
         """Trial-level operating characteristics with Monte Carlo SEs: power of the
         dose-response test, go (a dose taken forward), the correct decision (the dose the
         truth takes forward, or no-go when it takes none), the target-dose estimate's bias and
-        RMSE, sample size and dropout."""
+        RMSE, sample size, dropout and the percentage of patients with each safety event."""
         a, tr = self.arrays, self.truth
         rows = {
             "power_pct": 100.0 * a.signal,
@@ -112,6 +137,8 @@ class Phase2Simulations:
             "analysed_mean": a.analysed.sum(axis=1).astype(float),
             "dropout_pct": 100.0 * (1 - a.analysed.sum(axis=1) / a.n.sum(axis=1)),
         }
+        for s, name in enumerate(self.study.safety):
+            rows[f"{name}_pct"] = 100.0 * a.event[..., s].mean(axis=1)
         out = [(k, *_mean_se(v)) for k, v in rows.items()]
         if np.isfinite(tr.td):
             err = a.td[np.isfinite(a.td)] - tr.td

@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from scipy.special import ndtri
 
 from trialsim.analysis.doseresponse.batch import BatchEstimates, batch_mcpmod
 from trialsim.analysis.doseresponse.models import Candidates
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
+from trialsim.phase2.decision import take_forward
 from trialsim.phase2.study import Phase2Study
 from trialsim.response.timecourse import classify, madrs_trajectory
+from trialsim.population.distributions import U_MIN
 from trialsim.rng import check_seed, stream_uniforms
 from trialsim.study import patient_exposures
 
@@ -40,7 +43,8 @@ class Phase2Arrays:
     (T, D) the arm estimates (the analysed mean change, or rate), ``signal`` (T,), ``p_min``
     (T,) the smallest adjusted p-value where computed, ``selected`` (T,) model index (−1
     none), ``td`` (T,) estimated target dose, ``fitted`` (T, D) fitted effect over placebo,
-    ``forward`` (T,) index of the dose taken forward (−1: no-go)."""
+    ``forward`` (T,) index of the dose taken forward (−1: no-go); per safety measure ``S``:
+    ``event``, ``peak``, ``resolved_h`` (T, N, S) and ``event_rate`` (T, S, D) per arm."""
 
     trials: np.ndarray
     arm: np.ndarray
@@ -55,6 +59,10 @@ class Phase2Arrays:
     td: np.ndarray
     fitted: np.ndarray
     forward: np.ndarray
+    event: np.ndarray
+    peak: np.ndarray
+    resolved_h: np.ndarray
+    event_rate: np.ndarray
 
     @classmethod
     def concat(cls, parts: list["Phase2Arrays"]) -> "Phase2Arrays":
@@ -66,24 +74,64 @@ class Phase2Arrays:
 
 def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
                      n_patients: int | None = None, arm: np.ndarray | None = None):
-    """``(scores, baseline (T, N), covariates)``: every patient's MADRS at every visit under
-    every dose, ``scores`` (T, N, D, V) — or, given ``arm`` (T, N), under that arm only (T,
-    N, V), the same numbers without the work for the other arms."""
+    """``(scores, baseline (T, N), covariates, exposures)``: every patient's MADRS at every
+    visit under every dose, ``scores`` (T, N, D, V), and the exposure metrics (T, N, D) — or,
+    given ``arm`` (T, N), under that arm only ((T, N, V) and (T, N)), the same numbers
+    without the work for the other arms."""
     N = study.design.n_total if n_patients is None else n_patients
     pop = study.population
     n_eta = 0 if study.pk is None else study.pk.omega.n
     pts = pop.draw(seed, scenario, trials, N, study.n_z, n_eta)
     doses = np.asarray(study.doses, float)
     ex = patient_exposures(study.pk, study.exposure_names(), pts, doses, study.dose_unit)
+    if arm is not None:
+        pick = arm[..., None].astype(np.intp)
+        ex = {k: np.take_along_axis(np.broadcast_to(v, arm.shape + (len(doses),)), pick,
+                                    axis=2)[..., 0] for k, v in ex.items()}
     m = study.efficacy
     base = pts.covariates[m.baseline]
     x = ex[m.exposure]
-    if arm is not None:
-        x = np.take_along_axis(np.broadcast_to(x, arm.shape + (len(doses),)),
-                               arm[..., None].astype(np.intp), axis=2)
-    scores = madrs_trajectory(m, base, x, np.asarray(study.visits_h, float),
-                              pts.z[..., :2], pts.z[..., 2:2 + len(study.visits_h)])
-    return (scores if arm is None else scores[:, :, 0]), base, pts.covariates
+    scores = madrs_trajectory(m, base, x if arm is None else x[..., None],
+                              np.asarray(study.visits_h, float), pts.z[..., :2],
+                              pts.z[..., 2:2 + len(study.visits_h)])
+    return (scores if arm is None else scores[:, :, 0]), base, pts.covariates, ex
+
+
+def safety_outcomes(study: Phase2Study, z: np.ndarray, exposures: dict, covariates: dict):
+    """``(event, peak, resolved_h)``, each (..., S), of the study's safety measures for
+    patients with normals ``z`` (..., n_safety_z) and exposures/covariates (...) — see
+    :mod:`trialsim.response.safety`."""
+    outs = []
+    j = 0
+    for m in study.safety.values():
+        conc = np.stack([exposures[k] for k in m.metric_names()], axis=-1)
+        v = m.values(conc, z[..., j:j + m.n_z],
+                     covariates[m.baseline] if m.baseline is not None else None)
+        outs.append(m.summarise(v))
+        j += m.n_z
+    shape = z.shape[:-1] + (0,)
+    if not outs:
+        return np.zeros(shape, bool), np.zeros(shape), np.zeros(shape)
+    return tuple(np.stack([o[i] for o in outs], axis=-1) for i in range(3))
+
+
+def _safety_normals(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
+                    N: int) -> np.ndarray:
+    K = study.n_safety_z
+    u = stream_uniforms(seed, scenario, trials, "safety", N * K).reshape(len(trials), N, K)
+    return ndtri(np.maximum(u, U_MIN))
+
+
+def arm_rates(flag: np.ndarray, arm: np.ndarray, D: int) -> np.ndarray:
+    """Per trial and arm the proportion of patients with ``flag`` (T, N, S) → (T, S, D)."""
+    T, N, S = flag.shape
+    cell = (np.arange(T)[:, None] * D + arm).ravel()
+    n = np.bincount(cell, minlength=T * D).reshape(T, D)
+    out = np.empty((T, S, D))
+    for s in range(S):
+        k = np.bincount(cell, weights=flag[..., s].ravel().astype(float), minlength=T * D)
+        out[:, s] = k.reshape(T, D) / np.maximum(n, 1)
+    return out
 
 
 def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int = 0,
@@ -93,9 +141,11 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     visits = np.asarray(study.visits_h, float)
     arm = study.design.allocate(stream_uniforms(seed, scenario, trials, "allocation",
                                                 study.design.n_uniforms()))
-    traj, base, cov = potential_scores(study, seed, scenario, trials, arm=arm)  # (T, N, V)
+    traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm)
+    event, peak, resolved = safety_outcomes(study, _safety_normals(study, seed, scenario,
+                                                                   trials, N), ex, cov)
     dropout_h = _dropout_times(study, stream_uniforms(seed, scenario, trials, "dropout", N),
-                               arm, traj, base, visits)
+                               arm, traj, base, visits, event)
     seen = visits[None, None, :] < dropout_h[..., None]                  # (T, N, V)
     y = _endpoint(study, traj, base, seen)
     est = _estimates(study, y, arm, base, cov)
@@ -105,7 +155,11 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
                        direction=study.direction)
     fitted = res.fitted - res.fitted[:, :1]
-    forward = _take_forward(res.dose, res.signal, np.asarray(study.doses, float))
+    rates = arm_rates(event, arm, D)
+    sign = 1.0 if study.direction == "increasing" else -1.0
+    forward = take_forward(study.decision, np.asarray(study.doses, float), res.signal,
+                           res.dose, sign * np.nan_to_num(fitted),
+                           {k: rates[:, i] for i, k in enumerate(study.safety)}, a.delta)
     n = np.stack([(arm == d).sum(axis=1) for d in range(D)], axis=1)
     ok = np.isfinite(y)
     analysed = np.stack([((arm == d) & ok).sum(axis=1) for d in range(D)], axis=1)
@@ -115,10 +169,11 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     return Phase2Arrays(trials=trials, arm=arm.astype(np.int16), dropout_h=dropout_h,
                         y=y, n=n, analysed=analysed, observed=observed, signal=res.signal,
                         p_min=p_min, selected=res.selected, td=res.dose, fitted=fitted,
-                        forward=forward)
+                        forward=forward, event=event, peak=peak, resolved_h=resolved,
+                        event_rate=rates)
 
 
-def _dropout_times(study, u, arm, traj, base, visits) -> np.ndarray:
+def _dropout_times(study, u, arm, traj, base, visits, event) -> np.ndarray:
     """Exponential dropout times (h) by each patient's hazard (see :class:`Dropout`)."""
     d = study.dropout
     if d.rate_per_week == 0:
@@ -130,6 +185,9 @@ def _dropout_times(study, u, arm, traj, base, visits) -> np.ndarray:
         v = int(np.argmin(np.abs(visits - d.response_visit_h)))
         poor = traj[..., v] > (1.0 - d.response_fraction) * base
         rate = np.where(poor, rate * d.no_response_hazard_ratio, rate)
+    names = list(study.safety)
+    for name, hr in d.adverse_event_hazard_ratio.items():
+        rate = np.where(event[..., names.index(name)], rate * hr, rate)
     with np.errstate(divide="ignore"):
         return np.where(rate > 0, -np.log(np.maximum(u, 1e-300)) / rate, np.inf)
 
@@ -229,21 +287,16 @@ def _estimates(study, y, arm, base, cov) -> BatchEstimates:
                           np.where(valid, rss0, 1.0), N_obs, n_cov)
 
 
-def _take_forward(td: np.ndarray, signal: np.ndarray, doses: np.ndarray) -> np.ndarray:
-    """The smallest studied active dose at or above the target dose (−1: no-go)."""
-    active = doses[1:]
-    ok = signal & np.isfinite(td)
-    idx = np.searchsorted(active, np.where(ok, td, np.inf) - 1e-9 * active[-1], side="left")
-    return np.where(ok & (idx < active.size), idx + 1, -1)
-
-
 def memory_estimate(study: Phase2Study, n_trials: int, batch_size: int = DEFAULT_BATCH) -> float:
     """Bytes a run needs at its peak (an upper estimate): the per-patient arrays and the
     patients table kept per trial, one batch of potential outcomes, and the truth."""
     N, D, V = study.design.n_total, study.n_doses, len(study.visits_h)
-    per_trial = N * (2 + 8 + 8 + 48) + D * 64 + 400
+    S = len(study.safety)
+    J = sum(len(m.times_h) for m in study.safety.values())
+    per_trial = N * (2 + 8 + 8 + 48 + S * (17 + 24)) + D * (64 + 8 * S) + 400
     width = study.population.width(study.n_z, 0 if study.pk is None else study.pk.omega.n)
-    per_patient = 16 * width + D * (V + 2) * 8 * 3
+    per_patient = (16 * width + D * (V + 2) * 8 * 3 + 8 * study.n_safety_z
+                   + D * 8 * (len(study.exposure_names()) + 3 * J))
     from trialsim.phase2.truth import N_TRUTH
     return (float(n_trials) * per_trial + min(n_trials, batch_size) * N * per_patient
             + N_TRUTH * per_patient)

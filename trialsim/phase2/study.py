@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from trialsim.designs.phase2 import Phase2Design
 from trialsim.pk import PKSpec
 from trialsim.population import Population
+from trialsim.response.safety import SafetyMeasure
 from trialsim.response.timecourse import MadrsTimeCourse
 from trialsim.spec import context, spec
 
@@ -43,13 +44,27 @@ class Dropout:
     ``no_response_hazard_ratio`` for a patient whose MADRS at ``response_visit_h`` has not
     fallen by ``response_fraction`` of baseline (missing not at random: it depends on the
     patient's own, then unobserved, course).  A patient who drops out misses every visit
-    after the dropout time."""
+    after the dropout time.  ``adverse_event_hazard_ratio`` (safety measure name → ratio)
+    multiplies the hazard of a patient who had that acute adverse event."""
 
     rate_per_week: Annotated[float, Field(ge=0, le=50)] = 0.0
     hazard_ratio: tuple[Annotated[float, Field(ge=0, le=100)], ...] | None = None
     no_response_hazard_ratio: Annotated[float, Field(ge=0, le=100)] = 1.0
     response_visit_h: Hours = 24.0
     response_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+    adverse_event_hazard_ratio: dict[str, Annotated[float, Field(ge=0, le=100)]] = field(
+        default_factory=dict)
+
+    @field_validator("adverse_event_hazard_ratio")
+    @classmethod
+    def _known_measures(cls, v):
+        names = context().get("safety_names")
+        if names is not None:
+            for k in v:
+                if k not in names:
+                    raise ValueError(f"{k!r} is not a safety measure of the study; known: "
+                                     f"{', '.join(names) or 'none (add a safety: section)'}")
+        return v
 
     @field_validator("hazard_ratio")
     @classmethod
@@ -82,11 +97,38 @@ class Analysis:
 
 @spec
 class Decision:
-    """The dose to take forward.  ``target_dose``: if MCP-Mod finds a dose-response signal, the
-    smallest studied dose at or above the estimated target dose TD(delta); no dose (no-go)
-    otherwise, or when the fitted curve does not reach delta within the studied doses."""
+    """The rule that takes a dose forward (or none: no-go), on the trial's own estimates.
 
-    type: Literal["target_dose"] = "target_dose"
+    ``target_dose``: with a dose-response signal, the smallest studied dose at or above the
+    estimated target dose TD(delta); no-go without a signal, when the fitted curve does not
+    reach delta within the studied doses, or when that dose's observed rate of a safety event
+    exceeds its limit in ``safety_limits`` (measure name → largest acceptable proportion).
+
+    ``utility``: with a signal, the studied dose maximising the clinical utility index
+    ``U(d) = min(E(d)/delta, cap) − Σ_s weight_s · rate_s(d)``, where ``E(d)`` is the fitted
+    effect over placebo in the direction of benefit and ``rate_s(d)`` the observed rate of
+    safety event ``s`` (``utility_weights``: measure name → weight); no-go when the best
+    ``U`` is not above ``min_utility`` (or a limit of ``safety_limits`` is exceeded)."""
+
+    type: Literal["target_dose", "utility"] = "target_dose"
+    safety_limits: dict[str, Annotated[float, Field(ge=0, le=1)]] = field(default_factory=dict)
+    utility_weights: dict[str, Annotated[float, Field(ge=0, le=1e6)]] = field(
+        default_factory=dict)
+    cap: Annotated[float, Field(gt=0, le=1e6)] = 1.0
+    min_utility: Annotated[float, Field(ge=-1e6, le=1e6)] = 0.0
+
+    def __post_init__(self) -> None:
+        if self.type == "target_dose" and self.utility_weights:
+            raise ValueError("utility_weights apply to type: utility")
+        names = context().get("safety_names")
+        if names is not None:
+            for what, d in (("safety_limits", self.safety_limits),
+                            ("utility_weights", self.utility_weights)):
+                known = ", ".join(names) or "none (add a safety: section)"
+                for k in d:
+                    if k not in names:
+                        raise ValueError(f"{what}: {k!r} is not a safety measure of the study; "
+                                         f"known: {known}")
 
 
 @dataclass(frozen=True)
@@ -105,6 +147,7 @@ class Phase2Study:
     dropout: Dropout
     analysis: Analysis
     decision: Decision
+    safety: dict[str, SafetyMeasure] = field(default_factory=dict)
     config: dict = field(default_factory=dict, compare=False, hash=False)
     source: str | None = None
 
@@ -139,8 +182,16 @@ class Phase2Study:
         per visit."""
         return 2 + len(self.visits_h)
 
+    @property
+    def n_safety_z(self) -> int:
+        """Normals per patient of the safety measures (their own stream)."""
+        return sum(m.n_z for m in self.safety.values())
+
     def exposure_names(self) -> tuple[str, ...]:
-        return () if self.efficacy.exposure == "dose" else (self.efficacy.exposure,)
+        names = () if self.efficacy.exposure == "dose" else (self.efficacy.exposure,)
+        for m in self.safety.values():
+            names += tuple(n for n in m.metric_names() if n not in names)
+        return names
 
 
 def doses_array(study: Phase2Study) -> np.ndarray:

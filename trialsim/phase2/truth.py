@@ -6,7 +6,10 @@ Estimated by Monte Carlo over virtual patients from a study-level stream (the sa
 design and every run with the seed; standard errors kept): :data:`N_TRUTH` at the studied
 doses, :data:`N_GRID_PATIENTS` at each of :data:`N_GRID` doses from 0 to the largest.  The
 estimand is the effect of the dose in the whole population had everyone stayed (no dropout).
-A binary endpoint's effect is on the logit scale, as the analysis's ``delta``.
+A binary endpoint's effect is on the logit scale, as the analysis's ``delta``.  The true
+rate of each safety event at each studied dose comes from the same patients, and the dose
+the decision rule takes forward knowing the truth is found by the same function as a
+trial's (:func:`trialsim.phase2.decision.take_forward`).
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trialsim.phase2.decision import take_forward
+from trialsim.phase2.simulate import safety_outcomes
 from trialsim.phase2.study import Phase2Study
 from trialsim.response.timecourse import classify, madrs_trajectory
 from trialsim.rng import study_stream
@@ -29,7 +34,9 @@ class Phase2Truth:
     """``mean`` (D,) the endpoint's population mean per dose (MADRS change, or the rate),
     ``mean_se`` (D,); ``effect`` (D,) over placebo on the analysis scale (change, or logit);
     ``grid``/``grid_effect`` the effect on a fine grid; ``td`` the true TD(delta) (NaN: not
-    reached); ``forward`` the dose the rule takes forward knowing the truth (−1: none)."""
+    reached); ``event_rate`` (S, D) the true rate of each safety event and its
+    ``event_rate_se``; ``forward`` the dose the rule takes forward knowing the truth (−1:
+    none)."""
 
     doses: np.ndarray
     mean: np.ndarray
@@ -38,11 +45,15 @@ class Phase2Truth:
     grid: np.ndarray
     grid_effect: np.ndarray
     td: float
+    event_rate: np.ndarray
+    event_rate_se: np.ndarray
     forward: int
 
 
 def _endpoint_means(study: Phase2Study, doses: np.ndarray, n: int, seed: int, scenario: int,
-                    purpose: int) -> tuple[np.ndarray, np.ndarray]:
+                    purpose: int, safety: bool = False):
+    """``(mean (D,), se (D,))`` of the endpoint over ``n`` patients at every dose, followed
+    with ``safety`` by ``rate (S, D), se (S, D)`` of the safety events."""
     rng = study_stream(seed, scenario, purpose)
     n_eta = 0 if study.pk is None else study.pk.omega.n
     pts = study.population.draw_from(rng, n, study.n_z, n_eta)
@@ -58,7 +69,14 @@ def _endpoint_means(study: Phase2Study, doses: np.ndarray, n: int, seed: int, sc
     else:
         y = classify(s, base, study.endpoint.type).astype(float)
     y = y[0]
-    return y.mean(axis=0), y.std(axis=0, ddof=1) / np.sqrt(n)
+    out = (y.mean(axis=0), y.std(axis=0, ddof=1) / np.sqrt(n))
+    if not safety:
+        return out
+    z = rng.standard_normal((1, n, 1, study.n_safety_z))
+    cov = {k: c[..., None] for k, c in pts.covariates.items()}
+    event = safety_outcomes(study, z, ex, cov)[0][0]                      # (n, D, S)
+    rate = event.mean(axis=0).T
+    return out + (rate, np.sqrt(rate * (1 - rate) / n))
 
 
 def _scale(study: Phase2Study, mean: np.ndarray) -> np.ndarray:
@@ -72,7 +90,7 @@ def phase2_truth(study: Phase2Study, seed: int, scenario: int = 0, n: int = N_TR
                  n_grid_patients: int = N_GRID_PATIENTS) -> Phase2Truth:
     """The truth of ``study`` (see the module docstring)."""
     doses = np.asarray(study.doses, float)
-    mean, se = _endpoint_means(study, doses, n, seed, scenario, 1)
+    mean, se, rate, rate_se = _endpoint_means(study, doses, n, seed, scenario, 1, safety=True)
     effect = _scale(study, mean) - _scale(study, mean)[0]
     grid = np.linspace(0.0, doses[-1], N_GRID)
     gmean, _ = _endpoint_means(study, grid, n_grid_patients, seed, scenario, 2)
@@ -87,7 +105,8 @@ def phase2_truth(study: Phase2Study, seed: int, scenario: int = 0, n: int = N_TR
         td = float(grid[j - 1] + (delta - e0) / (e1 - e0) * (grid[j] - grid[j - 1]))
     else:
         td = float("nan")
-    active = doses[1:]
-    idx = np.searchsorted(active, td - 1e-9 * active[-1]) if np.isfinite(td) else active.size
-    forward = int(idx + 1) if idx < active.size else -1
-    return Phase2Truth(doses, mean, se, effect, grid, geff, td, forward)
+    forward = int(take_forward(study.decision, doses, np.array([True]), np.array([td]),
+                               sign * effect[None, :],
+                               {k: rate[None, i] for i, k in enumerate(study.safety)},
+                               delta)[0])
+    return Phase2Truth(doses, mean, se, effect, grid, geff, td, rate, rate_se, forward)

@@ -21,6 +21,7 @@ STREAMS: dict[str, int] = {
     "model": 3,     # MCMC or other randomised computations inside a design
     "allocation": 4,  # randomisation of patients to arms (phase II)
     "dropout": 5,   # dropout times (phase II)
+    "safety": 6,    # sensitivities and noise of the acute safety measures (phase II)
 }
 
 #: First spawn-key element used for study-level (not per-trial) streams.
