@@ -78,8 +78,11 @@ def cmd_run(args) -> int:
     summary, metrics = sims.summary(), sims.metrics()
     elapsed = time.perf_counter() - t0
     print(_headline(study, n_trials, seed, metrics, elapsed))
-    print()
-    print(_fmt_table(summary))
+    tables = (sims.printed_tables(summary) if hasattr(sims, "printed_tables")
+              else [("", summary)])
+    for title, table in tables:
+        print(f"\n{title}" if title else "")
+        print(_fmt_table(table))
     print()
     print(_fmt_table(metrics))
     paths = save_simulations(sims, out, n_trials, ts.__version__)

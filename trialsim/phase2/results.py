@@ -105,6 +105,30 @@ class Phase2Simulations:
                      "true_forward": tr.forward < 0})
         return pd.DataFrame(rows)
 
+    def printed_tables(self, summary: pd.DataFrame | None = None
+                       ) -> list[tuple[str, pd.DataFrame]]:
+        """Compact views of :meth:`summary` for the terminal: efficacy and the decision per
+        arm, then each safety measure per arm (every column stays in ``summary.csv``)."""
+        s = self.summary() if summary is None else summary
+        unit = self.study.dose_unit or "dose"
+        eff = pd.DataFrame({
+            f"dose ({unit})": s["dose"], "analysed": s["analysed_mean"],
+            "true effect": s["true_effect"], "fitted": s["fitted_effect_mean"],
+            "bias": s["fitted_effect_bias"], "rmse": s["fitted_effect_rmse"],
+            "forward %": s["forward_pct"], "± se": s["forward_se"],
+            "true forward": s["true_forward"].map({True: "<-", False: ""})})
+        out = [("efficacy (change over placebo, fitted in trials with a signal) and the dose "
+                "taken forward", eff)]
+        for name, m in self.study.safety.items():
+            t = s.iloc[:-1]
+            out.append((f"{name} ({m.unit or 'event'} >= {m.threshold:g})", pd.DataFrame({
+                f"dose ({unit})": t["dose"], "event %": t[f"{name}_pct"],
+                "± se": t[f"{name}_se"], "true %": t[f"{name}_true_pct"],
+                "mean peak": t[f"{name}_peak_mean"],
+                "resolved by (h)": t[f"{name}_resolved_h"],
+                "unresolved %": t[f"{name}_unresolved_pct"]})))
+        return out
+
     def _safety_columns(self, d: int) -> dict:
         a, tr = self.arrays, self.truth
         out = {}
