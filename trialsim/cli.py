@@ -66,6 +66,13 @@ def cmd_run(args) -> int:
     from trialsim.store import check_output, save_simulations
 
     study = ts.load(args.config, overrides=args.set or [])
+    if args.scenario is not None:
+        known = getattr(study, "scenarios", None) or {}
+        if args.scenario not in known:
+            raise ConfigError(f"no scenario {args.scenario!r} in {args.config}; known: "
+                              f"{', '.join(known) or 'none (the study has no scenarios: section)'}",
+                              ("--scenario",))
+        study = known[args.scenario]
     sim_cfg = study.config.get("simulation", {})
     n_trials = args.trials if args.trials is not None else sim_cfg.get("n_trials", DEFAULT_TRIALS)
     seed = args.seed if args.seed is not None else sim_cfg.get("seed", DEFAULT_SEED)
@@ -78,13 +85,15 @@ def cmd_run(args) -> int:
     summary, metrics = sims.summary(), sims.metrics()
     elapsed = time.perf_counter() - t0
     print(_headline(study, n_trials, seed, metrics, elapsed))
-    tables = (sims.printed_tables(summary) if hasattr(sims, "printed_tables")
-              else [("", summary)])
+    if getattr(study, "scenarios", None):
+        tables = sims.printed_tables(summary)
+    elif hasattr(sims, "printed_tables"):
+        tables = sims.printed_tables(summary) + [("", metrics)]
+    else:
+        tables = [("", summary), ("", metrics)]
     for title, table in tables:
         print(f"\n{title}" if title else "")
         print(_fmt_table(table))
-    print()
-    print(_fmt_table(metrics))
     paths = save_simulations(sims, out, n_trials, ts.__version__)
     print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
@@ -97,8 +106,14 @@ def _headline(study, n_trials, seed, metrics, elapsed) -> str:
         return (f"{study.name}: {n_trials} trials, seed {seed}, design {kind} "
                 f"({type(study.design).__name__}), doses in {unit}, target toxicity "
                 f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
-    td, fwd = metrics.attrs["true_td"], metrics.attrs["true_forward"]
     a = study.analysis
+    if study.scenarios:
+        return (f"{study.name}: {n_trials} phase II trials in each of {len(study.scenarios)} "
+                f"scenarios ({', '.join(study.scenarios)}) on common random numbers, seed "
+                f"{seed}, design {kind}, {study.design.n_total} patients, endpoint "
+                f"{study.endpoint.type} at {study.endpoint.visit_h:g} h, MCP-Mod (alpha "
+                f"{a.alpha:g}, delta {a.delta:g}); {elapsed:.2f} s")
+    td, fwd = metrics.attrs["true_td"], metrics.attrs["true_forward"]
     return (f"{study.name}: {n_trials} phase II trials, seed {seed}, design {kind}, "
             f"{study.design.n_total} patients, endpoint {study.endpoint.type} at "
             f"{study.endpoint.visit_h:g} h, MCP-Mod (alpha {a.alpha:g}, delta {a.delta:g}); "
@@ -264,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  "results folder is replaced whole")
     r.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value, e.g. --set design.target=0.25 (repeatable)")
+    r.add_argument("--scenario", metavar="NAME",
+                   help="run only this scenario of a phase II study's scenarios: section")
     r.add_argument("--max-memory-gb", type=_positive_float, default=DEFAULT_MAX_MEMORY_GB,
                    help="refuse runs estimated to need more memory (GiB; default "
                         f"{DEFAULT_MAX_MEMORY_GB:g})")

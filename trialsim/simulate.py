@@ -17,6 +17,7 @@ from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
 from trialsim.phase2.simulate import memory_estimate as phase2_memory
+from trialsim.phase2.scenarios import scenario_memory, simulate_scenarios
 from trialsim.phase2.simulate import simulate_phase2
 from trialsim.phase2.study import Phase2Study
 from trialsim.results import Simulations, TrialArrays
@@ -46,8 +47,11 @@ def check_memory(study: Study, n_trials: int, max_memory_gb: float,
     """``ResourceError`` when the run's memory estimate exceeds ``max_memory_gb``."""
     n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
     if isinstance(study, Phase2Study):
-        need = phase2_memory(study, n_trials)
-        what = f"{n_trials:,} phase II trials of {study.design.n_total:,} patients"
+        k = len(study.scenarios) or 1
+        need = scenario_memory(study, n_trials) if study.scenarios else phase2_memory(
+            study, n_trials)
+        what = (f"{n_trials:,} phase II trials of {study.design.n_total:,} patients"
+                + (f" in each of {k} scenarios" if study.scenarios else ""))
     else:
         need = memory_estimate(study, n_trials, batch_size)
         what = f"{n_trials:,} trials of up to {study.design.max_patients:,} patients"
@@ -63,6 +67,10 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
     ``progress(done, total)`` is called after each batch.  The run's memory need is
     estimated first and refused (:class:`ResourceError`) beyond ``max_memory_gb`` GiB.
     """
+    if isinstance(study, Phase2Study) and study.scenarios:
+        return simulate_scenarios(study, n_trials, seed, scenario=scenario,
+                                  first_trial=first_trial, progress=progress,
+                                  max_memory_gb=max_memory_gb)
     if isinstance(study, Phase2Study):
         return simulate_phase2(study, n_trials, seed, scenario=scenario, first_trial=first_trial,
                                progress=progress, max_memory_gb=max_memory_gb)

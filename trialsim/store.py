@@ -171,7 +171,9 @@ def save_simulations(sims, out_dir: str | Path, n_trials: int, version: str) -> 
     ``study.yaml`` (resolved config with seed, trial count and package version)."""
     meta = {"seed": sims.seed, "n_trials": n_trials, "scenario": sims.scenario,
             "trialsim_version": version}
-    resolved = study_to_yaml(sims.study, run=meta)
+    # simulation: makes the file re-run this very run; run: records it (ignored on load)
+    resolved = study_to_yaml(sims.study, simulation={"n_trials": n_trials, "seed": sims.seed},
+                             run=meta)
     return write_outputs(out_dir, {
         "summary.csv": lambda p: sims.summary().to_csv(p, index=False),
         "metrics.csv": lambda p: sims.metrics().to_csv(p, index=False),

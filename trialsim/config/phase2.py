@@ -4,7 +4,8 @@ Top-level keys: ``name``, ``description``, ``doses`` (placebo 0 first), ``dose_u
 ``population``, ``pk``, ``response: {efficacy: {type: madrs_timecourse, ...}}``, ``design``
 (a phase II design, e.g. ``{type: parallel, allocation: [...], n_total: N}``), ``visits_h``,
 ``endpoint``, ``safety`` (acute adverse effects by name), ``dropout``, ``analysis``,
-``decision`` and ``simulation``.
+``decision``, ``simulation`` and ``scenarios`` (named variants of the world, read by
+:mod:`trialsim.config.study`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from trialsim.spec import validation_context
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
             "design", "visits_h", "endpoint", "safety", "dropout", "analysis", "decision",
-            "simulation")
+            "simulation", "scenarios", "run")
 
 
 def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:

@@ -11,6 +11,7 @@ here, with its YAML path.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from trialsim.config import pk as pk_config
 from trialsim.config.collect import Collector
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
                                    finite_number, lookup_type, path_key, to_config)
-from trialsim.config.overrides import apply_overrides
+from trialsim.config.overrides import apply_overrides, set_path
 from trialsim.config.probe import probe, probe_phase2
 from trialsim.config.reader import read_yaml
 from trialsim.config.phase2 import phase2_from_dict
@@ -35,8 +36,10 @@ from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, MAX_TRIALS, ResourceError, 
 from trialsim.spec import validation_context
 from trialsim.study import DirectTruth, Mechanistic, Study
 
+#: ``run`` holds what ``trialsim run`` records in the study.yaml it writes (seed, trial count,
+#: version); it is ignored on load, so that file runs again as it is.
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "target", "truth", "population", "pk",
-            "response", "design", "simulation")
+            "response", "design", "simulation", "run")
 DOSE_UNITS = ("mg", "mg/kg", "")
 DEFAULT_TARGET = 0.30
 #: Most dose levels in a study, and the largest dose (mg or mg/kg).
@@ -120,7 +123,56 @@ def _is_phase2(doc) -> bool:
             and node["type"] in names("phase2_design"))
 
 
+#: What a phase II scenario may change: the world, not the trial (design, doses, visits,
+#: analysis and decision stay those of the study, so every scenario runs the same trial).
+SCENARIO_KEYS = ("population", "pk", "response", "safety", "dropout")
+MAX_SCENARIOS = 50
+
+
 def _phase2(doc, name_default, source):
+    if "scenarios" not in doc:
+        return _phase2_study(doc, name_default, source)
+    doc = dict(doc)
+    node = doc.pop("scenarios")
+    base = _phase2_study(doc, name_default, source)
+    node = expect_mapping(node, ("scenarios",), "scenarios by name, each a mapping of dotted "
+                          "paths to values, e.g. {flat: {response.efficacy.emax: 0}}")
+    if not 1 <= len(node) <= MAX_SCENARIOS:
+        raise ConfigError(f"expected 1 to {MAX_SCENARIOS} scenarios, got {len(node)}",
+                          ("scenarios",))
+    scenarios = {}
+    for name, changes in node.items():
+        where = ("scenarios", path_key(name))
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,59}",
+                                                         name):
+            raise ConfigError("a scenario's name is a word of letters, digits, _ . - (at most "
+                              f"60), got {describe_value(name)}", where)
+        changes = expect_mapping({} if changes is None else changes, where,
+                                 "dotted paths and their values, e.g. {response.efficacy.emax: 0}")
+        sdoc = copy.deepcopy(doc)
+        sdoc["name"] = base.name
+        for key, value in changes.items():
+            top = str(key).split(".")[0]
+            if top not in SCENARIO_KEYS:
+                raise ConfigError(f"a scenario changes the world, not the trial: paths start "
+                                  f"with one of {', '.join(SCENARIO_KEYS)}", where + (str(key),))
+            set_path(sdoc, str(key), copy.deepcopy(value), where + (str(key),))
+        try:
+            scenarios[name] = _phase2_study(sdoc, name_default, source)
+        except ConfigErrors as e:
+            raise ConfigErrors([_in_scenario(x, where) for x in e.errors]) from None
+        except ConfigError as e:
+            raise _in_scenario(e, where) from None
+    config = dict(base.config)
+    config["scenarios"] = copy.deepcopy(node)
+    return dataclasses.replace(base, scenarios=scenarios, config=config)
+
+
+def _in_scenario(e: ConfigError, where: tuple) -> ConfigError:
+    return ConfigError(f"in scenario {where[1]!r}: {e.message}", where + tuple(e.path))
+
+
+def _phase2_study(doc, name_default, source):
     checks = Collector()
     study = None
     for k in doc:

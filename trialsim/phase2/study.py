@@ -133,7 +133,10 @@ class Decision:
 
 @dataclass(frozen=True)
 class Phase2Study:
-    """Everything a phase II simulation needs (see the module docstring)."""
+    """Everything a phase II simulation needs (see the module docstring).  ``scenarios``:
+    named variants of the world (population, PK, response, safety, dropout), each a study of
+    its own running the same trial, simulated together on common random numbers by
+    :func:`trialsim.phase2.scenarios.simulate_scenarios`."""
 
     name: str
     doses: tuple[float, ...]
@@ -150,6 +153,8 @@ class Phase2Study:
     safety: dict[str, SafetyMeasure] = field(default_factory=dict)
     config: dict = field(default_factory=dict, compare=False, hash=False)
     source: str | None = None
+    scenarios: dict[str, "Phase2Study"] = field(default_factory=dict, compare=False,
+                                                hash=False)
 
     def __post_init__(self) -> None:
         if self.doses[0] != 0:

@@ -149,12 +149,30 @@ class MadrsTimeCourse(OutcomeModel):
         "response", description="binary outcome: response (>= 50% fall) or remission (<= 10)")
     baseline: str = Field("baseline_madrs", min_length=1,
                           description="population covariate holding the baseline score")
+    table_exposure: tuple[float, ...] | None = Field(
+        None, description="exposures (X units, increasing) of a piecewise-linear relative "
+        "effect that replaces the Emax curve (e.g. the studied doses with exposure: dose)")
+    table_effect: tuple[float, ...] | None = Field(
+        None, description="relative drug effect in [-1, 1] at each table_exposure")
 
     #: Standard normals per patient: two subject effects and the noise at the read-out visit.
     n_z = N_SUBJECT_EFFECTS + 1
 
     def __post_init__(self) -> None:
         profile_shape(self.onset_h, self.peak_h, self.waning_h)
+        x, e = self.table_exposure, self.table_effect
+        if (x is None) != (e is None):
+            raise ValueError("table_exposure and table_effect go together")
+        if x is not None:
+            if len(x) < 2 or len(x) != len(e) or len(x) > 1000:
+                raise ValueError(f"table_exposure and table_effect need the same length, 2 to "
+                                 f"1000 points, got {len(x)} and {len(e)}")
+            if not all(np.isfinite(x)) or x[0] < 0 or any(b <= a for a, b in zip(x, x[1:])):
+                raise ValueError(f"table_exposure must increase from a value >= 0, got "
+                                 f"{list(x)}")
+            if not all(np.isfinite(e)) or any(abs(v) > 1 for v in e):
+                raise ValueError(f"table_effect values are relative effects in [-1, 1], got "
+                                 f"{list(e)}")
 
     def required_covariates(self) -> dict[str, tuple[float, float]]:
         """The baseline covariate, a MADRS score in [0, 60]."""
@@ -173,7 +191,11 @@ class MadrsTimeCourse(OutcomeModel):
         return time_profile(times_h, self.onset_h, self.peak_h, self.waning_h)
 
     def exposure_effect(self, exposure) -> np.ndarray:
-        """``X^γ/(EC50^γ + X^γ)`` in [0, 1] (0 for X <= 0)."""
+        """``X^γ/(EC50^γ + X^γ)`` in [0, 1] (0 for X <= 0); with a table, its linear
+        interpolation at X (constant beyond its ends)."""
+        if self.table_exposure is not None:
+            return np.interp(np.maximum(np.asarray(exposure, dtype=np.float64), 0.0),
+                             self.table_exposure, self.table_effect)
         x = np.maximum(np.asarray(exposure, dtype=np.float64), 0.0) / self.ec50
         xg = x ** self.hill
         return xg / (1.0 + xg)
