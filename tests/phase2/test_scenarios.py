@@ -54,11 +54,13 @@ def test_scenarios_share_patients_randomisation_and_dropout_draws():
     # the placebo arm's outcomes do not depend on the drug effect: identical under flat
     plc = a["base"].arm == 0
     np.testing.assert_array_equal(a["base"].y[plc], a["flat"].y[plc])
-    # a stronger placebo response shifts every placebo patient's change by the same
-    # fraction of the plateau difference (no clipping here: baselines 35-50)
+    # a stronger placebo response shifts every placebo patient's change by the plateau
+    # difference, except the rare scores held at MADRS 0
     d = a["placebo_heavy"].y[plc] - a["base"].y[plc]
-    ok = np.isfinite(d)
-    np.testing.assert_allclose(d[ok], -4.0 * (1 - 2.0 ** -24), rtol=1e-9)
+    d = d[np.isfinite(d)]
+    shift = -4.0 * (1 - 2.0 ** -24)
+    assert np.isclose(d, shift, rtol=1e-9).mean() > 0.99
+    assert ((d >= shift - 1e-9) & (d <= 0)).all()
     # the tables stack the scenarios
     m = sims.metrics()
     assert list(dict.fromkeys(m["scenario"])) == ["base", "flat", "placebo_heavy"]
@@ -117,3 +119,30 @@ def test_cli_runs_a_scenario_set_and_one_scenario(tmp_path, capsys):
                  "--out", str(tmp_path / "nope")]) != 0
     assert "no scenario 'nope'" in capsys.readouterr().err
     assert not (tmp_path / "nope").exists()
+
+
+def test_active_placebo_shifts_the_control_arm_only():
+    """Midazolam-like control with effect 3 (no spread), peaking with the drug effect at 24 h:
+    the control arm's true change is the placebo part minus 3 (g(24 h) = 1); the drug arms are
+    untouched, patient for patient, under common random numbers."""
+    s = with_scenarios({"saline": {}, "midazolam": {"control": {"name": "midazolam",
+                                                                 "effect": 3.0}}})
+    tr = phase2_truth(s.scenarios["midazolam"], seed=2)
+    d = np.asarray(s.doses)
+    expect = -5.0 * (1 - 2.0 ** -24) - 5.0 * d / (0.3 + d)
+    expect[0] -= 3.0
+    np.testing.assert_allclose(tr.mean, expect, atol=4 * tr.mean_se.max())
+    sims = simulate_scenarios(s, 100, seed=5)
+    a, b = sims.results["saline"].arrays, sims.results["midazolam"].arrays
+    drug = a.arm > 0
+    np.testing.assert_array_equal(a.y[drug], b.y[drug])
+    plc = (a.arm == 0) & np.isfinite(a.y) & np.isfinite(b.y)
+    d = b.y[plc] - a.y[plc]
+    assert np.isclose(d, -3.0, rtol=1e-9).mean() > 0.99      # but scores held at MADRS 0
+    assert ((d >= -3.0 - 1e-9) & (d <= 0)).all()
+
+
+def test_active_placebo_profile_must_be_complete():
+    with pytest.raises(ConfigError) as ei:
+        with_scenarios({"m": {"control": {"effect": 3.0, "peak_h": 10}}})
+    assert "onset_h" in str(ei.value) and "scenarios" in str(ei.value)

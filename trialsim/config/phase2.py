@@ -4,8 +4,8 @@ Top-level keys: ``name``, ``description``, ``doses`` (placebo 0 first), ``dose_u
 ``population``, ``pk``, ``response: {efficacy: {type: madrs_timecourse, ...}}``, ``design``
 (a phase II design, e.g. ``{type: parallel, allocation: [...], n_total: N}``), ``visits_h``,
 ``endpoint``, ``safety`` (acute adverse effects by name), ``dropout``, ``analysis``,
-``decision``, ``simulation`` and ``scenarios`` (named variants of the world, read by
-:mod:`trialsim.config.study`).
+``decision``, ``control`` (an active placebo), ``simulation`` and ``scenarios`` (named
+variants of the world, read by :mod:`trialsim.config.study`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from trialsim.config.build import (build, construct, describe_value, expect_mapp
                                    finite_number, path_key)
 from trialsim.config.collect import Collector
 from trialsim.errors import ConfigError
-from trialsim.phase2.study import Analysis, Decision, Dropout, Endpoint, Phase2Study
+from trialsim.phase2.study import (ActiveControl, Analysis, Decision, Dropout, Endpoint,
+                                   Phase2Study)
 from trialsim.pk import check_metrics
 from trialsim.response.safety import SafetyMeasure
 from trialsim.response.timecourse import MadrsTimeCourse
@@ -24,7 +25,7 @@ from trialsim.spec import validation_context
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
             "design", "visits_h", "endpoint", "safety", "dropout", "analysis", "decision",
-            "simulation", "scenarios", "run")
+            "simulation", "scenarios", "run", "control")
 
 
 def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
@@ -50,6 +51,8 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
         dropout = checks.attempt(_section, doc, "dropout", Dropout, {})
         analysis = checks.attempt(_section, doc, "analysis", Analysis, None)
         decision = checks.attempt(_section, doc, "decision", Decision, {})
+        control = (checks.attempt(_section, doc, "control", ActiveControl, None)
+                   if doc.get("control") is not None else None)
     if doses is not None and doses[0] != 0:
         checks.errors.append(ConfigError("a phase II study needs placebo: the first dose must "
                                          "be 0", ("doses", 0)))
@@ -75,7 +78,7 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     try:
         return Phase2Study(parts["name"], tuple(doses), parts["dose_unit"], pop, parts["pk"],
                            efficacy, design, visits, endpoint, dropout, analysis, decision,
-                           safety, resolved, source)
+                           safety, resolved, source, control=control)
     except ValueError as e:
         raise ConfigError(str(e), ("design",)) from None
 

@@ -123,9 +123,9 @@ def _is_phase2(doc) -> bool:
             and node["type"] in names("phase2_design"))
 
 
-#: What a phase II scenario may change: the world, not the trial (design, doses, visits,
-#: analysis and decision stay those of the study, so every scenario runs the same trial).
-SCENARIO_KEYS = ("population", "pk", "response", "safety", "dropout")
+#: What a phase II scenario may change: the world and what the control arm receives, not the
+#: trial (design, doses, visits, analysis and decision stay those of the study).
+SCENARIO_KEYS = ("population", "pk", "response", "safety", "dropout", "control")
 MAX_SCENARIOS = 50
 
 

@@ -91,9 +91,14 @@ def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.nd
     m = study.efficacy
     base = pts.covariates[m.baseline]
     x = ex[m.exposure]
-    scores = madrs_trajectory(m, base, x if arm is None else x[..., None],
-                              np.asarray(study.visits_h, float), pts.z[..., :2],
-                              pts.z[..., 2:2 + len(study.visits_h)])
+    visits = np.asarray(study.visits_h, float)
+    extra = study.control_improvement(pts.z, visits)                     # (T, N, V) or None
+    if extra is not None:
+        on = (arm == 0) if arm is not None else (np.arange(len(doses)) == 0)
+        extra = (np.where(on[..., None, None], extra[..., None, :], 0.0) if arm is not None
+                 else np.where(on[:, None], extra[..., None, :], 0.0))
+    scores = madrs_trajectory(m, base, x if arm is None else x[..., None], visits,
+                              pts.z[..., :2], pts.z[..., 2:2 + len(study.visits_h)], extra)
     return (scores if arm is None else scores[:, :, 0]), base, pts.covariates, ex
 
 

@@ -17,7 +17,7 @@ from trialsim.designs.phase2 import Phase2Design
 from trialsim.pk import PKSpec
 from trialsim.population import Population
 from trialsim.response.safety import SafetyMeasure
-from trialsim.response.timecourse import MadrsTimeCourse
+from trialsim.response.timecourse import MadrsTimeCourse, profile_shape, time_profile
 from trialsim.spec import context, spec
 
 Hours = Annotated[float, Field(gt=0, le=1e5)]
@@ -74,6 +74,38 @@ class Dropout:
             raise ValueError(f"expected one hazard ratio per dose ({n}, placebo first), got "
                              f"{len(v)}")
         return v
+
+
+@spec
+class ActiveControl:
+    """An active placebo in the control arm (dose 0), such as midazolam, given to keep the
+    blind against the drug's acute effects: its patients improve by a further ``effect``
+    MADRS points (between-patient SD ``sd``) on top of the placebo response, over the time
+    profile ``onset_h``/``peak_h``/``waning_h`` (default: the drug effect's profile of the
+    efficacy model)."""
+
+    effect: Annotated[float, Field(ge=0, le=60)]
+    name: Annotated[str, Field(min_length=1, max_length=60)] = "active placebo"
+    sd: Annotated[float, Field(ge=0, le=60)] = 0.0
+    onset_h: Hours | None = None
+    peak_h: Hours | None = None
+    waning_h: Hours | None = None
+
+    def __post_init__(self) -> None:
+        given = [x is not None for x in (self.onset_h, self.peak_h, self.waning_h)]
+        if any(given) and not all(given):
+            raise ValueError("give all of onset_h, peak_h and waning_h, or none (the drug "
+                             "effect's profile)")
+        if all(given):
+            profile_shape(self.onset_h, self.peak_h, self.waning_h)
+
+    def improvement(self, efficacy: MadrsTimeCourse, z: np.ndarray, times_h) -> np.ndarray:
+        """Improvement (..., n_times) in MADRS points of patients with normals ``z`` (...)."""
+        if self.onset_h is None:
+            g = efficacy.profile(times_h)
+        else:
+            g = time_profile(times_h, self.onset_h, self.peak_h, self.waning_h)
+        return (self.effect + self.sd * np.asarray(z, float))[..., None] * g
 
 
 @spec
@@ -155,6 +187,7 @@ class Phase2Study:
     source: str | None = None
     scenarios: dict[str, "Phase2Study"] = field(default_factory=dict, compare=False,
                                                 hash=False)
+    control: ActiveControl | None = None
 
     def __post_init__(self) -> None:
         if self.doses[0] != 0:
@@ -183,9 +216,18 @@ class Phase2Study:
 
     @property
     def n_z(self) -> int:
-        """Normals per patient: the time course's two subject effects, then one noise draw
-        per visit."""
-        return 2 + len(self.visits_h)
+        """Normals per patient: the time course's two subject effects, one noise draw per
+        visit, then the response to an active placebo — drawn with a plain placebo too, so
+        that scenarios with and without an active placebo share their patients."""
+        return 3 + len(self.visits_h)
+
+    def control_improvement(self, z: np.ndarray, times_h) -> np.ndarray | None:
+        """The active placebo's improvement (..., n_times) for patients' normals ``z``
+        (..., n_z), or None with a plain placebo."""
+        if self.control is None:
+            return None
+        return self.control.improvement(self.efficacy, z[..., 2 + len(self.visits_h)],
+                                        times_h)
 
     @property
     def n_safety_z(self) -> int:

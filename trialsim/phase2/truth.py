@@ -62,8 +62,11 @@ def _endpoint_means(study: Phase2Study, doses: np.ndarray, n: int, seed: int, sc
     base = pts.covariates[m.baseline]
     v = study.primary
     t = np.asarray(study.visits_h, float)[v:v + 1]
+    extra = study.control_improvement(pts.z, t)                           # (1, n, 1)
+    if extra is not None:
+        extra = np.where((doses == 0)[:, None], extra[..., None, :], 0.0)  # (1, n, D, 1)
     s = madrs_trajectory(m, base, ex[m.exposure], t, pts.z[..., :2],
-                         pts.z[..., 2 + v:3 + v])[..., 0]                 # (1, n, D)
+                         pts.z[..., 2 + v:3 + v], extra)[..., 0]          # (1, n, D)
     if study.endpoint.type == "change":
         y = s - base[..., None]
     else:

@@ -202,14 +202,16 @@ class MadrsTimeCourse(OutcomeModel):
 
 
 def madrs_trajectory(params: MadrsTimeCourse, baseline, exposure, times_h, z_subject,
-                     z_noise) -> np.ndarray:
+                     z_noise, extra_improvement=None) -> np.ndarray:
     """Potential MADRS scores, shape (n_patients, n_doses, n_times).
 
     ``baseline`` (n,) points in [0, 60]; ``exposure`` (n, n_doses) in the unit of ``ec50``;
     ``times_h`` (n_times,) hours after the start of the infusion; ``z_subject`` (n, 2) and
     ``z_noise`` (n, n_times) — or (n, n_doses, n_times) — standard normals.  Any leading
     batch shape may replace ``(n,)``, e.g. (trials, patients): the output is then
-    ``batch + (n_doses, n_times)``.
+    ``batch + (n_doses, n_times)``.  ``extra_improvement`` (broadcastable to the output, MADRS
+    points) is subtracted before the scores are kept within [0, 60] — e.g. the response to an
+    active placebo in the control arm.
     """
     b = np.asarray(baseline, dtype=np.float64)
     batch = b.shape
@@ -239,6 +241,8 @@ def madrs_trajectory(params: MadrsTimeCourse, baseline, exposure, times_h, z_sub
     sens = params.emax * np.exp(params.emax_omega * z[..., 1])              # batch
     drug = (sens[..., None] * params.exposure_effect(x))[..., None] * params.profile(t)
     raw = b[..., None, None] - placebo[..., None, :] - drug + params.residual_sd * eps
+    if extra_improvement is not None:
+        raw = raw - extra_improvement
     return np.clip(raw, MADRS_MIN, MADRS_MAX)
 
 
