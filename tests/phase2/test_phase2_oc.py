@@ -140,3 +140,56 @@ def test_phase2_config_errors_name_the_path(change, path, words):
     errs = getattr(ei.value, "errors", [ei.value])
     assert any(e.path[:len(path)] == path and words in e.message for e in errs), \
         [str(e) for e in errs]
+
+
+def test_stratified_blocks_are_balanced_within_each_stratum():
+    """Strata by baseline MADRS (cut at 42): within each stratum, patients in order of entry
+    fill that stratum's own permuted blocks of 5, so every complete block of a stratum holds
+    each arm once."""
+    s = study(design={"type": "parallel", "allocation": [1, 1, 1, 1, 1], "n_total": 100,
+                      "strata": {"baseline_madrs": [42]}})
+    from trialsim.phase2.simulate import draw_patients
+
+    trials = np.arange(50)
+    a = simulate_phase2(s, 50, seed=12).arrays
+    pts = draw_patients(s, 12, 0, trials)
+    stratum = (pts.covariates["baseline_madrs"] >= 42).astype(int)
+    np.testing.assert_array_equal(stratum, s.design.stratum_of(pts.covariates))
+    for t in range(50):
+        for k in (0, 1):
+            arms = a.arm[t][stratum[t] == k]
+            full = arms[:len(arms) // 5 * 5].reshape(-1, 5)
+            assert (np.sort(full, axis=1) == np.arange(5)).all()
+
+
+def test_strata_cross_covariates_in_mixed_radix():
+    from trialsim.designs.phase2 import Parallel
+
+    d = Parallel(allocation=(1, 1), n_total=10, strata={"a": (0.0,), "b": (1.0, 2.0)})
+    cov = {"a": np.array([[-1.0, -1.0, 1.0, 1.0]]), "b": np.array([[0.5, 2.5, 1.0, 1.9]])}
+    assert d.n_strata == 6
+    np.testing.assert_array_equal(d.stratum_of(cov), [[0, 2, 4, 4]])
+
+
+def test_n_per_arm_gives_exact_numbers_per_arm():
+    s = study(design={"type": "parallel", "n_per_arm": [30, 15, 15, 15, 25]})
+    assert s.design.n_total == 100 and s.design.allocation == (30, 15, 15, 15, 25)
+    a = simulate_phase2(s, 40, seed=1).arrays
+    assert (a.n == [30, 15, 15, 15, 25]).all()
+
+
+@pytest.mark.parametrize("design,path,words", [
+    ({"type": "parallel", "allocation": [1] * 5, "n_total": 50, "strata": {"sex": [0.5]}},
+     ("design", "strata", "sex"), "not a population covariate"),
+    ({"type": "parallel", "allocation": [1] * 5, "n_total": 50,
+      "strata": {"baseline_madrs": [40, 30]}}, ("design",), "increasing"),
+    ({"type": "parallel", "n_per_arm": [10, 10, 10, 10, 10], "n_total": 50}, ("design",),
+     "not both"),
+    ({"type": "parallel", "n_per_arm": [10, 10]}, ("design",), "one number per dose"),
+])
+def test_design_errors_name_the_path(design, path, words):
+    with pytest.raises(ConfigError) as ei:
+        study(design=design)
+    errs = getattr(ei.value, "errors", [ei.value])
+    assert any(tuple(e.path[:len(path)]) == path and words in str(e) for e in errs), \
+        [(e.path, str(e)) for e in errs]

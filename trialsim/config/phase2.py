@@ -61,6 +61,10 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     if efficacy.baseline not in pop.covariates:
         raise ConfigError(f"the efficacy model needs the population covariate "
                           f"{efficacy.baseline!r} (the baseline score)", ("population",))
+    for c in design.strata:
+        if c not in pop.covariates:
+            raise ConfigError(f"{c!r} is not a population covariate (known: "
+                              f"{', '.join(pop.covariates) or 'none'})", ("design", "strata", c))
     for i, c in enumerate(analysis.covariates):
         if c not in pop.covariates:
             raise ConfigError(f"ANCOVA covariate {c!r} is not a population covariate",

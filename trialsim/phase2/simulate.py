@@ -72,16 +72,23 @@ class Phase2Arrays:
                       for f in cls.__dataclass_fields__})
 
 
+def draw_patients(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
+                  n_patients: int | None = None):
+    """The virtual patients of ``trials`` (their ``population`` stream)."""
+    N = study.design.n_total if n_patients is None else n_patients
+    n_eta = 0 if study.pk is None else study.pk.omega.n
+    return study.population.draw(seed, scenario, trials, N, study.n_z, n_eta)
+
+
 def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
-                     n_patients: int | None = None, arm: np.ndarray | None = None):
+                     n_patients: int | None = None, arm: np.ndarray | None = None,
+                     pts=None):
     """``(scores, baseline (T, N), covariates, exposures)``: every patient's MADRS at every
     visit under every dose, ``scores`` (T, N, D, V), and the exposure metrics (T, N, D) — or,
     given ``arm`` (T, N), under that arm only ((T, N, V) and (T, N)), the same numbers
-    without the work for the other arms."""
-    N = study.design.n_total if n_patients is None else n_patients
-    pop = study.population
-    n_eta = 0 if study.pk is None else study.pk.omega.n
-    pts = pop.draw(seed, scenario, trials, N, study.n_z, n_eta)
+    without the work for the other arms.  ``pts``: the patients if already drawn."""
+    if pts is None:
+        pts = draw_patients(study, seed, scenario, trials, n_patients)
     doses = np.asarray(study.doses, float)
     ex = patient_exposures(study.pk, study.exposure_names(), pts, doses, study.dose_unit)
     if arm is not None:
@@ -144,9 +151,12 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     """Simulate and analyse the trials with the given indices."""
     T, N, D = len(trials), study.design.n_total, study.n_doses
     visits = np.asarray(study.visits_h, float)
-    arm = study.design.allocate(stream_uniforms(seed, scenario, trials, "allocation",
-                                                study.design.n_uniforms()))
-    traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm)
+    pts = draw_patients(study, seed, scenario, trials)
+    design = study.design
+    u = stream_uniforms(seed, scenario, trials, "allocation", design.n_uniforms())
+    arm = (design.allocate(u, design.stratum_of(pts.covariates)) if design.strata
+           else design.allocate(u))
+    traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm, pts=pts)
     event, peak, resolved = safety_outcomes(study, _safety_normals(study, seed, scenario,
                                                                    trials, N), ex, cov)
     dropout_h = _dropout_times(study, stream_uniforms(seed, scenario, trials, "dropout", N),
