@@ -118,7 +118,8 @@ def _check_error(e: ConfigError) -> None:
 def _check_runs(study) -> None:
     sims = ts.simulate(study, n_trials=2, seed=1)
     trials, patients = sims.trials, sims.patients
-    assert len(trials) == 2 and trials.n_patients.ge(1).all()
+    k = len(getattr(study, "scenarios", None) or {}) or 1      # a phase II scenario set
+    assert len(trials) == 2 * k and trials.n_patients.ge(1).all()
     if isinstance(study, Phase2Study):
         assert patients.arm.between(0, study.n_doses - 1).all()
         assert trials.p_min.dropna().between(0, 1).all()

@@ -16,7 +16,7 @@ import trialsim as ts
 from trialsim.errors import ConfigError
 from trialsim.phase2 import phase2_truth, simulate_phase2
 from trialsim.phase2.decision import take_forward, utility
-from trialsim.phase2.simulate import arm_rates
+from trialsim.phase2.safety import arm_rates
 from trialsim.phase2.study import Decision
 from trialsim.phase2.truth import N_TRUTH
 from trialsim.response.safety import SafetyMeasure

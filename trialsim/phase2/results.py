@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from trialsim.phase2.simulate import Phase2Arrays
+from trialsim.phase2.arrays import Phase2Arrays
 from trialsim.phase2.study import Phase2Study
 from trialsim.phase2.truth import Phase2Truth, phase2_truth
 
@@ -52,21 +52,25 @@ class Phase2Simulations:
             "forward": fwd,
             "forward_dose": np.where(fwd >= 0, doses[np.maximum(fwd, 0)], np.nan),
             "n_patients": a.n.sum(axis=1), "n_analysed": a.analysed.sum(axis=1),
+            "n_interims": a.n_interims,
+            "stopped": np.array(["", "efficacy", "futility"])[a.stopped],
         })
 
     @cached_property
     def patients(self) -> pd.DataFrame:
-        """One row per randomised patient."""
+        """One row per randomised patient (patients a stopped trial never enrolled are left
+        out)."""
         a, doses = self.arrays, np.asarray(self.study.doses, float)
         T, N = a.arm.shape
         cols = {"trial": np.repeat(a.trials, N), "patient": np.tile(np.arange(N), T),
-                "arm": a.arm.ravel(), "dose": doses[a.arm.ravel()],
+                "arm": a.arm.ravel(), "dose": doses[np.maximum(a.arm.ravel(), 0)],
                 "dropout_h": a.dropout_h.ravel(), "endpoint": a.y.ravel()}
         for s, name in enumerate(self.study.safety):
             cols[f"{name}_event"] = a.event[..., s].ravel()
             cols[f"{name}_peak"] = a.peak[..., s].ravel()
             cols[f"{name}_resolved_h"] = a.resolved_h[..., s].ravel()
-        return pd.DataFrame(cols)
+        df = pd.DataFrame(cols)
+        return df[df["arm"] >= 0].reset_index(drop=True) if (a.arm < 0).any() else df
 
     def summary(self) -> pd.DataFrame:
         """Per arm: patients randomised and analysed, dropout, the observed and true endpoint,
@@ -92,6 +96,7 @@ class Phase2Simulations:
             err = fit - tr.effect[d]
             rmse = float(np.sqrt(np.mean(err ** 2))) if err.size else float("nan")
             fw_m, fw_se = _mean_se(100.0 * (a.forward == d))
+            dp_m, dp_se = _mean_se(100.0 * a.dropped[:, d])
             rows.append({"dose": f"{doses[d]:g}", "n_mean": n_m, "analysed_mean": an_m,
                          "dropout_pct": dr_m, "dropout_se": dr_se,
                          "observed_mean": ob_m, "observed_se": ob_se,
@@ -99,7 +104,8 @@ class Phase2Simulations:
                          "fitted_effect_mean": fe_m, "fitted_effect_se": fe_se,
                          "fitted_effect_bias": fe_m - tr.effect[d], "fitted_effect_rmse": rmse,
                          "forward_pct": fw_m, "forward_se": fw_se,
-                         "true_forward": tr.forward == d, **self._safety_columns(d)})
+                         "true_forward": tr.forward == d, "dropped_pct": dp_m,
+                         "dropped_se": dp_se, **self._safety_columns(d)})
         ng_m, ng_se = _mean_se(100.0 * (a.forward < 0))
         rows.append({"dose": "none", "forward_pct": ng_m, "forward_se": ng_se,
                      "true_forward": tr.forward < 0})
@@ -117,6 +123,8 @@ class Phase2Simulations:
             "bias": s["fitted_effect_bias"], "rmse": s["fitted_effect_rmse"],
             "forward %": s["forward_pct"], "± se": s["forward_se"],
             "true forward": s["true_forward"].map({True: "<-", False: ""})})
+        if hasattr(self.study.design, "interims"):
+            eff.insert(2, "dropped %", s["dropped_pct"])
         out = [("efficacy (change over placebo, fitted in trials with a signal) and the dose "
                 "taken forward", eff)]
         for name, m in self.study.safety.items():
@@ -161,8 +169,14 @@ class Phase2Simulations:
             "analysed_mean": a.analysed.sum(axis=1).astype(float),
             "dropout_pct": 100.0 * (1 - a.analysed.sum(axis=1) / a.n.sum(axis=1)),
         }
+        if hasattr(self.study.design, "interims"):
+            rows |= {"interims_mean": a.n_interims.astype(float),
+                     "stopped_efficacy_pct": 100.0 * (a.stopped == 1),
+                     "stopped_futility_pct": 100.0 * (a.stopped == 2)}
+        on = a.arm >= 0
         for s, name in enumerate(self.study.safety):
-            rows[f"{name}_pct"] = 100.0 * a.event[..., s].mean(axis=1)
+            rows[f"{name}_pct"] = (100.0 * (a.event[..., s] & on).sum(axis=1)
+                                   / np.maximum(on.sum(axis=1), 1))
         out = [(k, *_mean_se(v)) for k, v in rows.items()]
         if np.isfinite(tr.td):
             err = a.td[np.isfinite(a.td)] - tr.td

@@ -15,61 +15,27 @@ For trial ``k`` of scenario ``s`` (its own streams, so results do not depend on 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from typing import Callable
 
 import numpy as np
-from scipy.special import ndtri
 
-from trialsim.analysis.doseresponse.batch import BatchEstimates, batch_mcpmod
+from trialsim.analysis.doseresponse.batch import (BatchEstimates, batch_contrast_test,
+                                                  batch_mcpmod)
 from trialsim.analysis.doseresponse.models import Candidates
+from trialsim.designs.adaptive import Adaptive, InterimState
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
+from trialsim.phase2.arrays import Phase2Arrays
 from trialsim.phase2.decision import take_forward
+from trialsim.phase2.results import Phase2Simulations
+from trialsim.phase2.safety import arm_rates, safety_normals, safety_outcomes
 from trialsim.phase2.study import Phase2Study
 from trialsim.response.timecourse import classify, madrs_trajectory
-from trialsim.population.distributions import U_MIN
 from trialsim.rng import check_seed, stream_uniforms
 from trialsim.study import patient_exposures
 
 DEFAULT_BATCH = 1024
 HOURS_PER_WEEK = 168.0
-
-
-@dataclass(frozen=True)
-class Phase2Arrays:
-    """Per trial (``T``), arm (``D``) and patient (``N``): ``arm`` (T, N) randomised arm,
-    ``dropout_h`` (T, N) dropout time (inf: none), ``y`` (T, N) the endpoint as analysed (NaN:
-    not analysed), ``n`` / ``analysed`` (T, D) randomised / analysed patients, ``observed``
-    (T, D) the arm estimates (the analysed mean change, or rate), ``signal`` (T,), ``p_min``
-    (T,) the smallest adjusted p-value where computed, ``selected`` (T,) model index (−1
-    none), ``td`` (T,) estimated target dose, ``fitted`` (T, D) fitted effect over placebo,
-    ``forward`` (T,) index of the dose taken forward (−1: no-go); per safety measure ``S``:
-    ``event``, ``peak``, ``resolved_h`` (T, N, S) and ``event_rate`` (T, S, D) per arm."""
-
-    trials: np.ndarray
-    arm: np.ndarray
-    dropout_h: np.ndarray
-    y: np.ndarray
-    n: np.ndarray
-    analysed: np.ndarray
-    observed: np.ndarray
-    signal: np.ndarray
-    p_min: np.ndarray
-    selected: np.ndarray
-    td: np.ndarray
-    fitted: np.ndarray
-    forward: np.ndarray
-    event: np.ndarray
-    peak: np.ndarray
-    resolved_h: np.ndarray
-    event_rate: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: list["Phase2Arrays"]) -> "Phase2Arrays":
-        if len(parts) == 1:
-            return parts[0]
-        return cls(**{f: np.concatenate([getattr(p, f) for p in parts])
-                      for f in cls.__dataclass_fields__})
 
 
 def draw_patients(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
@@ -109,43 +75,6 @@ def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.nd
     return (scores if arm is None else scores[:, :, 0]), base, pts.covariates, ex
 
 
-def safety_outcomes(study: Phase2Study, z: np.ndarray, exposures: dict, covariates: dict):
-    """``(event, peak, resolved_h)``, each (..., S), of the study's safety measures for
-    patients with normals ``z`` (..., n_safety_z) and exposures/covariates (...) — see
-    :mod:`trialsim.response.safety`."""
-    outs = []
-    j = 0
-    for m in study.safety.values():
-        conc = np.stack([exposures[k] for k in m.metric_names()], axis=-1)
-        v = m.values(conc, z[..., j:j + m.n_z],
-                     covariates[m.baseline] if m.baseline is not None else None)
-        outs.append(m.summarise(v))
-        j += m.n_z
-    shape = z.shape[:-1] + (0,)
-    if not outs:
-        return np.zeros(shape, bool), np.zeros(shape), np.zeros(shape)
-    return tuple(np.stack([o[i] for o in outs], axis=-1) for i in range(3))
-
-
-def _safety_normals(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
-                    N: int) -> np.ndarray:
-    K = study.n_safety_z
-    u = stream_uniforms(seed, scenario, trials, "safety", N * K).reshape(len(trials), N, K)
-    return ndtri(np.maximum(u, U_MIN))
-
-
-def arm_rates(flag: np.ndarray, arm: np.ndarray, D: int) -> np.ndarray:
-    """Per trial and arm the proportion of patients with ``flag`` (T, N, S) → (T, S, D)."""
-    T, N, S = flag.shape
-    cell = (np.arange(T)[:, None] * D + arm).ravel()
-    n = np.bincount(cell, minlength=T * D).reshape(T, D)
-    out = np.empty((T, S, D))
-    for s in range(S):
-        k = np.bincount(cell, weights=flag[..., s].ravel().astype(float), minlength=T * D)
-        out[:, s] = k.reshape(T, D) / np.maximum(n, 1)
-    return out
-
-
 def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int = 0,
               cands: Candidates | None = None) -> Phase2Arrays:
     """Simulate and analyse the trials with the given indices."""
@@ -156,19 +85,45 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     u = stream_uniforms(seed, scenario, trials, "allocation", design.n_uniforms())
     arm = (design.allocate(u, design.stratum_of(pts.covariates)) if design.strata
            else design.allocate(u))
-    traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm, pts=pts)
-    event, peak, resolved = safety_outcomes(study, _safety_normals(study, seed, scenario,
-                                                                   trials, N), ex, cov)
-    dropout_h = _dropout_times(study, stream_uniforms(seed, scenario, trials, "dropout", N),
-                               arm, traj, base, visits, event)
-    seen = visits[None, None, :] < dropout_h[..., None]                  # (T, N, V)
-    y = _endpoint(study, traj, base, seen)
-    est = _estimates(study, y, arm, base, cov)
+    u_drop = stream_uniforms(seed, scenario, trials, "dropout", N)
+    z_safety = safety_normals(study, seed, scenario, trials, N)
     cands = cands or Candidates.from_models(study.doses, study.analysis.models,
                                             study.analysis.off, study.analysis.scal)
     a = study.analysis
+    n_interims = np.zeros(T, np.int16)
+    stopped = np.zeros(T, np.int8)
+    dropped = np.zeros((T, D), bool)
+    if isinstance(design, Adaptive):
+        traj_all, base, cov, ex_all = potential_scores(study, seed, scenario, trials, pts=pts)
+        cov_d = {k: c[..., None] for k, c in cov.items()}
+        safety_all = safety_outcomes(study, z_safety[:, :, None, :], ex_all, cov_d)
+
+        def observe(arm):
+            pick = arm[:, :, None, None]
+            traj = np.take_along_axis(traj_all, pick, axis=2)[:, :, 0]
+            saf = (tuple(np.take_along_axis(x, pick, axis=2)[:, :, 0] for x in safety_all)
+                   if study.safety else tuple(x[:, :, 0] for x in safety_all))
+            drop = _dropout_times(study, u_drop, arm, traj, base, visits, saf[0])
+            y = _endpoint(study, traj, base, visits[None, None, :] < drop[..., None])
+            return y, drop, saf
+
+        arm, enrolled, n_interims, stopped, dropped = _interims(
+            study, design, u, arm, observe, base, cov, cands)
+        y, dropout_h, (event, peak, resolved) = observe(arm)
+        y = np.where(enrolled, y, np.nan)
+        dropout_h = np.where(enrolled, dropout_h, np.nan)
+        arm = np.where(enrolled, arm, -1)
+    else:
+        traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm, pts=pts)
+        event, peak, resolved = safety_outcomes(study, z_safety, ex, cov)
+        dropout_h = _dropout_times(study, u_drop, arm, traj, base, visits, event)
+        seen = visits[None, None, :] < dropout_h[..., None]              # (T, N, V)
+        y = _endpoint(study, traj, base, seen)
+    est = _estimates(study, y, np.maximum(arm, 0), base, cov)
     res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
                        direction=study.direction)
+    if stopped.any():           # a trial stopped for futility takes no dose forward
+        res = dataclasses.replace(res, signal=res.signal & (stopped != 2))
     fitted = res.fitted - res.fitted[:, :1]
     rates = arm_rates(event, arm, D)
     sign = 1.0 if study.direction == "increasing" else -1.0
@@ -185,7 +140,57 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
                         y=y, n=n, analysed=analysed, observed=observed, signal=res.signal,
                         p_min=p_min, selected=res.selected, td=res.dose, fitted=fitted,
                         forward=forward, event=event, peak=peak, resolved_h=resolved,
-                        event_rate=rates)
+                        event_rate=rates, n_interims=n_interims, stopped=stopped,
+                        dropped=dropped)
+
+
+def _interims(study: Phase2Study, design: Adaptive, u, arm, observe, base, cov, cands):
+    """Run the interims of an adaptive design on every trial of the batch: ``(arm, enrolled
+    (T, N), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
+    ``interims[k]`` patients have their primary outcome; the next stage's patients are drawn
+    with the interim's probabilities; a stopped trial enrols nobody after the interim."""
+    T, N = arm.shape
+    D = study.n_doses
+    arm = arm.copy()
+    active = design.initial_active(T)
+    going = np.ones(T, bool)
+    n_enrolled = np.full(T, N)
+    n_interims = np.zeros(T, np.int16)
+    stopped = np.zeros(T, np.int8)
+    benefit = 1.0 if study.direction == "increasing" else -1.0
+    shapes = benefit * cands.shapes(np.asarray(study.doses, float))
+    a = study.analysis
+    stages = design.stages
+    ratios = np.asarray(design.allocation, float)
+    for k, n_k in enumerate(design.interims):
+        y, _, _ = observe(arm)
+        y = np.where(np.arange(N)[None, :] < n_k, y, np.nan)
+        est = _estimates(study, y, arm, base, cov)
+        t, _, _ = batch_contrast_test(est, shapes)
+        reject = np.zeros(T, bool)
+        if design.efficacy_p is not None:
+            reject = batch_mcpmod(est, cands, alpha=design.efficacy_p, delta=a.delta,
+                                  selection=a.selection, direction=study.direction).signal
+        se = np.sqrt(np.einsum("tdd->td", est.cov))
+        state = InterimState(n=np.stack([(arm[:, :n_k] == d).sum(axis=1) for d in range(D)], 1),
+                             mean=est.est, se=se, benefit=benefit,
+                             max_t=np.where(est.valid, t.max(axis=1), np.inf),
+                             reject=reject & est.valid, active=active)
+        dec = design.adapt(state)
+        ok = going & est.valid           # an interim without estimates changes nothing
+        n_interims += going
+        eff, fut = ok & dec.stop_efficacy, ok & dec.stop_futility
+        stopped[eff], stopped[fut] = 1, 2
+        n_enrolled = np.where(eff | fut, n_k, n_enrolled)
+        going &= ~(eff | fut)
+        active = np.where(ok[:, None], dec.active, active)
+        kept = np.where(active, ratios, 0.0)
+        probs = np.where(ok[:, None], dec.probs, kept / kept.sum(axis=1, keepdims=True))
+        new = design.allocate_stage(probs, design.stage_uniforms(u, k + 1))
+        arm[:, stages[k]:stages[k + 1]] = new
+    enrolled = np.arange(N)[None, :] < n_enrolled[:, None]
+    dropped = design.initial_active(T) & ~active
+    return arm, enrolled, n_interims, stopped, dropped
 
 
 def _dropout_times(study, u, arm, traj, base, visits, event) -> np.ndarray:
@@ -324,8 +329,6 @@ def simulate_phase2(study: Phase2Study, n_trials: int, seed: int, *, scenario: i
     """Simulate trials ``first_trial ..`` of a phase II study; returns
     :class:`~trialsim.phase2.results.Phase2Simulations`.  The memory need is estimated first
     and refused beyond ``max_memory_gb`` GiB."""
-    from trialsim.phase2.results import Phase2Simulations
-
     n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
     first_trial = count(first_trial, "first_trial")
     scenario = count(scenario, "scenario")

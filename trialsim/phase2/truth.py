@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsim.phase2.decision import take_forward
-from trialsim.phase2.simulate import safety_outcomes
+from trialsim.phase2.safety import safety_outcomes
 from trialsim.phase2.study import Phase2Study
 from trialsim.response.timecourse import classify, madrs_trajectory
 from trialsim.rng import study_stream
