@@ -193,3 +193,34 @@ def test_design_errors_name_the_path(design, path, words):
     errs = getattr(ei.value, "errors", [ei.value])
     assert any(tuple(e.path[:len(path)]) == path and words in str(e) for e in errs), \
         [(e.path, str(e)) for e in errs]
+
+
+def test_mmrm_without_dropout_is_ancova_and_uses_every_visit_with_it():
+    """Complete data: the longitudinal model's arm means and covariance at the primary visit
+    are ANCOVA's, so the whole analysis agrees trial by trial.  With dropout it analyses every
+    patient seen at least once (completers: only those seen at the primary visit)."""
+    doc = {"visits_h": [4, 24, 72], "endpoint": {"type": "change", "visit_h": 72},
+           "analysis__covariates": ["baseline_madrs"]}
+    anc = simulate_phase2(study(**doc), 200, seed=5).arrays
+    mm = simulate_phase2(study(**doc, analysis__missing="mmrm"), 200, seed=5).arrays
+    np.testing.assert_allclose(mm.observed, anc.observed, rtol=1e-12)
+    np.testing.assert_array_equal(mm.signal, anc.signal)
+    np.testing.assert_allclose(mm.p_min, anc.p_min, atol=1e-9)
+    # the fits see estimates equal to ~1e-12: the same model is selected (bar near-ties of
+    # AIC) and fitted alike to the optimiser's tolerance
+    same = mm.selected == anc.selected
+    assert same.mean() > 0.95
+    np.testing.assert_allclose(mm.fitted[same], anc.fitted[same], atol=1e-4)
+    drop = {"rate_per_week": 3.0}
+    c = simulate_phase2(study(**doc, dropout=drop), 200, seed=5).arrays
+    m = simulate_phase2(study(**doc, dropout=drop, analysis__missing="mmrm"), 200, seed=5).arrays
+    assert (m.analysed >= c.analysed).all() and (m.analysed > c.analysed).any()
+    lost = 1 - np.exp(-3.0 * 4 / 168)               # gone before the first visit
+    share = m.analysed.sum() / m.n.sum()
+    assert abs(share - (1 - lost)) < 4 * np.sqrt(lost * (1 - lost) / m.n.sum())
+
+
+def test_mmrm_needs_a_continuous_endpoint():
+    with pytest.raises(ConfigError) as ei:
+        study(endpoint={"type": "response", "visit_h": 24}, analysis__missing="mmrm")
+    assert ei.value.path[:2] == ("analysis", "missing")

@@ -72,6 +72,10 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
         if endpoint.binary:
             raise ConfigError("covariates apply to a continuous endpoint (change)",
                               ("analysis", "covariates"))
+    if analysis.missing == "mmrm" and endpoint.binary:
+        raise ConfigError("missing: mmrm models the MADRS change over visits: it needs "
+                          "endpoint type change (use completers or locf for response or "
+                          "remission)", ("analysis", "missing"))
     if endpoint.visit_h not in visits:
         raise ConfigError(f"the primary visit ({endpoint.visit_h:g} h) must be one of visits_h "
                           f"{list(visits)}", ("endpoint", "visit_h"))

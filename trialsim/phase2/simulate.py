@@ -23,6 +23,7 @@ import numpy as np
 from trialsim.analysis.doseresponse.batch import (BatchEstimates, batch_contrast_test,
                                                   batch_mcpmod)
 from trialsim.analysis.doseresponse.models import Candidates
+from trialsim.analysis.longitudinal import batch_estimates as mmrm_estimates
 from trialsim.designs.adaptive import Adaptive, InterimState
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
 from trialsim.phase2.arrays import Phase2Arrays
@@ -104,13 +105,16 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
             saf = (tuple(np.take_along_axis(x, pick, axis=2)[:, :, 0] for x in safety_all)
                    if study.safety else tuple(x[:, :, 0] for x in safety_all))
             drop = _dropout_times(study, u_drop, arm, traj, base, visits, saf[0])
-            y = _endpoint(study, traj, base, visits[None, None, :] < drop[..., None])
-            return y, drop, saf
+            return traj, visits[None, None, :] < drop[..., None], drop, saf
 
-        arm, enrolled, n_interims, stopped, dropped = _interims(
-            study, design, u, arm, observe, base, cov, cands)
-        y, dropout_h, (event, peak, resolved) = observe(arm)
-        y = np.where(enrolled, y, np.nan)
+        def analyse_first(arm, n_k):
+            traj, seen, _, _ = observe(arm)
+            return _analyse(study, traj, base, seen, arm, cov, np.full(T, n_k))[1]
+
+        arm, n_enrolled, n_interims, stopped, dropped = _interims(
+            study, design, u, arm, analyse_first, cands)
+        traj, seen, dropout_h, (event, peak, resolved) = observe(arm)
+        enrolled = np.arange(N)[None, :] < n_enrolled[:, None]
         dropout_h = np.where(enrolled, dropout_h, np.nan)
         arm = np.where(enrolled, arm, -1)
     else:
@@ -118,8 +122,8 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
         event, peak, resolved = safety_outcomes(study, z_safety, ex, cov)
         dropout_h = _dropout_times(study, u_drop, arm, traj, base, visits, event)
         seen = visits[None, None, :] < dropout_h[..., None]              # (T, N, V)
-        y = _endpoint(study, traj, base, seen)
-    est = _estimates(study, y, np.maximum(arm, 0), base, cov)
+        n_enrolled = np.full(T, N)
+    y, est, ok = _analyse(study, traj, base, seen, arm, cov, n_enrolled)
     res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
                        direction=study.direction)
     if stopped.any():           # a trial stopped for futility takes no dose forward
@@ -131,7 +135,6 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
                            res.dose, sign * np.nan_to_num(fitted),
                            {k: rates[:, i] for i, k in enumerate(study.safety)}, a.delta)
     n = np.stack([(arm == d).sum(axis=1) for d in range(D)], axis=1)
-    ok = np.isfinite(y)
     analysed = np.stack([((arm == d) & ok).sum(axis=1) for d in range(D)], axis=1)
     observed = _arm_means(y, arm, D)
     p_min = np.where(np.isfinite(res.p).any(axis=1), np.nanmin(
@@ -144,11 +147,12 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
                         dropped=dropped)
 
 
-def _interims(study: Phase2Study, design: Adaptive, u, arm, observe, base, cov, cands):
-    """Run the interims of an adaptive design on every trial of the batch: ``(arm, enrolled
-    (T, N), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
-    ``interims[k]`` patients have their primary outcome; the next stage's patients are drawn
-    with the interim's probabilities; a stopped trial enrols nobody after the interim."""
+def _interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands):
+    """Run the interims of an adaptive design on every trial of the batch: ``(arm,
+    n_enrolled (T,), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
+    ``interims[k]`` patients have their primary outcome (``analyse_first(arm, n)``: the
+    estimates from the first n patients); the next stage's patients are drawn with the
+    interim's probabilities; a stopped trial enrols nobody after the interim."""
     T, N = arm.shape
     D = study.n_doses
     arm = arm.copy()
@@ -163,9 +167,7 @@ def _interims(study: Phase2Study, design: Adaptive, u, arm, observe, base, cov, 
     stages = design.stages
     ratios = np.asarray(design.allocation, float)
     for k, n_k in enumerate(design.interims):
-        y, _, _ = observe(arm)
-        y = np.where(np.arange(N)[None, :] < n_k, y, np.nan)
-        est = _estimates(study, y, arm, base, cov)
+        est = analyse_first(arm, n_k)
         t, _, _ = batch_contrast_test(est, shapes)
         reject = np.zeros(T, bool)
         if design.efficacy_p is not None:
@@ -188,9 +190,31 @@ def _interims(study: Phase2Study, design: Adaptive, u, arm, observe, base, cov, 
         probs = np.where(ok[:, None], dec.probs, kept / kept.sum(axis=1, keepdims=True))
         new = design.allocate_stage(probs, design.stage_uniforms(u, k + 1))
         arm[:, stages[k]:stages[k + 1]] = new
-    enrolled = np.arange(N)[None, :] < n_enrolled[:, None]
     dropped = design.initial_active(T) & ~active
-    return arm, enrolled, n_interims, stopped, dropped
+    return arm, n_enrolled, n_interims, stopped, dropped
+
+
+def _analyse(study, traj, base, seen, arm, cov, n_enrolled):
+    """The analysis's input from the first ``n_enrolled`` (T,) patients of each trial: ``(y
+    (T, N) the endpoint under the missing-data rule (NaN: not analysed, or not enrolled),
+    the dose-level estimates, analysed (T, N))``.  ``missing: mmrm`` estimates the arm means
+    at the primary visit from every visit up to it
+    (:func:`trialsim.analysis.longitudinal.batch_estimates`); ``y`` then holds the observed
+    change at the primary visit."""
+    T, N = arm.shape
+    inside = np.arange(N)[None, :] < n_enrolled[:, None]
+    seen = seen & inside[..., None]
+    arm0 = np.maximum(arm, 0)
+    if study.analysis.missing != "mmrm":
+        y = np.where(inside, _endpoint(study, traj, base, seen), np.nan)
+        return y, _estimates(study, y, arm0, base, cov), np.isfinite(y)
+    v = study.primary
+    y = np.where(seen[..., v], traj[..., v] - base, np.nan)
+    change = np.where(seen, traj - base[..., None], np.nan)[..., :v + 1]
+    names = study.analysis.covariates
+    X = np.stack([cov[c] for c in names], axis=-1) if names else None
+    est = mmrm_estimates(np.asarray(study.doses, float), change, arm0, v, X)
+    return y, est, seen[..., 0]
 
 
 def _dropout_times(study, u, arm, traj, base, visits, event) -> np.ndarray:

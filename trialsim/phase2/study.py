@@ -114,14 +114,17 @@ class Analysis:
     one-sided level ``alpha``, clinically relevant effect ``delta`` (MADRS points for a change;
     on the logit scale for response/remission), model ``selection`` (AIC, maxT, average),
     ``missing`` data handling (``completers``; ``locf``: the last observed visit, baseline if
-    none), and ``covariates`` for ANCOVA (population covariates, e.g. baseline_madrs; a
-    continuous endpoint only)."""
+    none; ``mmrm``: a longitudinal model of every visit up to the primary one — arm-by-visit
+    means, unstructured covariance, missing at random — whose arm means at the primary visit
+    and their covariance enter generalised MCP-Mod; a continuous endpoint only), and
+    ``covariates`` for ANCOVA, or for the longitudinal model with a slope per visit
+    (population covariates, e.g. baseline_madrs; a continuous endpoint only)."""
 
     models: dict[str, Any]
     delta: Annotated[float, Field(gt=0, le=1e6)]
     alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.025
     selection: Literal["AIC", "maxT", "average"] = "AIC"
-    missing: Literal["completers", "locf"] = "completers"
+    missing: Literal["completers", "locf", "mmrm"] = "completers"
     covariates: tuple[str, ...] = ()
     off: Annotated[float, Field(gt=0)] | None = None
     scal: Annotated[float, Field(gt=0)] | None = None
