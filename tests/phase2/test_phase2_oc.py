@@ -224,3 +224,27 @@ def test_mmrm_needs_a_continuous_endpoint():
     with pytest.raises(ConfigError) as ei:
         study(endpoint={"type": "response", "visit_h": 24}, analysis__missing="mmrm")
     assert ei.value.path[:2] == ("analysis", "missing")
+
+
+def test_binary_endpoint_truth_and_level():
+    """Response (a fall of at least 50 %): the change is normal (mean -(5 (1 - 2^-24) +
+    5 d/(0.3 + d)), SD 5), so P(response | baseline b) = Phi((-b/2 - mean)/5), averaged over
+    the truncated-normal baseline; and the generalised MCP-Mod on logits keeps its level under
+    a flat truth (4,000 trials, within 4 MC SEs)."""
+    from scipy import integrate
+    from scipy.stats import norm, truncnorm
+
+    s = study(endpoint={"type": "response", "visit_h": 24}, analysis__delta=0.5)
+    tr = phase2_truth(s, seed=4)
+    base = truncnorm((35 - 42) / 3, (50 - 42) / 3, loc=42, scale=3)
+    for d, got, se in zip(s.doses, tr.mean, tr.mean_se):
+        mean = -(5.0 * (1 - 2.0 ** -24) + 5.0 * d / (0.3 + d))
+        want = integrate.quad(lambda b: base.pdf(b) * norm.cdf((-b / 2 - mean) / 5.0), 35, 50)[0]
+        assert abs(got - want) < 4 * se + 1e-6, (d, got, want)
+    # flat, with a placebo response near 40 % (plateau 20 points) and 40 patients per arm
+    flat = study(endpoint={"type": "response", "visit_h": 24}, analysis__delta=0.5,
+                 response__efficacy__emax=0.0, response__efficacy__placebo_plateau=20.0,
+                 design__n_total=200)
+    n = 4000
+    rate = simulate_phase2(flat, n, seed=6).arrays.signal.mean()
+    assert abs(rate - 0.025) < 4 * np.sqrt(0.025 * 0.975 / n), rate
