@@ -72,6 +72,10 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
         if endpoint.binary:
             raise ConfigError("covariates apply to a continuous endpoint (change)",
                               ("analysis", "covariates"))
+    p2 = getattr(design, "period2_h", None)
+    if p2 is not None and p2 not in visits:
+        raise ConfigError(f"period2_h ({p2:g} h) must be one of visits_h {list(visits)}: "
+                          "non-response is judged there", ("design", "period2_h"))
     if analysis.missing == "mmrm" and endpoint.binary:
         raise ConfigError("missing: mmrm models the MADRS change over visits: it needs "
                           "endpoint type change (use completers or locf for response or "

@@ -18,7 +18,9 @@ class Phase2Arrays:
     ``event``, ``peak``, ``resolved_h`` (T, N, S) and ``event_rate`` (T, S, D) per arm;
     adaptive designs: ``n_interims`` (T,) interims held, ``stopped`` (T,) 0 ran to the end, 1
     stopped for efficacy, 2 for futility, ``dropped`` (T, D) arms dropped at an interim, and
-    ``arm`` −1 for patients never enrolled (the trial stopped before them)."""
+    ``arm`` −1 for patients never enrolled (the trial stopped before them); sequential
+    parallel comparison: ``arm2`` (T, N) the period-2 arm (−1: not re-randomised) and ``y2``
+    (T, N) the period-2 endpoint."""
 
     trials: np.ndarray
     arm: np.ndarray
@@ -40,6 +42,8 @@ class Phase2Arrays:
     n_interims: np.ndarray
     stopped: np.ndarray
     dropped: np.ndarray
+    arm2: np.ndarray
+    y2: np.ndarray
 
     @classmethod
     def concat(cls, parts: list["Phase2Arrays"]) -> "Phase2Arrays":

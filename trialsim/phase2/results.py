@@ -54,6 +54,7 @@ class Phase2Simulations:
             "n_patients": a.n.sum(axis=1), "n_analysed": a.analysed.sum(axis=1),
             "n_interims": a.n_interims,
             "stopped": np.array(["", "efficacy", "futility"])[a.stopped],
+            "n_period2": (a.arm2 >= 0).sum(axis=1),
         })
 
     @cached_property
@@ -65,6 +66,9 @@ class Phase2Simulations:
         cols = {"trial": np.repeat(a.trials, N), "patient": np.tile(np.arange(N), T),
                 "arm": a.arm.ravel(), "dose": doses[np.maximum(a.arm.ravel(), 0)],
                 "dropout_h": a.dropout_h.ravel(), "endpoint": a.y.ravel()}
+        if (a.arm2 >= 0).any():
+            cols["period2_arm"] = a.arm2.ravel()
+            cols["period2_endpoint"] = a.y2.ravel()
         for s, name in enumerate(self.study.safety):
             cols[f"{name}_event"] = a.event[..., s].ravel()
             cols[f"{name}_peak"] = a.peak[..., s].ravel()

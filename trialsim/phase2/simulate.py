@@ -19,13 +19,16 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+from scipy.special import ndtri
 
 from trialsim.analysis.doseresponse.batch import (BatchEstimates, batch_contrast_test,
                                                   batch_mcpmod)
 from trialsim.analysis.doseresponse.models import Candidates
 from trialsim.analysis.longitudinal import batch_estimates as mmrm_estimates
 from trialsim.designs.adaptive import Adaptive, InterimState
+from trialsim.designs.spcd import SPCD
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
+from trialsim.population.distributions import U_MIN
 from trialsim.phase2.arrays import Phase2Arrays
 from trialsim.phase2.decision import take_forward
 from trialsim.phase2.results import Phase2Simulations
@@ -124,6 +127,10 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
         seen = visits[None, None, :] < dropout_h[..., None]              # (T, N, V)
         n_enrolled = np.full(T, N)
     y, est, ok = _analyse(study, traj, base, seen, arm, cov, n_enrolled)
+    arm2, y2 = np.full((T, N), -1, np.int16), np.full((T, N), np.nan)
+    if isinstance(design, SPCD):
+        arm2, y2, est = _period2(study, design, u, pts, arm, traj, base, cov, dropout_h, est,
+                                 stream_uniforms(seed, scenario, trials, "period2", N))
     res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
                        direction=study.direction)
     if stopped.any():           # a trial stopped for futility takes no dose forward
@@ -144,7 +151,45 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
                         p_min=p_min, selected=res.selected, td=res.dose, fitted=fitted,
                         forward=forward, event=event, peak=peak, resolved_h=resolved,
                         event_rate=rates, n_interims=n_interims, stopped=stopped,
-                        dropped=dropped)
+                        dropped=dropped, arm2=arm2.astype(np.int16), y2=y2)
+
+
+def _period2(study, design: SPCD, u, pts, arm, traj, base, cov, dropout_h, est1, u2):
+    """Period 2 of a sequential parallel comparison design: ``(arm2 (T, N), y2 (T, N),
+    combined estimates)`` — see :mod:`trialsim.designs.spcd`."""
+    T, N = arm.shape
+    D = study.n_doses
+    m = study.efficacy
+    visits = np.asarray(study.visits_h, float)
+    v2 = int(np.flatnonzero(visits == design.period2_h)[0])
+    base2 = traj[..., v2]
+    eligible = ((arm == 0) & (base2 > (1.0 - design.response_fraction) * base)
+                & (dropout_h > design.period2_h))
+    arm2 = design.allocate_period2(u, eligible)
+    pick = np.maximum(arm2, 0)
+    ex = patient_exposures(study.pk, study.exposure_names(), pts,
+                           np.asarray(study.doses, float), study.dose_unit)
+    x2 = np.take_along_axis(np.broadcast_to(ex[m.exposure], (T, N, D)), pick[..., None], axis=2)
+    f = design.period2_placebo_factor
+    m2 = dataclasses.replace(m, placebo_plateau=f * m.placebo_plateau,
+                             placebo_sd=f * m.placebo_sd)
+    t = study.endpoint.visit_h
+    z2 = ndtri(np.maximum(u2, U_MIN))[..., None]
+    s2 = madrs_trajectory(m2, base2, x2, [t], pts.z[..., :2], z2)[:, :, 0, 0]
+    seen2 = (arm2 >= 0) & (dropout_h > design.period2_h + t)
+    if study.endpoint.type == "change":
+        y2 = np.where(seen2, s2 - base2, np.nan)
+    else:
+        y2 = np.where(seen2, classify(s2, base2, study.endpoint.type).astype(float), np.nan)
+    est2 = _estimates(study, y2, pick, base, cov)
+    w = design.weight
+    ok = est2.valid[:, None]
+    est = np.where(ok, w * est1.est + (1 - w) * est2.est, est1.est)
+    cv = np.where(ok[..., None], w * w * est1.cov + (1 - w) ** 2 * est2.cov, est1.cov)
+    # degrees of freedom: those of the period that counts, the smaller when both do
+    df = est1.df if w == 1 else np.where(est2.valid, est2.df if w == 0 else
+                                         np.minimum(est1.df, est2.df), est1.df)
+    return arm2, y2, BatchEstimates(est1.doses, est, cv, df, "general", est1.valid)
 
 
 def _interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands):

@@ -6,7 +6,9 @@ Estimated by Monte Carlo over virtual patients from a study-level stream (the sa
 design and every run with the seed; standard errors kept): :data:`N_TRUTH` at the studied
 doses, :data:`N_GRID_PATIENTS` at each of :data:`N_GRID` doses from 0 to the largest.  The
 estimand is the effect of the dose in the whole population had everyone stayed (no dropout).
-A binary endpoint's effect is on the logit scale, as the analysis's ``delta``.  The true
+A binary endpoint's effect is on the logit scale, as the analysis's ``delta``.  When the
+route cannot give the grid's doses (whole nasal-spray devices only), the grid is the studied
+doses and ``TD`` is interpolated linearly between them.  The true
 rate of each safety event at each studied dose comes from the same patients, and the dose
 the decision rule takes forward knowing the truth is found by the same function as a
 trial's (:func:`trialsim.phase2.decision.take_forward`).
@@ -96,8 +98,11 @@ def phase2_truth(study: Phase2Study, seed: int, scenario: int = 0, n: int = N_TR
     mean, se, rate, rate_se = _endpoint_means(study, doses, n, seed, scenario, 1, safety=True)
     effect = _scale(study, mean) - _scale(study, mean)[0]
     grid = np.linspace(0.0, doses[-1], N_GRID)
-    gmean, _ = _endpoint_means(study, grid, n_grid_patients, seed, scenario, 2)
-    geff = _scale(study, gmean) - _scale(study, gmean)[0]
+    try:
+        gmean, _ = _endpoint_means(study, grid, n_grid_patients, seed, scenario, 2)
+        geff = _scale(study, gmean) - _scale(study, gmean)[0]
+    except ValueError:      # a route that gives whole devices only: the studied doses
+        grid, geff = doses, effect
     sign = 1.0 if study.direction == "increasing" else -1.0
     delta = study.analysis.delta
     above = np.flatnonzero(sign * geff >= delta)

@@ -22,6 +22,7 @@ STREAMS: dict[str, int] = {
     "allocation": 4,  # randomisation of patients to arms (phase II)
     "dropout": 5,   # dropout times (phase II)
     "safety": 6,    # sensitivities and noise of the acute safety measures (phase II)
+    "period2": 7,   # the second period of a sequential parallel comparison design (phase II)
 }
 
 #: First spawn-key element used for study-level (not per-trial) streams.
