@@ -52,15 +52,17 @@ def draw_patients(study: Phase2Study, seed: int, scenario: int, trials: np.ndarr
 
 def potential_scores(study: Phase2Study, seed: int, scenario: int, trials: np.ndarray,
                      n_patients: int | None = None, arm: np.ndarray | None = None,
-                     pts=None):
+                     pts=None, exposures: dict | None = None):
     """``(scores, baseline (T, N), covariates, exposures)``: every patient's MADRS at every
     visit under every dose, ``scores`` (T, N, D, V), and the exposure metrics (T, N, D) — or,
     given ``arm`` (T, N), under that arm only ((T, N, V) and (T, N)), the same numbers
-    without the work for the other arms.  ``pts``: the patients if already drawn."""
+    without the work for the other arms.  ``pts`` and ``exposures`` (every dose): the
+    patients and their exposures if already computed."""
     if pts is None:
         pts = draw_patients(study, seed, scenario, trials, n_patients)
     doses = np.asarray(study.doses, float)
-    ex = patient_exposures(study.pk, study.exposure_names(), pts, doses, study.dose_unit)
+    ex = exposures if exposures is not None else patient_exposures(
+        study.pk, study.exposure_names(), pts, doses, study.dose_unit)
     if arm is not None:
         pick = arm[..., None].astype(np.intp)
         ex = {k: np.take_along_axis(np.broadcast_to(v, arm.shape + (len(doses),)), pick,
@@ -121,7 +123,10 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
         dropout_h = np.where(enrolled, dropout_h, np.nan)
         arm = np.where(enrolled, arm, -1)
     else:
-        traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm, pts=pts)
+        ex_all = patient_exposures(study.pk, study.exposure_names(), pts,
+                                   np.asarray(study.doses, float), study.dose_unit)
+        traj, base, cov, ex = potential_scores(study, seed, scenario, trials, arm=arm, pts=pts,
+                                               exposures=ex_all)
         event, peak, resolved = safety_outcomes(study, z_safety, ex, cov)
         dropout_h = _dropout_times(study, u_drop, arm, traj, base, visits, event)
         seen = visits[None, None, :] < dropout_h[..., None]              # (T, N, V)
@@ -129,7 +134,8 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     y, est, ok = _analyse(study, traj, base, seen, arm, cov, n_enrolled)
     arm2, y2 = np.full((T, N), -1, np.int16), np.full((T, N), np.nan)
     if isinstance(design, SPCD):
-        arm2, y2, est = _period2(study, design, u, pts, arm, traj, base, cov, dropout_h, est,
+        arm2, y2, est = _period2(study, design, u, pts, ex_all, arm, traj, base, cov,
+                                 dropout_h, est,
                                  stream_uniforms(seed, scenario, trials, "period2", N))
     res = batch_mcpmod(est, cands, alpha=a.alpha, delta=a.delta, selection=a.selection,
                        direction=study.direction)
@@ -154,7 +160,7 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
                         dropped=dropped, arm2=arm2.astype(np.int16), y2=y2)
 
 
-def _period2(study, design: SPCD, u, pts, arm, traj, base, cov, dropout_h, est1, u2):
+def _period2(study, design: SPCD, u, pts, ex, arm, traj, base, cov, dropout_h, est1, u2):
     """Period 2 of a sequential parallel comparison design: ``(arm2 (T, N), y2 (T, N),
     combined estimates)`` — see :mod:`trialsim.designs.spcd`."""
     T, N = arm.shape
@@ -167,8 +173,6 @@ def _period2(study, design: SPCD, u, pts, arm, traj, base, cov, dropout_h, est1,
                 & (dropout_h > design.period2_h))
     arm2 = design.allocate_period2(u, eligible)
     pick = np.maximum(arm2, 0)
-    ex = patient_exposures(study.pk, study.exposure_names(), pts,
-                           np.asarray(study.doses, float), study.dose_unit)
     x2 = np.take_along_axis(np.broadcast_to(ex[m.exposure], (T, N, D)), pick[..., None], axis=2)
     f = design.period2_placebo_factor
     m2 = dataclasses.replace(m, placebo_plateau=f * m.placebo_plateau,
