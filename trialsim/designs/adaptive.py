@@ -36,9 +36,9 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy.special import ndtr
 
-from trialsim.designs.phase2 import MAX_PHASE2_PATIENTS, Parallel, Phase2Design
+from trialsim.designs.phase2 import MAX_PHASE2_PATIENTS, Parallel, Phase2Design, check_arms
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 #: Breakpoints (in SDs around each arm's mean) and the Gauss–Legendre rule of P(best).
 _K = np.array([-6.0, -3.0, -1.5, -0.5, 0.5, 1.5, 3.0, 6.0])
@@ -125,14 +125,7 @@ class Adaptive(Phase2Design):
     @field_validator("allocation")
     @classmethod
     def _ratios(cls, v):
-        n = context().get("n_doses")
-        if n is not None and len(v) != n:
-            raise ValueError(f"expected one allocation ratio per dose ({n}, placebo first), got "
-                             f"{len(v)}")
-        if len(v) < 2 or v[0] < 1 or not any(x > 0 for x in v[1:]):
-            raise ValueError(f"the allocation needs a placebo arm and at least one dose arm with "
-                             f"a ratio >= 1, got {list(v)}")
-        return v
+        return check_arms(v)
 
     def __post_init__(self) -> None:
         if not self.interims or any(b <= a for a, b in zip(self.interims, self.interims[1:])):

@@ -21,6 +21,18 @@ from trialsim.spec import context, spec
 MAX_PHASE2_PATIENTS = 10_000
 
 
+def check_arms(v: tuple, what: str = "allocation ratio") -> tuple:
+    """One entry per dose of the study (placebo first), placebo and at least one dose arm
+    above 0; ``ValueError`` saying what was expected otherwise."""
+    n = context().get("n_doses")
+    if n is not None and len(v) != n:
+        raise ValueError(f"expected one {what} per dose ({n}, placebo first), got {len(v)}")
+    if len(v) < 2 or v[0] < 1 or not any(x > 0 for x in v[1:]):
+        raise ValueError(f"expected a placebo arm and at least one dose arm with a {what} >= 1 "
+                         f"(placebo first), got {list(v)}")
+    return v
+
+
 class Phase2Design:
     """Base class of the phase II designs: ``arms`` (doses, placebo first), ``n_total`` and
     :meth:`allocate` (the arm of each patient in order of randomisation)."""
@@ -93,12 +105,7 @@ class Parallel(Phase2Design):
     def _per_arm(cls, v):
         if v is None:
             return v
-        n = context().get("n_doses")
-        if n is not None and len(v) != n:
-            raise ValueError(f"expected one number per dose ({n}, placebo first), got {len(v)}")
-        if len(v) < 2 or v[0] < 1 or not any(x > 0 for x in v[1:]):
-            raise ValueError(f"n_per_arm needs a placebo arm and at least one dose arm with a "
-                             f"patient, got {list(v)}")
+        check_arms(v, "number")
         if not 2 <= sum(v) <= MAX_PHASE2_PATIENTS:
             raise ValueError(f"n_per_arm must add up to 2 to {MAX_PHASE2_PATIENTS:,} patients, "
                              f"got {sum(v)}")
@@ -124,16 +131,7 @@ class Parallel(Phase2Design):
     @field_validator("allocation")
     @classmethod
     def _ratios(cls, v):
-        if v is None:
-            return v
-        n = context().get("n_doses")
-        if n is not None and len(v) != n:
-            raise ValueError(f"expected one allocation ratio per dose ({n}, placebo first), got "
-                             f"{len(v)}")
-        if len(v) < 2 or v[0] < 1 or sum(1 for x in v[1:] if x > 0) < 1:
-            raise ValueError(f"the allocation needs a placebo arm and at least one dose arm with "
-                             f"a ratio >= 1, got {list(v)}")
-        return v
+        return v if v is None else check_arms(v)
 
     def __post_init__(self) -> None:
         if self.n_per_arm is not None:

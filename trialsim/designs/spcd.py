@@ -24,9 +24,9 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, field_validator
 
-from trialsim.designs.phase2 import MAX_PHASE2_PATIENTS, Parallel, Phase2Design
+from trialsim.designs.phase2 import MAX_PHASE2_PATIENTS, Parallel, Phase2Design, check_arms
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 
 @register("phase2_design", "spcd")
@@ -46,14 +46,7 @@ class SPCD(Phase2Design):
     @field_validator("allocation", "period2_allocation")
     @classmethod
     def _ratios(cls, v):
-        n = context().get("n_doses")
-        if n is not None and len(v) != n:
-            raise ValueError(f"expected one allocation ratio per dose ({n}, placebo first), got "
-                             f"{len(v)}")
-        if len(v) < 2 or v[0] < 1 or not any(x > 0 for x in v[1:]):
-            raise ValueError(f"the allocation needs a placebo arm and at least one dose arm with "
-                             f"a ratio >= 1, got {list(v)}")
-        return v
+        return check_arms(v)
 
     def __post_init__(self) -> None:
         if len(self.period2_allocation) != len(self.allocation):

@@ -25,6 +25,7 @@ optimal contrasts are built from (:mod:`.contrasts`); for the quadratic model it
 """
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable
@@ -245,10 +246,13 @@ def _guesses(name: str, guess) -> list[tuple[float, ...]]:
         if guess not in (None, (), []):
             raise ValueError(f"{name} takes no guesstimate (give null), got {guess!r}")
         return [()]
-    arr = np.asarray(guess, dtype=float) if guess is not None else np.array([])
+    try:
+        arr = np.asarray(guess, dtype=float) if guess is not None else np.array([])
+    except (TypeError, ValueError, OverflowError):
+        arr = np.array([np.nan])
     if arr.size == 0 or not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} needs a guesstimate ({'a number' if size == 1 else 'a pair'}"
-                         f"), got {guess!r}")
+                         f"), got {reprlib.repr(guess)}")
     arr = arr.reshape(-1, size) if size > 1 else arr.reshape(-1, 1)
     if name != "quadratic" and np.any(arr <= 0):
         raise ValueError(f"{name} guesstimates must be > 0, got {arr.tolist()}")
