@@ -108,3 +108,60 @@ def test_bad_input_is_named(tmp_path, capsys, plan, data, expected):
 def test_output_to_a_folder_is_refused(tmp_path, capsys):
     assert main(["analyse", str(DATA), "--models", str(PLAN), "--out", str(tmp_path)]) == 1
     assert "is a folder" in capsys.readouterr().err
+
+
+VISITS = ROOT / "examples" / "ketamine_phase2_visits.csv"
+MMRM_PLAN = ROOT / "examples" / "ketamine_mmrm_plan.yaml"
+#: R nlme 3.1: gls(madrs_change ~ 0 + arm:visit + visit:bc, correlation = corSymm(form = ~ vi |
+#: patient), weights = varIdent(form = ~ 1 | visit), method = "REML") on the rows with a
+#: response, bc the baseline centred over the patients: the arm means at 24 h.
+R_MMRM_24H = [-5.54317932, -11.02884306, -14.04780764, -16.94407146, -16.33306039]
+
+
+def test_analyse_long_data_by_the_repeated_measures_model(tmp_path, capsys):
+    out = tmp_path / "mm.json"
+    assert main(["analyse", str(VISITS), "--models", str(MMRM_PLAN), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "100 patients at 5 doses, 4 visits" in text and "96 patients seen there" in text
+    doc = json.loads(out.read_text())
+    est = doc["result"]["endpoint_estimates"]
+    assert est["estimates"] == pytest.approx(R_MMRM_24H, abs=2e-6)
+    assert doc["longitudinal"]["primary_visit"] == 24
+    # the same numbers from the Python API
+    import numpy as np
+    import pandas as pd
+    from trialsim.analysis.doseresponse import analyse
+    from trialsim.analysis.longitudinal import mmrm
+
+    d = pd.read_csv(VISITS)
+    Y = d.pivot(index="patient", columns="visit_h", values="madrs_change").to_numpy()
+    per = d.groupby("patient").first()
+    levels = np.unique(per["dose_mg_per_kg"])
+    fit = mmrm(Y, np.searchsorted(levels, per["dose_mg_per_kg"]), 5, 1,
+               per["baseline_madrs"].to_numpy())
+    res = analyse(fit.to_dose_estimates(levels), {"linear": None, "emax": 0.1,
+                  "sig_emax": [0.3, 3], "exponential": 0.5, "quadratic": -0.85},
+                  delta=8.0, direction="decreasing")
+    assert list(doc["result"]["t"].values()) == pytest.approx(list(res.test.t), rel=1e-12)
+    assert doc["result"]["target"]["dose"] == pytest.approx(res.dose, rel=1e-9)
+
+
+@pytest.mark.parametrize("rows,plan_extra,expected", [
+    ("patient,dose,visit,y\n1,0,24,1\n1,0,24,2\n2,1,24,3\n", {}, "has visit 24 twice"),
+    ("patient,dose,visit,y\n1,0,4,1\n2,1,4,3\n", {}, "primary_visit 24 is not a value"),
+    ("patient,dose,visit,y\n1,0,4,1\n1,1,24,2\n2,1,24,3\n", {}, "same on every visit"),
+    ("patient,dose,visit,y\n1,0,24,1\n", {"endpoint": "binary"}, "continuous endpoint"),
+])
+def test_bad_long_data_is_named(tmp_path, capsys, rows, plan_extra, expected):
+    import yaml
+
+    data = tmp_path / "d.csv"
+    data.write_text(rows)
+    plan = {"models": {"linear": None}, "delta": 1.0, "columns": {"dose": "dose",
+            "response": "y"}, "longitudinal": {"primary_visit": 24}, **plan_extra}
+    plan_file = tmp_path / "p.yaml"
+    plan_file.write_text(yaml.safe_dump(plan))
+    assert main(["analyse", str(data), "--models", str(plan_file),
+                 "--out", str(tmp_path / "o.json")]) != 0
+    assert expected in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

@@ -12,6 +12,11 @@ covariates::
     endpoint: continuous       # or binary (0/1 responses)
     covariates: [baseline]     # ANCOVA (continuous endpoint)
     columns: {dose: dose, response: resp}
+    longitudinal:              # optional: long data, one row per patient and visit, analysed
+      patient: patient         #   by the repeated-measures model (MMRM) at primary_visit
+      visit: visit_h
+      primary_visit: 24
+      method: reml             #   reml | ml
 
 Errors name the file, the YAML path or the CSV row and column, and what was expected.
 """
@@ -43,6 +48,17 @@ class Columns:
 
 
 @spec
+class Longitudinal:
+    """Long-format data for the repeated-measures model: the ``patient`` and ``visit``
+    columns, the ``primary_visit`` (a value of the visit column) and the ``method``."""
+
+    primary_visit: Annotated[float, Field(ge=-1e12, le=1e12)]
+    patient: Annotated[str, Field(min_length=1)] = "patient"
+    visit: Annotated[str, Field(min_length=1)] = "visit"
+    method: Literal["reml", "ml"] = "reml"
+
+
+@spec
 class AnalysisPlan:
     """An MCP-Mod analysis plan (see the module docstring); exactly one of ``delta`` (the
     clinically relevant effect, for the target dose) and ``p`` (for ``ED_p``)."""
@@ -59,6 +75,7 @@ class AnalysisPlan:
     columns: Columns = Columns()
     off: Annotated[float, Field(gt=0)] | None = None
     scal: Annotated[float, Field(gt=0)] | None = None
+    longitudinal: Longitudinal | None = None
 
     def __post_init__(self) -> None:
         if (self.delta is None) == (self.p is None):
@@ -66,6 +83,8 @@ class AnalysisPlan:
                              "the target dose) and p (for ED_p)")
         if self.covariates and self.endpoint == "binary":
             raise ValueError("covariates apply to a continuous endpoint")
+        if self.longitudinal is not None and self.endpoint == "binary":
+            raise ValueError("the longitudinal model applies to a continuous endpoint")
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("models", "delta", "p", "alpha", "selection",
@@ -73,6 +92,10 @@ class AnalysisPlan:
                                              "scal")}
         out["covariates"] = list(self.covariates)
         out["columns"] = {"dose": self.columns.dose, "response": self.columns.response}
+        if self.longitudinal is not None:
+            lg = self.longitudinal
+            out["longitudinal"] = {"patient": lg.patient, "visit": lg.visit,
+                                   "primary_visit": lg.primary_visit, "method": lg.method}
         return {k: v for k, v in out.items() if v is not None}
 
 
@@ -85,6 +108,10 @@ def load_analysis_plan(path: str | Path) -> AnalysisPlan:
             node["columns"] = construct(Columns, dict(expect_mapping(
                 node["columns"], ("columns",), "CSV column names {dose: ..., response: ...}")),
                 ("columns",))
+        if "longitudinal" in node:
+            node["longitudinal"] = construct(Longitudinal, dict(expect_mapping(
+                node["longitudinal"], ("longitudinal",),
+                "{patient: column, visit: column, primary_visit: value}")), ("longitudinal",))
         if "models" in node:
             expect_mapping(node["models"], ("models",),
                            "candidate models with their guesstimates, e.g. {emax: 0.2}")
@@ -100,6 +127,62 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
     row: the plan's dose, response and covariate columns as numbers.  Rows with a missing
     response are dropped (and counted); any other missing or non-numeric value is an error
     naming the row (1-based, after the header) and the column."""
+    cols = plan.columns
+    values, df, where = _read_columns(path, plan, [cols.dose, cols.response, *plan.covariates])
+    keep = np.isfinite(values[cols.response])
+    dose, resp = values[cols.dose][keep], values[cols.response][keep]
+    if plan.endpoint == "binary" and not np.all((resp == 0) | (resp == 1)):
+        i = int(np.flatnonzero(keep)[np.flatnonzero((resp != 0) & (resp != 1))[0]])
+        raise ConfigError(f"row {i + 1}, column {cols.response!r}: a binary endpoint takes 0 "
+                          f"or 1, got {df[cols.response].iloc[i]!r}", (), where)
+    X = (np.column_stack([values[c][keep] for c in plan.covariates])
+         if plan.covariates else None)
+    return dose, resp, X, int((~keep).sum())
+
+
+def read_visit_data(path: str | Path, plan: AnalysisPlan):
+    """Long data (one row per patient and visit) for the repeated-measures model: ``(dose
+    (N,), responses (N, V) with NaN where missing, covariates (N, q) or None, visits (V,),
+    rows without a response)``.  A patient's dose and covariates must be the same on every
+    row; a patient may have a visit once."""
+    lg = plan.longitudinal
+    cols = plan.columns
+    values, df, where = _read_columns(path, plan, [lg.patient, lg.visit, cols.dose,
+                                                   cols.response, *plan.covariates])
+    pid, vis = values[lg.patient], values[lg.visit]
+    ids, who = np.unique(pid, return_inverse=True)
+    visits, col = np.unique(vis, return_inverse=True)
+    if lg.primary_visit not in visits:
+        raise ConfigError(f"primary_visit {lg.primary_visit:g} is not a value of the column "
+                          f"{lg.visit!r} ({', '.join(f'{v:g}' for v in visits[:12])})",
+                          ("longitudinal", "primary_visit"), where)
+    seen = np.zeros((ids.size, visits.size), bool)
+    for i, (p, v) in enumerate(zip(who, col)):
+        if seen[p, v]:
+            raise ConfigError(f"row {i + 1}: patient {pid[i]:g} has visit {vis[i]:g} twice",
+                              (), where)
+        seen[p, v] = True
+    Y = np.full((ids.size, visits.size), np.nan)
+    Y[who, col] = values[cols.response]
+    per_patient = {}
+    for c in [cols.dose, *plan.covariates]:
+        first = np.full(ids.size, np.nan)
+        first[who[::-1]] = values[c][::-1]                     # each patient's first row
+        differs = values[c] != first[who]
+        if differs.any():
+            i = int(np.flatnonzero(differs)[0])
+            raise ConfigError(f"row {i + 1}, column {c!r}: patient {pid[i]:g} has another "
+                              f"value on an earlier row; a patient's {_role(plan, c)} is the "
+                              "same on every visit", (), where)
+        per_patient[c] = first
+    X = (np.column_stack([per_patient[c] for c in plan.covariates])
+         if plan.covariates else None)
+    dropped = int((~np.isfinite(values[cols.response])).sum())
+    return per_patient[cols.dose], Y, X, visits, dropped
+
+
+def _read_columns(path, plan: AnalysisPlan, wanted: list[str]):
+    """``(column → numbers (NaN: a missing response), the raw table, file name)``."""
     path = Path(path)
     where = str(path)
     try:
@@ -119,7 +202,6 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
                           (), where) from None
     cols = plan.columns
-    wanted = [cols.dose, cols.response, *plan.covariates]
     missing = [c for c in wanted if c not in df.columns]
     if missing:
         shown = ", ".join(map(repr, list(df.columns)[:12]))
@@ -153,15 +235,7 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
             continue
         values[c] = num
     checks.raise_any()
-    keep = np.isfinite(values[cols.response])
-    dose, resp = values[cols.dose][keep], values[cols.response][keep]
-    if plan.endpoint == "binary" and not np.all((resp == 0) | (resp == 1)):
-        i = int(np.flatnonzero(keep)[np.flatnonzero((resp != 0) & (resp != 1))[0]])
-        raise ConfigError(f"row {i + 1}, column {cols.response!r}: a binary endpoint takes 0 "
-                          f"or 1, got {df[cols.response].iloc[i]!r}", (), where)
-    X = (np.column_stack([values[c][keep] for c in plan.covariates])
-         if plan.covariates else None)
-    return dose, resp, X, int((~keep).sum())
+    return values, df, where
 
 
 def _role(plan: AnalysisPlan, column: str) -> str:
@@ -169,4 +243,8 @@ def _role(plan: AnalysisPlan, column: str) -> str:
         return "dose column (columns.dose)"
     if column == plan.columns.response:
         return "response column (columns.response)"
+    lg = plan.longitudinal
+    if lg is not None and column in (lg.patient, lg.visit):
+        return "patient column (longitudinal.patient)" if column == lg.patient else \
+            "visit column (longitudinal.visit)"
     return "covariate (covariates)"
