@@ -1,0 +1,56 @@
+"""The interims of an adaptive phase II design (:mod:`trialsim.designs.adaptive`), run on
+every trial of a batch at once."""
+from __future__ import annotations
+
+import numpy as np
+
+from trialsim.analysis.doseresponse.batch import batch_contrast_test, batch_mcpmod
+from trialsim.designs.adaptive import Adaptive, InterimState
+from trialsim.phase2.study import Phase2Study
+
+
+def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands):
+    """Run the interims of an adaptive design on every trial of the batch: ``(arm,
+    n_enrolled (T,), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
+    ``interims[k]`` patients have their primary outcome (``analyse_first(arm, n)``: the
+    estimates from the first n patients); the next stage's patients are drawn with the
+    interim's probabilities; a stopped trial enrols nobody after the interim."""
+    T, N = arm.shape
+    D = study.n_doses
+    arm = arm.copy()
+    active = design.initial_active(T)
+    going = np.ones(T, bool)
+    n_enrolled = np.full(T, N)
+    n_interims = np.zeros(T, np.int16)
+    stopped = np.zeros(T, np.int8)
+    benefit = 1.0 if study.direction == "increasing" else -1.0
+    shapes = benefit * cands.shapes(np.asarray(study.doses, float))
+    a = study.analysis
+    stages = design.stages
+    ratios = np.asarray(design.allocation, float)
+    for k, n_k in enumerate(design.interims):
+        est = analyse_first(arm, n_k)
+        t, _, _ = batch_contrast_test(est, shapes)
+        reject = np.zeros(T, bool)
+        if design.efficacy_p is not None:
+            reject = batch_mcpmod(est, cands, alpha=design.efficacy_p, delta=a.delta,
+                                  selection=a.selection, direction=study.direction).signal
+        se = np.sqrt(np.einsum("tdd->td", est.cov))
+        state = InterimState(n=np.stack([(arm[:, :n_k] == d).sum(axis=1) for d in range(D)], 1),
+                             mean=est.est, se=se, benefit=benefit,
+                             max_t=np.where(est.valid, t.max(axis=1), np.inf),
+                             reject=reject & est.valid, active=active)
+        dec = design.adapt(state)
+        ok = going & est.valid           # an interim without estimates changes nothing
+        n_interims += going
+        eff, fut = ok & dec.stop_efficacy, ok & dec.stop_futility
+        stopped[eff], stopped[fut] = 1, 2
+        n_enrolled = np.where(eff | fut, n_k, n_enrolled)
+        going &= ~(eff | fut)
+        active = np.where(ok[:, None], dec.active, active)
+        kept = np.where(active, ratios, 0.0)
+        probs = np.where(ok[:, None], dec.probs, kept / kept.sum(axis=1, keepdims=True))
+        new = design.allocate_stage(probs, design.stage_uniforms(u, k + 1))
+        arm[:, stages[k]:stages[k + 1]] = new
+    dropped = design.initial_active(T) & ~active
+    return arm, n_enrolled, n_interims, stopped, dropped
