@@ -104,10 +104,15 @@ def prob_best(mean: np.ndarray, se: np.ndarray, active: np.ndarray) -> np.ndarra
 @register("phase2_design", "adaptive")
 @spec
 class Adaptive(Phase2Design):
-    """Interim analyses, stopping, arm dropping and response-adaptive randomisation (see the
-    module docstring).  ``allocation`` (burn-in ratios, placebo first), ``n_total``,
-    ``interims`` (patients with the primary outcome at each interim, increasing, below
-    ``n_total``), ``block_size`` of the burn-in blocks."""
+    """Interim analyses, stopping, arm dropping and response-adaptive randomisation.
+    ``allocation``: burn-in ratios (placebo first), in blocks of ``block_size``; ``n_total``;
+    ``interims``: patients with the primary outcome at each look (increasing, below
+    ``n_total``); ``efficacy_p``: stop when MCP-Mod rejects at this level; ``futility_t``:
+    stop when every contrast's t statistic is below it; ``drop_below``: drop a dose whose
+    effect over placebo (direction of benefit) is below it; ``rar``: none (burn-in ratio
+    among the arms left), best (shares by P(best)^rar_power) or target (by P(effect >=
+    rar_target)^rar_power), with ``placebo_share`` for placebo and doses below ``min_share``
+    skipped until the next look."""
 
     allocation: tuple[Annotated[int, Field(ge=0, le=100)], ...]
     n_total: Annotated[int, Field(ge=2, le=MAX_PHASE2_PATIENTS)]

@@ -32,7 +32,12 @@ from trialsim.spec import spec
 @register("phase2_design", "spcd")
 @spec
 class SPCD(Phase2Design):
-    """Two-period sequential parallel comparison design (see the module docstring)."""
+    """Two-period sequential parallel comparison design (SPCD).  Period 1 randomises all
+    ``n_total`` patients in ``allocation`` (placebo first); at ``period2_h`` (h, one of the
+    visits) placebo patients still in the trial whose MADRS has not fallen by
+    ``response_fraction`` are re-randomised in ``period2_allocation`` and dosed again, with
+    ``period2_placebo_factor`` times their first placebo response; the periods' estimates are
+    combined with ``weight`` on period 1 for MCP-Mod.  ``block_size``: period 1's blocks."""
 
     allocation: tuple[Annotated[int, Field(ge=0, le=100)], ...]
     n_total: Annotated[int, Field(ge=2, le=MAX_PHASE2_PATIENTS)]
