@@ -27,6 +27,9 @@ from trialsim.analysis.doseresponse.estimates import DoseEstimates
 from trialsim.analysis.doseresponse.models import Candidates
 from trialsim.phase2 import simulate_phase2
 from trialsim.phase2 import simulate as P
+from trialsim.phase2.dropout import dropout_times
+from trialsim.phase2.estimates import dose_estimates, endpoint_values
+from trialsim.rng import stream_uniforms
 
 STUDY = {
     "name": "bench-phase2",
@@ -64,14 +67,13 @@ def main() -> None:
         el = time.perf_counter() - t0
         # the analysis alone, on the estimates of one batch
         trials = np.arange(2048)
-        from trialsim.rng import stream_uniforms
         arm = s.design.allocate(stream_uniforms(2, 0, trials, "allocation",
                                                 s.design.n_uniforms()))
         traj, base, cov, _ = P.potential_scores(s, 2, 0, trials, arm=arm)
-        drop = P._dropout_times(s, stream_uniforms(2, 0, trials, "dropout", n_total), arm, traj,
-                                base, np.asarray(s.visits_h), np.zeros(arm.shape + (0,), bool))
-        y = P._endpoint(s, traj, base, np.asarray(s.visits_h)[None, None] < drop[..., None])
-        be = P._estimates(s, y, arm, base, cov)
+        drop = dropout_times(s, stream_uniforms(2, 0, trials, "dropout", n_total), arm, traj,
+                             base, np.asarray(s.visits_h), np.zeros(arm.shape + (0,), bool))
+        y = endpoint_values(s, traj, base, np.asarray(s.visits_h)[None, None] < drop[..., None])
+        be = dose_estimates(s, y, arm, base, cov)
         cands = Candidates.from_models(s.doses, s.analysis.models)
         t1 = time.perf_counter()
         batch_mcpmod(be, cands, alpha=0.025, delta=4.0, direction="decreasing")
