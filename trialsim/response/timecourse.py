@@ -68,6 +68,7 @@ from pydantic import Field
 from scipy.optimize import brentq
 
 from trialsim.registry import register
+from trialsim.response import _timecourse_kernels as K
 from trialsim.response.base import OutcomeModel
 from trialsim.spec import spec
 
@@ -230,20 +231,34 @@ def madrs_trajectory(params: MadrsTimeCourse, baseline, exposure, times_h, z_sub
     if eps.shape == batch + (t.size,):
         eps = eps[..., None, :]
     out_shape = x.shape + (t.size,)
-    try:
-        eps = np.broadcast_to(eps, out_shape)
-    except ValueError:
-        raise ValueError(f"z_noise must have shape {batch + (t.size,)} or {out_shape}, "
-                         f"got {np.shape(z_noise)}") from None
+    D = x.shape[-1]
+    if eps.shape not in (batch + (1, t.size), out_shape):
+        try:
+            eps = np.broadcast_to(eps, out_shape)
+        except ValueError:
+            raise ValueError(f"z_noise must have shape {batch + (t.size,)} or {out_shape}, "
+                             f"got {np.shape(z_noise)}") from None
+    M = int(np.prod(batch, dtype=np.int64))
+    if extra_improvement is None:
+        extra = np.zeros((1, 1, 1))
+    else:
+        extra = np.asarray(extra_improvement, dtype=np.float64)
+        try:
+            extra = np.broadcast_to(extra, out_shape)
+        except ValueError:
+            raise ValueError(f"extra_improvement must broadcast to {out_shape}, got "
+                             f"{extra.shape}") from None
+        extra = np.ascontiguousarray(extra).reshape(M, D, t.size)
     plateau = params.placebo_plateau + params.placebo_sd * z[..., 0]
     onset = -np.expm1(-np.log(2.0) * np.maximum(t, 0.0) / params.placebo_onset_h)
-    placebo = plateau[..., None] * onset                                    # batch + (T,)
     sens = params.emax * np.exp(params.emax_omega * z[..., 1])              # batch
-    drug = (sens[..., None] * params.exposure_effect(x))[..., None] * params.profile(t)
-    raw = b[..., None, None] - placebo[..., None, :] - drug + params.residual_sd * eps
-    if extra_improvement is not None:
-        raw = raw - extra_improvement
-    return np.clip(raw, MADRS_MIN, MADRS_MAX)
+    out = np.empty((M, D, t.size))
+    K.scores(b.reshape(M), plateau.reshape(M), sens.reshape(M),      # views where possible
+             params.exposure_effect(x).reshape(M, D),
+             eps.reshape(M, eps.shape[-2], t.size), extra,
+             extra_improvement is not None, onset, params.profile(t), params.residual_sd,
+             MADRS_MIN, MADRS_MAX, out)
+    return out.reshape(out_shape)
 
 
 def classify(scores, baseline, criterion: str = "response") -> np.ndarray:
