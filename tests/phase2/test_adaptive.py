@@ -149,3 +149,25 @@ def test_adaptive_config_errors(kw, words):
     with pytest.raises(ConfigError) as ei:
         adaptive_study(**kw)
     assert words in str(ei.value) and "design" in str(ei.value)
+
+
+def test_pipeline_patients_enrolled_during_the_look_stay_in_the_trial():
+    """Accrual of 35 patients a week and a primary visit at 24 h: 5 more patients enter while
+    the interim's 50th patient reaches it (floor(24 * 35 / 168) = 5).  A trial stopped at the
+    first look then has 55 patients, the last 5 randomised as before the look, followed to the
+    end; its duration is 54/35 weeks + 24 h."""
+    s = adaptive_study(drop_below=100.0, accrual_per_week=35.0)
+    assert s.design.pipeline(24.0) == 5
+    sims = simulate_phase2(s, 40, seed=3)
+    a = sims.arrays
+    assert (a.stopped == 2).all() and (a.n.sum(axis=1) == 55).all()
+    assert (a.arm[:, :55] >= 0).all() and (a.arm[:, 55:] == -1).all()
+    assert np.isfinite(a.y[:, 50:55]).all()               # followed (no dropout here)
+    # the 5 were drawn with the burn-in ratio, as the design's allocation before any look
+    from trialsim.rng import stream_uniforms
+    u = stream_uniforms(3, 0, np.arange(40), "allocation", s.design.n_uniforms())
+    np.testing.assert_array_equal(a.arm[:, :55], s.design.allocate(u)[:, :55])
+    want = 54 / 35 + 24 / 168
+    np.testing.assert_allclose(sims.trials["duration_weeks"], want)
+    m = sims.metrics().set_index("metric")
+    assert m.loc["duration_weeks_mean", "value"] == pytest.approx(want)

@@ -112,7 +112,9 @@ class Adaptive(Phase2Design):
     effect over placebo (direction of benefit) is below it; ``rar``: none (burn-in ratio
     among the arms left), best (shares by P(best)^rar_power) or target (by P(effect >=
     rar_target)^rar_power), with ``placebo_share`` for placebo and doses below ``min_share``
-    skipped until the next look."""
+    skipped until the next look; ``accrual_per_week``: patients keep entering while the
+    interim's patients reach the primary visit (they are randomised as before the look and
+    followed to the end even if the trial stops); without it enrolment pauses at each look."""
 
     allocation: tuple[Annotated[int, Field(ge=0, le=100)], ...]
     n_total: Annotated[int, Field(ge=2, le=MAX_PHASE2_PATIENTS)]
@@ -126,6 +128,7 @@ class Adaptive(Phase2Design):
     rar_power: Annotated[float, Field(ge=0, le=10)] = 1.0
     placebo_share: Annotated[float, Field(gt=0, lt=1)] | None = None
     min_share: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    accrual_per_week: Annotated[float, Field(gt=0, le=1e5)] | None = None
 
     @field_validator("allocation")
     @classmethod
@@ -156,11 +159,6 @@ class Adaptive(Phase2Design):
     def n_arms(self) -> int:
         return len(self.allocation)
 
-    @property
-    def stages(self) -> tuple[int, ...]:
-        """Patients randomised by the end of each stage: the interims, then ``n_total``."""
-        return tuple(self.interims) + (self.n_total,)
-
     def n_uniforms(self) -> int:
         """The burn-in's block uniforms, then one per patient after it."""
         return self._burn_in().n_uniforms() + self.n_total - self.interims[0]
@@ -176,11 +174,26 @@ class Adaptive(Phase2Design):
                                    u[:, self._burn_in().n_uniforms():])
         return np.concatenate([first, rest], axis=1)
 
-    def stage_uniforms(self, u: np.ndarray, k: int) -> np.ndarray:
-        """Uniforms of the patients of stage ``k`` >= 1 (T, stages[k] - stages[k-1])."""
-        b = self._burn_in().n_uniforms()
-        s = self.stages
-        return u[:, b + s[k - 1] - s[0]: b + s[k] - s[0]]
+    def uniforms_from(self, u: np.ndarray, i: int) -> np.ndarray:
+        """The uniforms (T, n_total - i) of the patients from ``i`` (>= interims[0]) on."""
+        return u[:, self._burn_in().n_uniforms() + i - self.interims[0]:]
+
+    def pipeline(self, visit_h: float) -> int:
+        """Patients enrolled while the last one analysed at an interim reaches the primary
+        visit ``visit_h`` (h): with accrual at ``accrual_per_week`` (evenly spaced), those
+        who enter within ``visit_h`` after that patient; 0 when enrolment pauses at each
+        interim (``accrual_per_week`` not given)."""
+        if self.accrual_per_week is None:
+            return 0
+        return int(np.floor(visit_h * self.accrual_per_week / 168.0 + 1e-9))
+
+    def duration_weeks(self, n_enrolled: np.ndarray, visit_h: float) -> np.ndarray:
+        """Calendar duration (weeks) from the first patient in to the last one's primary
+        visit, with accrual at ``accrual_per_week`` (NaN without)."""
+        n = np.asarray(n_enrolled, float)
+        if self.accrual_per_week is None:
+            return np.full(n.shape, np.nan)
+        return (n - 1) / self.accrual_per_week + visit_h / 168.0
 
     @staticmethod
     def allocate_stage(probs: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
     n_enrolled (T,), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
     ``interims[k]`` patients have their primary outcome (``analyse_first(arm, n)``: the
     estimates from the first n patients); the next stage's patients are drawn with the
-    interim's probabilities; a stopped trial enrols nobody after the interim."""
+    interim's probabilities.  Patients enrolled while the interim's patients reach the
+    primary visit (``design.pipeline``) keep the arms drawn before the look and stay in the
+    trial if it stops; nobody enrols after that."""
     T, N = arm.shape
     D = study.n_doses
     arm = arm.copy()
@@ -26,8 +28,8 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
     benefit = 1.0 if study.direction == "increasing" else -1.0
     shapes = benefit * cands.shapes(np.asarray(study.doses, float))
     a = study.analysis
-    stages = design.stages
     ratios = np.asarray(design.allocation, float)
+    pipeline = design.pipeline(study.endpoint.visit_h)
     for k, n_k in enumerate(design.interims):
         est = analyse_first(arm, n_k)
         t, _, _ = batch_contrast_test(est, shapes)
@@ -45,12 +47,13 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
         n_interims += going
         eff, fut = ok & dec.stop_efficacy, ok & dec.stop_futility
         stopped[eff], stopped[fut] = 1, 2
-        n_enrolled = np.where(eff | fut, n_k, n_enrolled)
+        m_k = min(n_k + pipeline, N)                # enrolled when the decision is taken
+        n_enrolled = np.where(eff | fut, m_k, n_enrolled)
         going &= ~(eff | fut)
         active = np.where(ok[:, None], dec.active, active)
         kept = np.where(active, ratios, 0.0)
         probs = np.where(ok[:, None], dec.probs, kept / kept.sum(axis=1, keepdims=True))
-        new = design.allocate_stage(probs, design.stage_uniforms(u, k + 1))
-        arm[:, stages[k]:stages[k + 1]] = new
+        if m_k < N:
+            arm[:, m_k:] = design.allocate_stage(probs, design.uniforms_from(u, m_k))
     dropped = design.initial_active(T) & ~active
     return arm, n_enrolled, n_interims, stopped, dropped

@@ -55,6 +55,7 @@ class Phase2Simulations:
             "n_interims": a.n_interims,
             "stopped": np.array(["", "efficacy", "futility"])[a.stopped],
             "n_period2": (a.arm2 >= 0).sum(axis=1),
+            "duration_weeks": self._duration(),
         })
 
     @cached_property
@@ -114,6 +115,13 @@ class Phase2Simulations:
         rows.append({"dose": "none", "forward_pct": ng_m, "forward_se": ng_se,
                      "true_forward": tr.forward < 0})
         return pd.DataFrame(rows)
+
+    def _duration(self) -> np.ndarray:
+        """Calendar weeks of each trial (adaptive designs with accrual; NaN otherwise)."""
+        d = self.study.design
+        if getattr(d, "accrual_per_week", None) is None:
+            return np.full(self.n_trials, np.nan)
+        return d.duration_weeks(self.arrays.n.sum(axis=1), self.study.endpoint.visit_h)
 
     def printed_tables(self, summary: pd.DataFrame | None = None
                        ) -> list[tuple[str, pd.DataFrame]]:
@@ -177,6 +185,8 @@ class Phase2Simulations:
             rows |= {"interims_mean": a.n_interims.astype(float),
                      "stopped_efficacy_pct": 100.0 * (a.stopped == 1),
                      "stopped_futility_pct": 100.0 * (a.stopped == 2)}
+            if self.study.design.accrual_per_week is not None:
+                rows["duration_weeks_mean"] = self._duration()
         on = a.arm >= 0
         for s, name in enumerate(self.study.safety):
             rows[f"{name}_pct"] = (100.0 * (a.event[..., s] & on).sum(axis=1)
