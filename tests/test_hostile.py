@@ -317,6 +317,22 @@ def test_signals_end_cleanly_and_keep_earlier_results(tmp_path, sig, code):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]
 
 
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_during_start_up_end_cleanly(tmp_path, sig, code):
+    """The command's entry point (trialsim_entry, outside the package) catches a signal while
+    the package is still importing numpy, numba and the rest."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys, trialsim_entry; sys.exit(trialsim_entry.main())",
+         "run", str(FLAGSHIP), "--trials", "100", "--out", str(tmp_path / "res")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(0.2)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "nothing was written" in stderr, stderr
+    assert not (tmp_path / "res").exists()
+
+
 def test_devices_pipes_and_folders_are_not_read(tmp_path, capsys):
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)

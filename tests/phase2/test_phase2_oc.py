@@ -248,3 +248,9 @@ def test_binary_endpoint_truth_and_level():
     n = 4000
     rate = simulate_phase2(flat, n, seed=6).arrays.signal.mean()
     assert abs(rate - 0.025) < 4 * np.sqrt(0.025 * 0.975 / n), rate
+
+
+def test_phase2_keys_with_an_escalation_design_name_the_design_type():
+    with pytest.raises(ConfigError) as ei:
+        study(design={"type": "crm", "target": 0.3, "skeleton": [0.1, 0.2, 0.3, 0.4, 0.5]})
+    assert ei.value.path == ("design", "type") and "phase II design type" in str(ei.value)

@@ -83,6 +83,11 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
                                              f"{', '.join(TOP_KEYS)}", (path_key(k),)))
     if _is_phase2(doc):
         return _phase2(doc, name_default, source)
+    own = [k for k in PHASE2_ONLY if k in doc]
+    if own:
+        raise ConfigError(f"a study with {', '.join(own)} is a phase II study: expected a phase "
+                          f"II design type ({', '.join(names('phase2_design'))})",
+                          ("design", "type"))
     name = attempt(_name, doc, name_default)
     description = attempt(_description, doc)
     doses = attempt(_doses, doc)
@@ -123,6 +128,9 @@ def _is_phase2(doc) -> bool:
             and node["type"] in names("phase2_design"))
 
 
+#: Keys only a phase II study has (a design type that is not a phase II one is then wrong).
+PHASE2_ONLY = ("visits_h", "endpoint", "analysis", "decision", "safety", "dropout", "scenarios",
+               "control")
 #: What a phase II scenario may change: the world and what the control arm receives, not the
 #: trial (design, doses, visits, analysis and decision stay those of the study).
 SCENARIO_KEYS = ("population", "pk", "response", "safety", "dropout", "control")

@@ -23,5 +23,5 @@ def dropout_times(study: Phase2Study, u, arm, traj, base, visits, event) -> np.n
     names = list(study.safety)
     for name, hr in d.adverse_event_hazard_ratio.items():
         rate = np.where(event[..., names.index(name)], rate * hr, rate)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):     # a vanishing hazard: never
         return np.where(rate > 0, -np.log(np.maximum(u, 1e-300)) / rate, np.inf)
