@@ -186,6 +186,8 @@ def test_n_per_arm_gives_exact_numbers_per_arm():
     ({"type": "parallel", "n_per_arm": [10, 10, 10, 10, 10], "n_total": 50}, ("design",),
      "not both"),
     ({"type": "parallel", "n_per_arm": [10, 10]}, ("design",), "one number per dose"),
+    ({"type": "parallel", "allocation": [1] * 5, "n_total": 50, "randomisation": "simple",
+      "strata": {"baseline_madrs": [40]}}, ("design",), "block randomisation"),
 ])
 def test_design_errors_name_the_path(design, path, words):
     with pytest.raises(ConfigError) as ei:

@@ -146,6 +146,9 @@ class Parallel(Phase2Design):
             object.__setattr__(self, "n_per_arm", None)
         elif self.allocation is None or self.n_total is None:
             raise ValueError("expected allocation and n_total (or n_per_arm)")
+        if self.strata and self.randomisation == "simple":
+            raise ValueError("strata apply to block randomisation (simple randomisation draws "
+                             "every patient independently: there is nothing to balance)")
         total = sum(self.allocation)
         if self.block_size is not None and self.block_size % total:
             raise ValueError(f"block_size must be a multiple of the sum of the ratios ({total}), "
