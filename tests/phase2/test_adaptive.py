@@ -171,3 +171,18 @@ def test_pipeline_patients_enrolled_during_the_look_stay_in_the_trial():
     np.testing.assert_allclose(sims.trials["duration_weeks"], want)
     m = sims.metrics().set_index("metric")
     assert m.loc["duration_weeks_mean", "value"] == pytest.approx(want)
+
+
+def test_efficacy_levels_per_look():
+    """No efficacy stop at the first look (level 0), Haybittle–Peto at the second: with a
+    large effect every trial that stops for efficacy does so at the second look."""
+    s = adaptive_study(efficacy_p=[0.0, 0.001])
+    s = ts.from_dict({**s.config, "response": {"efficacy": {
+        **s.config["response"]["efficacy"], "emax": 15.0}}})
+    a = simulate_phase2(s, 60, seed=3).arrays
+    assert (a.stopped == 1).mean() > 0.9
+    assert (a.n_interims[a.stopped == 1] == 2).all()
+    assert (a.n.sum(axis=1)[a.stopped == 1] == 100).all()
+    with pytest.raises(ConfigError) as ei:
+        adaptive_study(efficacy_p=[0.001])
+    assert "one level per interim" in str(ei.value)

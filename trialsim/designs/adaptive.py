@@ -107,7 +107,9 @@ class Adaptive(Phase2Design):
     """Interim analyses, stopping, arm dropping and response-adaptive randomisation.
     ``allocation``: burn-in ratios (placebo first), in blocks of ``block_size``; ``n_total``;
     ``interims``: patients with the primary outcome at each look (increasing, below
-    ``n_total``); ``efficacy_p``: stop when MCP-Mod rejects at this level; ``futility_t``:
+    ``n_total``); ``efficacy_p``: stop when MCP-Mod rejects at this level (one for every
+    look, or a list with one per look, e.g. increasing as O'Brien–Fleming; 0: no efficacy
+    stop at that look); ``futility_t``:
     stop when every contrast's t statistic is below it; ``drop_below``: drop a dose whose
     effect over placebo (direction of benefit) is below it; ``rar``: none (burn-in ratio
     among the arms left), best (shares by P(best)^rar_power) or target (by P(effect >=
@@ -120,7 +122,8 @@ class Adaptive(Phase2Design):
     n_total: Annotated[int, Field(ge=2, le=MAX_PHASE2_PATIENTS)]
     interims: tuple[Annotated[int, Field(ge=2, le=MAX_PHASE2_PATIENTS)], ...]
     block_size: Annotated[int, Field(ge=1, le=1000)] | None = None
-    efficacy_p: Annotated[float, Field(gt=0, lt=0.5)] | None = None
+    efficacy_p: (Annotated[float, Field(gt=0, lt=0.5)]
+                 | tuple[Annotated[float, Field(ge=0, lt=0.5)], ...] | None) = None
     futility_t: Annotated[float, Field(ge=-10, le=10)] | None = None
     drop_below: Annotated[float, Field(ge=-1e6, le=1e6)] | None = None
     rar: Literal["none", "best", "target"] = "none"
@@ -144,12 +147,22 @@ class Adaptive(Phase2Design):
                              f" got {list(self.interims)}")
         if len(self.interims) > 20:
             raise ValueError(f"at most 20 interims, got {len(self.interims)}")
+        if isinstance(self.efficacy_p, tuple) and len(self.efficacy_p) != len(self.interims):
+            raise ValueError(f"efficacy_p: expected one level per interim ({len(self.interims)})"
+                             f", got {len(self.efficacy_p)}")
         if (self.rar == "target") != (self.rar_target is not None):
             raise ValueError("rar_target goes with rar: target (and rar: target needs it)")
         if self.rar == "none" and (self.placebo_share is not None or self.min_share > 0):
             raise ValueError("placebo_share and min_share apply to response-adaptive "
                              "randomisation (rar: best or target)")
         self._burn_in()                          # block_size checks
+
+    def efficacy_level(self, k: int) -> float:
+        """The level of the efficacy test at interim ``k`` (0: none)."""
+        if self.efficacy_p is None:
+            return 0.0
+        return float(self.efficacy_p[k] if isinstance(self.efficacy_p, tuple)
+                     else self.efficacy_p)
 
     def _burn_in(self) -> Parallel:
         return Parallel(allocation=self.allocation, n_total=self.interims[0],

@@ -34,8 +34,9 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
         est = analyse_first(arm, n_k)
         t, _, _ = batch_contrast_test(est, shapes)
         reject = np.zeros(T, bool)
-        if design.efficacy_p is not None:
-            reject = batch_mcpmod(est, cands, alpha=design.efficacy_p, delta=a.delta,
+        level = design.efficacy_level(k)
+        if level > 0:
+            reject = batch_mcpmod(est, cands, alpha=level, delta=a.delta,
                                   selection=a.selection, direction=study.direction).signal
         se = np.sqrt(np.einsum("tdd->td", est.cov))
         state = InterimState(n=np.stack([(arm[:, :n_k] == d).sum(axis=1) for d in range(D)], 1),
