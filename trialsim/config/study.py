@@ -113,12 +113,17 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e), ("design",)) from None
     probe(study)
+    _check_run_memory(study, sim)
+    return study
+
+
+def _check_run_memory(study, sim: dict) -> None:
+    """``simulation.n_trials`` within the default memory limit (ConfigError at that path)."""
     if "n_trials" in sim:
         try:
             check_memory(study, sim["n_trials"], DEFAULT_MAX_MEMORY_GB)
         except ResourceError as e:
             raise ConfigError(str(e), ("simulation", "n_trials")) from None
-    return study
 
 
 def _is_phase2(doc) -> bool:
@@ -173,7 +178,9 @@ def _phase2(doc, name_default, source):
             raise _in_scenario(e, where) from None
     config = dict(base.config)
     config["scenarios"] = copy.deepcopy(node)
-    return dataclasses.replace(base, scenarios=scenarios, config=config)
+    study = dataclasses.replace(base, scenarios=scenarios, config=config)
+    _check_run_memory(study, config.get("simulation") or {})     # every scenario's results
+    return study
 
 
 def _in_scenario(e: ConfigError, where: tuple) -> ConfigError:
@@ -210,12 +217,7 @@ def _phase2_study(doc, name_default, source):
                           "exposure: dose)", ("response", "efficacy", "exposure"))
     _check_covariates(study.population, None, study.efficacy, study.pk, study.dose_unit)
     probe_phase2(study)
-    sim = parts["simulation"] or {}
-    if "n_trials" in sim:
-        try:
-            check_memory(study, sim["n_trials"], DEFAULT_MAX_MEMORY_GB)
-        except ResourceError as e:
-            raise ConfigError(str(e), ("simulation", "n_trials")) from None
+    _check_run_memory(study, parts["simulation"] or {})
     return study
 
 
