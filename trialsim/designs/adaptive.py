@@ -168,10 +168,6 @@ class Adaptive(Phase2Design):
         return Parallel(allocation=self.allocation, n_total=self.interims[0],
                         block_size=self.block_size)
 
-    @property
-    def n_arms(self) -> int:
-        return len(self.allocation)
-
     def n_uniforms(self) -> int:
         """The burn-in's block uniforms, then one per patient after it."""
         return self._burn_in().n_uniforms() + self.n_total - self.interims[0]

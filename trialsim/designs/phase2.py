@@ -40,8 +40,10 @@ class Phase2Design:
     n_total: int
 
     @property
-    def n_arms(self) -> int:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def n_arms(self) -> int:
+        """Arms, placebo first (one per ratio of ``allocation``; override if a design has
+        none)."""
+        return len(self.allocation)
 
     #: Covariate → cut points of the strata randomised separately (empty: none).
     strata: dict = {}
@@ -156,12 +158,9 @@ class Parallel(Phase2Design):
 
     @property
     def n_arms(self) -> int:
+        """Arms, placebo first (one per ratio of ``allocation``; override if a design has
+        none)."""
         return len(self.allocation)
-
-    @property
-    def n_doses(self) -> int:
-        return len(self.allocation)
-
     @property
     def expected_per_arm(self) -> np.ndarray:
         """Patients per arm if the allocation were exact (float)."""

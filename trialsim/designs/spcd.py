@@ -65,10 +65,6 @@ class SPCD(Phase2Design):
     def _period2(self) -> Parallel:
         return Parallel(allocation=self.period2_allocation, n_total=self.n_total)
 
-    @property
-    def n_arms(self) -> int:
-        return len(self.allocation)
-
     def n_uniforms(self) -> int:
         return self._period1().n_uniforms() + self._period2().n_uniforms()
 

@@ -23,6 +23,18 @@ from trialsim.spec import context, spec
 Hours = Annotated[float, Field(gt=0, le=1e5)]
 
 
+def check_measures(by_name: dict, prefix: str = "") -> None:
+    """Every key of ``by_name`` names a safety measure of the study being validated
+    (``ValueError`` listing the known ones); unchecked outside a study's validation."""
+    names = context().get("safety_names")
+    if names is None:
+        return
+    for k in by_name:
+        if k not in names:
+            raise ValueError(f"{prefix}{k!r} is not a safety measure of the study; known: "
+                             f"{', '.join(names) or 'none (add a safety: section)'}")
+
+
 @spec
 class Endpoint:
     """The primary endpoint at ``visit_h``: ``change`` (MADRS change from baseline,
@@ -58,12 +70,7 @@ class Dropout:
     @field_validator("adverse_event_hazard_ratio")
     @classmethod
     def _known_measures(cls, v):
-        names = context().get("safety_names")
-        if names is not None:
-            for k in v:
-                if k not in names:
-                    raise ValueError(f"{k!r} is not a safety measure of the study; known: "
-                                     f"{', '.join(names) or 'none (add a safety: section)'}")
+        check_measures(v)
         return v
 
     @field_validator("hazard_ratio")
@@ -155,15 +162,8 @@ class Decision:
     def __post_init__(self) -> None:
         if self.type == "target_dose" and self.utility_weights:
             raise ValueError("utility_weights apply to type: utility")
-        names = context().get("safety_names")
-        if names is not None:
-            for what, d in (("safety_limits", self.safety_limits),
-                            ("utility_weights", self.utility_weights)):
-                known = ", ".join(names) or "none (add a safety: section)"
-                for k in d:
-                    if k not in names:
-                        raise ValueError(f"{what}: {k!r} is not a safety measure of the study; "
-                                         f"known: {known}")
+        check_measures(self.safety_limits, "safety_limits: ")
+        check_measures(self.utility_weights, "utility_weights: ")
 
 
 @dataclass(frozen=True)
