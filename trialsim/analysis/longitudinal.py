@@ -161,20 +161,24 @@ def mmrm_batch(y, arm, n_arms: int, visit: int, covariates=None, method: str = "
         raise ValueError("mmrm_batch needs monotone dropout (once missing, missing at every "
                          f"later visit): trial {t}, patient {i} is missing at visit {j} but "
                          f"seen at visit {j + 1}; use mmrm() for intermittent missing data")
-    yv = np.ascontiguousarray(y[..., :visit + 1])
-    T, D = y.shape[0], int(n_arms)
-    est = np.zeros((T, D))
-    cov = np.zeros((T, D, D))
-    df = np.ones(T)
-    valid = np.zeros(T, bool)
-    sigma = np.zeros((T, visit + 1, visit + 1))
-    K.factored_batch(yv, np.ascontiguousarray(arm), np.ascontiguousarray(x), D, int(visit),
-                     method == "reml", est, cov, df, valid, sigma)
-    eye = np.eye(D)
-    cov[~valid] = eye
+    est, cov, df, valid, _ = _factored(y[..., :visit + 1], arm, x, int(n_arms), int(visit),
+                                       method == "reml")
+    cov[~valid] = np.eye(int(n_arms))
     est[~valid] = 0.0
     df[~valid] = 1.0
     return est, cov, df, valid
+
+
+def _factored(y, arm, x, D: int, visit: int, reml: bool):
+    """The closed-form kernel on checked monotone inputs ``y`` (T, N, V): ``(est, cov, df,
+    valid, sigma (T, V, V))``."""
+    T, V = y.shape[0], y.shape[-1]
+    est, cov = np.zeros((T, D)), np.zeros((T, D, D))
+    df, valid = np.ones(T), np.zeros(T, bool)
+    sigma = np.zeros((T, V, V))
+    K.factored_batch(np.ascontiguousarray(y), np.ascontiguousarray(arm),
+                     np.ascontiguousarray(x), D, visit, reml, est, cov, df, valid, sigma)
+    return est, cov, df, valid, sigma
 
 
 def batch_estimates(doses, y, arm, visit: int, covariates=None, method: str = "reml"
@@ -487,15 +491,7 @@ def _factored_single(y, arm, x, D, visit, n, df) -> LongitudinalEstimates:
     if (seen[:, 1:] & ~seen[:, :-1]).any():
         raise ValueError("method 'factored' needs monotone dropout (once missing, missing at "
                          "every later visit); use 'reml' or 'ml' for intermittent data")
-    V = y.shape[1]
-    D_ = int(D)
-    est = np.zeros((1, D_))
-    cov = np.zeros((1, D_, D_))
-    dfs = np.ones(1)
-    valid = np.zeros(1, bool)
-    sigma = np.zeros((1, V, V))
-    K.factored_batch(y[None].copy(), arm[None].copy(), x[None].copy(), D_, int(visit), True,
-                     est, cov, dfs, valid, sigma)
+    est, cov, _, valid, sigma = _factored(y[None], arm[None], x[None], int(D), int(visit), True)
     if not valid[0]:
         raise ValueError("the factored fit is singular: an arm with fewer than 2 patients at "
                          "the primary visit, too few patients at some visit for its "

@@ -25,6 +25,7 @@ import numpy as np
 
 from trialsim.analysis import mvt
 from trialsim.analysis.doseresponse import _kernels as K
+from trialsim.analysis.doseresponse import _pvalue_kernels as PK
 from trialsim.analysis.doseresponse.models import Candidates, family
 
 CODES = {"linear": 0, "linlog": 1, "quadratic": 2, "emax": 3, "sig_emax": 4, "exponential": 5,
@@ -110,7 +111,7 @@ def batch_pvalues(t: np.ndarray, A: np.ndarray, df: np.ndarray, two_sided: bool 
     dfs, index = np.unique(df, return_inverse=True)
     coefs = np.stack([mvt.radial_spline(r, float(x)).c for x in dfs])
     want = np.ones((T, M), bool) if want is None else want
-    return K.mct_pvalues(A, np.ascontiguousarray(t), want, np.ascontiguousarray(U), coefs,
+    return PK.mct_pvalues(A, np.ascontiguousarray(t), want, np.ascontiguousarray(U), coefs,
                          index.astype(np.int64), two_sided, alpha, SIM_Z, SIM_M0)
 
 
