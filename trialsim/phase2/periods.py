@@ -5,12 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.special import ndtri
 
 from trialsim.analysis.doseresponse.batch import BatchEstimates
 from trialsim.designs.spcd import SPCD
 from trialsim.phase2.estimates import dose_estimates
-from trialsim.population.distributions import U_MIN
+from trialsim.population.distributions import normal_quantile
 from trialsim.response.timecourse import classify, madrs_trajectory
 
 
@@ -32,7 +31,7 @@ def period2(study, design: SPCD, u, pts, ex, arm, traj, base, cov, dropout_h, es
     m2 = dataclasses.replace(m, placebo_plateau=f * m.placebo_plateau,
                              placebo_sd=f * m.placebo_sd)
     t = study.endpoint.visit_h
-    z2 = ndtri(np.maximum(u2, U_MIN))[..., None]
+    z2 = normal_quantile(u2)[..., None]
     s2 = madrs_trajectory(m2, base2, x2, [t], pts.z[..., :2], z2)[:, :, 0, 0]
     seen2 = (arm2 >= 0) & (dropout_h > design.period2_h + t)
     if study.endpoint.type == "change":

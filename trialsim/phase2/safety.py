@@ -4,10 +4,9 @@ rates per arm."""
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtri
 
 from trialsim.phase2.study import Phase2Study
-from trialsim.population.distributions import U_MIN
+from trialsim.population.distributions import normal_quantile
 from trialsim.rng import stream_uniforms
 
 
@@ -34,7 +33,7 @@ def safety_normals(study: Phase2Study, seed: int, scenario: int, trials: np.ndar
     """Standard normals (T, N, n_safety_z) of the safety measures, from their own stream."""
     K = study.n_safety_z
     u = stream_uniforms(seed, scenario, trials, "safety", N * K).reshape(len(trials), N, K)
-    return ndtri(np.maximum(u, U_MIN))
+    return normal_quantile(u)
 
 
 def arm_rates(flag: np.ndarray, arm: np.ndarray, D: int) -> np.ndarray:

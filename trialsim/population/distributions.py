@@ -13,8 +13,9 @@ from typing import Annotated
 
 import numpy as np
 from pydantic import Field, field_validator
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr
 
+from trialsim.population._kernels import normal_quantile_flat
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -24,6 +25,15 @@ U_MIN, U_MAX = 2.0**-54, 1.0 - 2.0**-53
 MAX_ABS = 1e12
 Value = Annotated[float, Field(ge=-MAX_ABS, le=MAX_ABS)]
 Positive = Annotated[float, Field(gt=0, le=MAX_ABS)]
+
+
+def normal_quantile(u) -> np.ndarray:
+    """The standard normal quantile of ``max(u, U_MIN)``, elementwise (same shape as ``u``;
+    Wichura's AS 241, agreeing with ``scipy.special.ndtri`` to about 1e-16 relative)."""
+    u = np.ascontiguousarray(u, dtype=float)
+    out = np.empty_like(u)
+    normal_quantile_flat(u.reshape(-1), U_MIN, out.reshape(-1))
+    return out
 
 
 class Distribution:
@@ -50,7 +60,7 @@ class Normal(Distribution):
     sd: Positive
 
     def quantile(self, u):
-        return self.mean + self.sd * ndtri(u)
+        return self.mean + self.sd * normal_quantile(u)
 
 
 @register("distribution", "lognormal")
@@ -63,7 +73,7 @@ class LogNormal(Distribution):
 
     def quantile(self, u):
         s = np.sqrt(np.log1p(self.cv**2))
-        return self.median * np.exp(s * ndtri(u))
+        return self.median * np.exp(s * normal_quantile(u))
 
 
 @register("distribution", "uniform")
@@ -110,7 +120,7 @@ class TruncatedNormal(Distribution):
         lo, hi = self._bounds
         a = ndtr((lo - self.mean) / self.sd)
         b = ndtr((hi - self.mean) / self.sd)
-        x = self.mean + self.sd * ndtri(a + u * (b - a))
+        x = self.mean + self.sd * normal_quantile(a + u * (b - a))
         return np.clip(x, lo, hi)
 
 

@@ -5,7 +5,7 @@ numbers ``i*K .. i*K + K - 1``, so the first patients of a trial are the same wh
 trial size).  Columns, in this fixed order:
 
 1. two uniforms: the patient's tolerance to toxicity and propensity to respond;
-2. ``n_z`` standard normals (``ndtri`` of uniforms) for continuous outcomes (random effects
+2. ``n_z`` standard normals (normal quantiles of uniforms) for continuous outcomes (random effects
    and residual noise of a clinical score), as many as the response models ask for;
 3. one uniform per covariate, in the order the population lists them (inverse-CDF draws);
 4. ``n_eta`` standard normals for the PK random effects (the PK model correlates them).
@@ -19,9 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import ndtri
 
-from trialsim.population.distributions import U_MIN, Distribution
+from trialsim.population.distributions import U_MIN, Distribution, normal_quantile
 from trialsim.rng import stream_uniforms
 
 N_UNIFORM = 2
@@ -70,8 +69,8 @@ class Population:
     def from_uniforms(self, U: np.ndarray, n_z: int, n_eta: int) -> VirtualPatients:
         """Turn uniforms (T, P, K) laid out as in the module docstring into patients."""
         c = N_UNIFORM + n_z
-        z = ndtri(np.maximum(U[..., N_UNIFORM:c], U_MIN))
+        z = normal_quantile(U[..., N_UNIFORM:c])
         cov = {name: dist.quantile(np.maximum(U[..., c + j], U_MIN))
                for j, (name, dist) in enumerate(self.covariates.items())}
-        eta_z = ndtri(np.maximum(U[..., U.shape[-1] - n_eta:], U_MIN)) if n_eta else None
+        eta_z = normal_quantile(U[..., U.shape[-1] - n_eta:]) if n_eta else None
         return VirtualPatients(U[..., :N_UNIFORM], z, cov, eta_z)
