@@ -1,10 +1,11 @@
 """Dose-finding designs: the contract (:mod:`.base`), the 3+3 and CRM designs, and the
 modifiers that wrap a design.  Importing this package registers them (``design`` kinds
-``three_plus_three`` and ``crm``; ``modifier`` kinds ``dont_skip_doses``, ``stop_at_n`` and
+``three_plus_three``, ``crm`` and the interval designs ``boin``, ``mtpi2``, ``keyboard``, ``i3plus3``; ``modifier`` kinds ``dont_skip_doses``, ``stop_at_n`` and
 ``stop_when_too_toxic``; ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``)."""
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.designs.crm import CRM
+from trialsim.designs.interval import BOIN, MTPI2, I3Plus3, IntervalDesign, Keyboard
 from trialsim.designs.modifiers import DontSkipDoses, Modifier, StopAtN, StopWhenTooToxic
 from trialsim.designs.phase2 import Parallel
 from trialsim.designs.spcd import SPCD
@@ -12,6 +13,6 @@ from trialsim.designs.three_plus_three import ThreePlusThree
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "ThreePlusThree", "Modifier", "DontSkipDoses", "StopAtN", "StopWhenTooToxic",
+    "CRM", "ThreePlusThree", "IntervalDesign", "BOIN", "MTPI2", "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "StopAtN", "StopWhenTooToxic",
     "Parallel", "Adaptive", "SPCD",
 ]
