@@ -12,9 +12,11 @@ trip through its YAML configuration.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 import trialsim as ts
 from trialsim.config.study import design_to_config
@@ -198,3 +200,16 @@ def test_the_checks_can_fail():
                         np.ones((T, N_DOSES), bool), ["a", "b", "c"])
     with pytest.raises(AssertionError, match="no valid next dose"):
         _check_rules(bad)
+
+
+@pytest.mark.parametrize("name", sorted(COLLECTED["design"]))
+def test_every_design_runs_on_the_mechanistic_flagship(name):
+    """Every design runs on PK-driven truth (the ketamine escalation flagship's population, PK
+    and response models) as on direct truth."""
+    doc = yaml.safe_load((Path(__file__).resolve().parents[2] / "configs"
+                          / "ketamine_iv_trd.yaml").read_text())
+    doc["design"] = design_to_config(lookup("design", name).example(len(doc["doses"])))
+    doc.pop("simulation", None)
+    sims = ts.simulate(ts.from_dict(doc), n_trials=50, seed=3)
+    sel = sims.arrays.selected
+    assert ((sel >= -1) & (sel < len(doc["doses"]))).all() and sims.arrays.n.sum() > 0

@@ -312,3 +312,30 @@ def test_decide_agrees_with_decide_batch(design):
         single = design.decide(_history_of(state, i))
         assert single == batch.item(i), i
         assert design.decide_batch(state.subset(np.array([i]))).item(0) == batch.item(i)
+
+
+def test_dont_skip_doses_relative_to_highest_tried_or_current():
+    """After doses 1, 2, 3 and back to 1 the CRM wants dose 5: capped at 4 (one above the
+    highest tried) or at 2 (one above the current dose, as dfcrm's restrict = TRUE)."""
+    h = "1NNN 2NNN 3NNN 1NNN"
+    assert crm().decide(H(h)).next_dose == 4
+    assert DontSkipDoses(crm()).decide(H(h)).next_dose == 3
+    d = DontSkipDoses(crm(), relative_to="current").decide(H(h))
+    assert d.next_dose == 1 and d.recommended == 4
+    assert d.reasons[-1] == "dont_skip_doses: capped at one level above the current dose"
+
+
+def test_coherent_escalation_holds_after_a_toxic_cohort():
+    """1 DLT in the last cohort of 3 (1/3 >= 0.25): the CRM's escalation from dose 2 to 4 is
+    held at dose 2; the recommendation is untouched; a cohort below the target does not hold."""
+    from trialsim.designs import CoherentEscalation
+
+    h = "3NNN 3NNN 3NNN 2TNN"
+    assert crm().decide(H(h)).next_dose == 3
+    d = CoherentEscalation(crm()).decide(H(h))
+    assert d.next_dose == 1 and d.recommended == 3 and d.reasons[-1].startswith("coherent")
+    assert CoherentEscalation(crm(), threshold=0.4).decide(H(h)).next_dose == 3   # 1/3 < 0.4
+    with pytest.raises(ValueError, match="needs a threshold"):
+        CoherentEscalation(ThreePlusThree(n_doses=5))
+    assert CoherentEscalation(ThreePlusThree(n_doses=5), threshold=0.3).decide(
+        H("1NNN 1TNN")).next_dose == 0     # 3+3 escalates after 1/6; the last cohort had 1/3

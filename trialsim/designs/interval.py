@@ -31,7 +31,7 @@ from scipy.special import betainc
 
 from trialsim.analysis.isotonic import isotonic_select
 from trialsim.designs._common import check_state, make_decision, stop_at_max_patients, stop_trials
-from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.registry import register
 from trialsim.spec import context, spec
 

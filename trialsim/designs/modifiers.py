@@ -10,15 +10,15 @@ Wrapping is function composition, so **the outermost modifier acts last and has 
 word**, and order matters for any modifier that can undo another's decision.  In a YAML
 ``modifiers:`` list the first entry wraps the design, the next wraps that, and so on.
 
-The three modifiers here only ever add restrictions, so their effects commute; their order
-shows in the order of the ``reason`` strings.  ``dont_skip_doses`` changes the next dose of
-continuing trials only; ``stop_at_n`` stops and keeps the recommendation;
+The modifiers here only ever add restrictions, so their effects commute; their order shows in
+the order of the ``reason`` strings.  ``dont_skip_doses`` and ``coherent_escalation`` change
+the next dose of continuing trials only; ``stop_at_n`` stops and keeps the recommendation;
 ``stop_when_too_toxic`` stops and withdraws the recommendation (``NO_DOSE``) wherever it
 fires, whatever the rules inside it decided, including at the end of the trial.
 """
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
@@ -83,32 +83,81 @@ class Modifier(Design):
 @register("modifier", "dont_skip_doses")
 @spec
 class DontSkipDoses(Modifier):
-    """Never escalate more than one level above the highest dose tried so far.
+    """Never escalate more than one level above a reference dose: the highest dose tried so far
+    (``relative_to: highest_tried``, the default) or the dose of the last cohort
+    (``relative_to: current``, as R dfcrm's ``restrict = TRUE`` and escalation's
+    ``dont_skip_doses(when_escalating = TRUE)``).
 
-    Where the parent's next dose is above ``highest tried + 1`` (and the trial continues),
-    it becomes ``highest tried + 1``, with the reason ``"dont_skip_doses: ..."`` appended.
+    Where the parent's next dose is above ``reference + 1`` (and the trial continues), it
+    becomes ``reference + 1``, with the reason ``"dont_skip_doses: ..."`` appended.
     De-escalation by several levels at once is always allowed.  Before any patient is treated
     the parent's start dose is kept.  ``recommended`` (the selection if the trial ended now)
-    is the parent's, unchanged: the rule restricts dosing only, as in dfcrm's
-    ``restrict = TRUE`` simulations.  (To lift the rule, leave the modifier out.)
+    is the parent's, unchanged: the rule restricts dosing only, as in dfcrm's simulations.
     """
 
     parent: Design
+    relative_to: Annotated[Literal["highest_tried", "current"],
+                           Field(description="the dose the next one may exceed by one level "
+                                             "at most")] = "highest_tried"
 
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
-        cap = state.highest_tried + 1
+        ref = state.highest_tried if self.relative_to == "highest_tried" else state.current
+        cap = ref + 1
         capped = ~d.stop & (state.total > 0) & (d.next_dose > cap)
         if not capped.any():
             return d
+        text = ("dont_skip_doses: capped at one level above the "
+                + ("highest dose tried" if self.relative_to == "highest_tried" else "current dose"))
         return make_decision(np.where(capped, cap, d.next_dose), d.stop, d.recommended,
-                             d.admissible,
-                             join_reasons(d.reason, "dont_skip_doses: capped at one level above "
-                                                    "the highest dose tried", capped),
-                             d.stop_code)
+                             d.admissible, join_reasons(d.reason, text, capped), d.stop_code)
 
     @classmethod
     def wrap(cls, parent: Design) -> "DontSkipDoses":
         return cls(parent=parent)
+
+
+@register("modifier", "coherent_escalation")
+@spec
+class CoherentEscalation(Modifier):
+    """No escalation right after a cohort whose DLT rate is at or above the target
+    (Cheung 2005, "coherence in dose-finding"): where ``last cohort's DLTs / its size >=
+    target`` and the parent's next dose is above the current one, the next cohort gets the
+    current dose (reason ``"coherent_escalation: ..."`` appended).  The rate compared,
+    ``threshold``, defaults to the parent's ``target``.  With ``dont_skip_doses(relative_to: current)`` this is R dfcrm's
+    ``restrict = TRUE``.  The recommendation is the parent's, unchanged.
+    """
+
+    parent: Design
+    threshold: Annotated[float | None, Field(gt=0, lt=1, description="DLT rate of the last "
+                                                                     "cohort that forbids "
+                                                                     "escalation (default: the "
+                                                                     "design's target)")] = None
+
+    def __post_init__(self) -> None:
+        if self.threshold is None and getattr(self.parent, "target", None) is None:
+            raise ValueError(f"coherent_escalation needs a threshold: "
+                             f"{type(self.base_design).__name__} has no target, set 'threshold'")
+
+    @property
+    def limit(self) -> float:
+        """The last cohort's DLT rate at or above which escalation is held."""
+        return self.parent.target if self.threshold is None else self.threshold
+
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
+        toxic = state.last_cohort_tox / np.maximum(state.last_cohort_n, 1) >= self.limit
+        held = ~d.stop & (state.total > 0) & (state.last_cohort_n > 0) & toxic \
+            & (d.next_dose > state.current)
+        if not held.any():
+            return d
+        return make_decision(np.where(held, state.current, d.next_dose), d.stop, d.recommended,
+                             d.admissible,
+                             join_reasons(d.reason, "coherent_escalation: no escalation after a "
+                                                    "cohort with DLT rate >= target", held),
+                             d.stop_code)
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "CoherentEscalation":
+        return cls(parent=parent, threshold=None if getattr(parent, "target", None) else 0.3)
 
 
 @register("modifier", "stop_at_n")
