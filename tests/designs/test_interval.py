@@ -3,6 +3,8 @@ and operating characteristics of independent implementations, worked examples de
 decision, the isotonic selection, and properties.
 
 Reference implementations (fixtures written by R scripts beside them; the tests never need R):
+``tests/fixtures/boin_reference.json`` from R BOIN 2.7.2 (``get.boundary``, ``select.mtd``,
+``get.oc`` with 100,000 trials per scenario), ``make_boin_fixtures.R``;
 ``tests/fixtures/interval_reference.json`` from R Keyboard 0.1.3 (``get.boundary.kb``,
 ``get.oc.kb``) and FIND 0.1.1 (Ji & Zhang; ``get_decision_mtpi2``, ``run_sim_mtpi2``,
 ``get_decision_i3plus3``, ``run_sim_i3plus3``), ``make_interval_fixtures.R``.
@@ -25,6 +27,7 @@ from trialsim.outcomes import TrialHistory
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 INTERVAL = json.loads((FIXTURES / "interval_reference.json").read_text())
+BOIN_REF = json.loads((FIXTURES / "boin_reference.json").read_text())
 CODE = {"E": 1, "S": 0, "D": -1, "DU": -1}
 CLASSES = {"mtpi2": MTPI2, "keyboard": Keyboard, "i3plus3": I3Plus3}
 
@@ -34,26 +37,48 @@ def H(text: str, n_doses: int = 5) -> TrialHistory:
 
 
 # ---------------------------------------------------------------------------- boundaries
-@pytest.mark.parametrize("target, lam_e, lam_d", [
-    (0.15, 0.118, 0.179), (0.2, 0.157, 0.238), (0.25, 0.197, 0.298), (0.3, 0.236, 0.358),
-    (0.35, 0.276, 0.419), (0.4, 0.316, 0.479)])
-def test_boin_boundaries_liu_yuan_2015_table_1(target, lam_e, lam_d):
-    """Liu & Yuan (2015), J R Stat Soc C 64:507-523, Table 1 (phi_1 = 0.6 phi,
-    phi_2 = 1.4 phi), to the three printed decimals."""
-    e, d = BOIN(n_doses=5, target=target, max_patients=30).boundaries
-    assert abs(e - lam_e) < 1e-3 and abs(d - lam_d) < 1e-3
+@pytest.mark.parametrize("ref", BOIN_REF["get_boundary"], ids=lambda r: f"target={r['target']}")
+def test_boin_boundaries_match_r_boin_get_boundary(ref):
+    """lambda_e, lambda_d to 1e-12 and the escalate / de-escalate / eliminate counts for
+    n = 1..30 of R BOIN's get.boundary(target, ncohort = 10, cohortsize = 3)."""
+    b = BOIN(n_doses=5, target=ref["target"], max_patients=30)
+    np.testing.assert_allclose(b.boundaries, (ref["lambda_e"], ref["lambda_d"]), rtol=1e-12)
+    rows = b.decision_table(30)
+    assert [r["escalate_if_y_le"] for r in rows] == ref["escalate_if_ntox_le"]
+    assert [r["deescalate_if_y_ge"] for r in rows] == ref["deescalate_if_ntox_ge"]
+    assert [r["eliminate_if_y_ge"] for r in rows] == ref["eliminate_if_ntox_ge"]
 
 
-def test_boin_decision_table_target_0_3():
-    """R BOIN's get.boundary(target = 0.3, ncohort = 10, cohortsize = 3) table: escalate if
-    DLTs <= / de-escalate if >= / eliminate if >= for n = 3, 6, ..., 30."""
-    rows = {r["n"]: r for r in BOIN(n_doses=5, target=0.3, max_patients=30).decision_table()}
-    expected = {3: (0, 2, 3), 6: (1, 3, 4), 9: (2, 4, 5), 12: (2, 5, 7), 15: (3, 6, 8),
-                18: (4, 7, 9), 21: (4, 8, 10), 24: (5, 9, 11), 27: (6, 10, 12), 30: (7, 11, 14)}
-    for n, (esc, de, eli) in expected.items():
-        r = rows[n]
-        assert (r["escalate_if_y_le"], r["deescalate_if_y_ge"], r["eliminate_if_y_ge"]) == \
-            (esc, de, eli), n
+@pytest.mark.parametrize("case", BOIN_REF["select_mtd"], ids=lambda c: c["description"][:40])
+def test_boin_selection_matches_r_boin_select_mtd(case):
+    """The MTD of R BOIN's select.mtd (default, boundMTD = TRUE, extrasafe = TRUE) on 35
+    hand-picked count vectors (ties, untried doses, elimination, all below/above target), and
+    the isotonic estimates it uses."""
+    kw = dict(n_doses=5, target=case["target"], max_patients=100)
+    n, y = case["npts"], case["ntox"]
+    as_r = lambda d: 99 if d < 0 else int(d) + 1  # noqa: E731
+    assert as_r(BOIN(**kw).select(n, y)) == case["mtd"]
+    assert as_r(BOIN(**kw, bound_mtd=True).select(n, y)) == case["mtd_boundMTD"]
+    assert as_r(BOIN(**kw, extra_safe=True).select(n, y)) == case["mtd_extrasafe"]
+    elim = np.logical_or.accumulate(BOIN(**kw).lookup(np.array(n), np.array(y))[1])
+    assert elim.tolist() == case["eliminated"]
+    _, est = isotonic_select(np.array([n]), np.array([y]), ~elim[None], case["target"])
+    ref = np.array([np.nan if v is None else v for v in case["iso_admissible"]])
+    np.testing.assert_allclose(est[0], ref, rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("run", BOIN_REF["get_oc"],
+                         ids=lambda r: f"{r['target']}-{r['scenario']}"
+                                       f"{'-extrasafe' if r['extrasafe'] else ''}")
+def test_boin_operating_characteristics_match_r_boin_get_oc(run):
+    """Selection (and no selection), patients and DLTs per dose of R BOIN's get.oc (100,000
+    trials; 12 cohorts of 3 from dose 1; 4 scenarios at targets 0.3 and 0.25, the most toxic
+    also with extrasafe) within Monte Carlo error of 20,000 trialsim trials."""
+    design = {"type": "boin", "target": run["target"], "max_patients": 36,
+              "extra_safe": run["extrasafe"]}
+    sims = _simulate(design, run["p_true"], 20_000, run["target"])
+    assert_oc_close(sims.arrays, run["ntrial"], np.array(run["selpercent"]) / 100,
+                    run["npatients"], run["ntox"], run["no_selection_percent"] / 100)
 
 
 @pytest.mark.parametrize("block", ["target_0.3", "target_0.25"])

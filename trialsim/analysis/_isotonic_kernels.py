@@ -32,15 +32,16 @@ def pava_inplace(x, w, k, level, weight, start):
 
 
 @numba.njit(cache=True)
-def isotonic_select_kernel(n, tox, eligible, target, a, b, tie, out_dose, out_est):
+def isotonic_select_kernel(n, tox, eligible, target, a, b, tie, upper, out_dose, out_est):
     """For each trial, the eligible dose whose isotonic DLT estimate is closest to ``target``.
 
     Per trial: the doses with ``eligible`` (and ``n > 0``) in increasing order get the
     estimates ``(tox + a) / (n + b)`` with weights the inverse of ``(tox + a)(n - tox + a) /
     ((n + b)^2 (n + b + 1))`` (the Beta(a, b - a) posterior variance), smoothed by weighted
     PAVA; ``tie * (1, 2, ...)`` is added so that among pooled doses above the target the lowest
-    and below it the highest is closest; the selected dose index goes to ``out_dose`` (-1 if no
-    dose is eligible) and the smoothed estimates to ``out_est`` (NaN elsewhere)."""
+    and below it the highest is closest; doses whose smoothed estimate exceeds ``upper`` are not
+    selected.  The selected dose index goes to ``out_dose`` (-1 if no dose qualifies) and the
+    smoothed estimates to ``out_est`` (NaN elsewhere)."""
     T, D = n.shape
     x = np.empty(D)
     w = np.empty(D)
@@ -63,12 +64,12 @@ def isotonic_select_kernel(n, tox, eligible, target, a, b, tie, out_dose, out_es
             out_dose[t] = -1
             continue
         pava_inplace(x, w, k, level, weight, start)
-        best = 0
+        best = -1
         best_dist = np.inf
         for i in range(k):
             out_est[t, idx[i]] = x[i]
             dist = abs(x[i] + tie * (i + 1) - target)
-            if dist < best_dist:
+            if x[i] <= upper and dist < best_dist:
                 best_dist = dist
                 best = i
-        out_dose[t] = idx[best]
+        out_dose[t] = idx[best] if best >= 0 else -1

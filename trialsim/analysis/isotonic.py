@@ -32,14 +32,15 @@ def pava(x, w=None) -> np.ndarray:
     return x
 
 
-def isotonic_select(n: np.ndarray, tox: np.ndarray, eligible: np.ndarray,
-                    target: float) -> tuple[np.ndarray, np.ndarray]:
+def isotonic_select(n: np.ndarray, tox: np.ndarray, eligible: np.ndarray, target: float,
+                    upper: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """The isotonic MTD of each trial: ``(dose, estimates)``.
 
     ``n``, ``tox`` (T, D) patients and DLTs per dose; ``eligible`` (T, D) bool, doses that may
-    be selected (e.g. not eliminated) — of those, doses with ``n > 0`` take part.  Returns the
-    selected dose index per trial (int64, ``-1`` where no dose takes part) and the isotonic
-    estimates (T, D), NaN at doses that take no part.
+    be selected (e.g. not eliminated) — of those, doses with ``n > 0`` take part; a dose whose
+    isotonic estimate exceeds ``upper`` is not selected (R BOIN's ``boundMTD`` with ``upper =
+    lambda_d``).  Returns the selected dose index per trial (int64, ``-1`` where no dose
+    qualifies) and the isotonic estimates (T, D), NaN at doses that take no part.
     """
     n = np.ascontiguousarray(n, dtype=np.int64)
     tox = np.ascontiguousarray(tox, dtype=np.int64)
@@ -47,5 +48,5 @@ def isotonic_select(n: np.ndarray, tox: np.ndarray, eligible: np.ndarray,
     T, D = n.shape
     dose = np.empty(T, np.int64)
     est = np.empty((T, D))
-    isotonic_select_kernel(n, tox, eligible, float(target), A, B, TIE, dose, est)
+    isotonic_select_kernel(n, tox, eligible, float(target), A, B, TIE, float(upper), dose, est)
     return dose, est

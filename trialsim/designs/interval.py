@@ -165,7 +165,7 @@ class IntervalDesign(Design):
         reasons = np.array([self.MOVES[S], self.MOVES[E], self.MOVES[D], "", STAY_ELIMINATED,
                             STAY_LOWEST, "", STAY_TOP, START])
         reason = reasons[code]
-        sel, _ = isotonic_select(state.n, state.tox, ~elim, self.target)
+        sel, _ = isotonic_select(state.n, state.tox, ~elim, self.target, self.selection_upper)
         decision = make_decision(np.maximum(nxt, 0), np.zeros(T, bool), sel, ~elim, reason)
         decision = stop_trials(decision, ~fresh & (n_cur >= self.n_earlystop), STOP_N_AT_DOSE,
                                "n_at_dose")
@@ -176,6 +176,29 @@ class IntervalDesign(Design):
                 > self.cutoff_eli - self.offset))
             decision = stop_trials(decision, unsafe, STOP_EXTRA_SAFE, "too_toxic", withdraw=True)
         return stop_at_max_patients(state, decision, self.max_patients)
+
+    #: Doses whose isotonic estimate exceeds this are never selected (BOIN's ``bound_mtd``).
+    selection_upper: ClassVar[float] = np.inf
+
+    def select(self, n, tox) -> np.ndarray:
+        """The dose this design selects from final data: ``n``, ``tox`` patients and DLTs per
+        dose, shape (D,) or (T, D); the 0-based dose (``-1`` for none) per trial.  No dose when
+        the lowest dose is eliminated (or, with ``extra_safe``, too likely toxic); otherwise
+        the isotonic MTD among the doses tried and not eliminated (R BOIN's ``select.mtd``)."""
+        n2, t2 = np.atleast_2d(np.asarray(n, np.int64)), np.atleast_2d(np.asarray(tox, np.int64))
+        if n2.shape != t2.shape or n2.shape[1] != self.n_doses:
+            raise ValueError(f"n and tox need one count per dose ({self.n_doses}), got shapes "
+                             f"{np.shape(n)} and {np.shape(tox)}")
+        if (t2 < 0).any() or (t2 > n2).any():
+            raise ValueError("counts must satisfy 0 <= tox <= n at every dose")
+        elim = np.logical_or.accumulate(self.lookup(n2, t2)[1], axis=1)
+        sel, _ = isotonic_select(n2, t2, ~elim, self.target, self.selection_upper)
+        none = elim[:, 0]
+        if self.extra_safe:
+            none |= (n2[:, 0] >= N_ELIMINATE) & (prob_above(n2[:, 0], t2[:, 0], self.target)
+                                                 > self.cutoff_eli - self.offset)
+        sel = np.where(none, -1, sel)
+        return sel if np.ndim(n) == 2 else sel[0]
 
     def decision_table(self, n_max: int | None = None) -> list[dict]:
         """For each ``n`` from 1 to ``n_max`` (default ``max_patients``): the largest ``y``
@@ -223,13 +246,16 @@ class BOIN(IntervalDesign):
     p_tox)))`` (section 2.1); at the current dose, ``y / n <= lambda_e`` escalates,
     ``y / n >= lambda_d`` de-escalates, otherwise the next cohort stays.  Elimination, the extra
     safety rule, stopping and the isotonic selection are those of :class:`IntervalDesign`
-    (R BOIN's ``get.oc`` and ``select.mtd`` defaults).
+    (R BOIN 2.7.2's ``get.oc`` and ``select.mtd`` defaults); with ``bound_mtd`` a dose is
+    selected only if its isotonic estimate is at most ``lambda_d`` (``boundMTD = TRUE``).
     """
 
     p_saf: Annotated[float | None, Field(gt=0, lt=1, description="highest subtherapeutic DLT "
                                                                  "rate (default 0.6 target)")] = None
     p_tox: Annotated[float | None, Field(gt=0, lt=1, description="lowest overly toxic DLT "
                                                                  "rate (default 1.4 target)")] = None
+    bound_mtd: Annotated[bool, Field(description="select only doses whose isotonic estimate is "
+                                                 "at most lambda_d")] = False
 
     MOVES = {E: "escalate: DLT rate at the current dose <= lambda_e",
              S: "stay: DLT rate at the current dose between lambda_e and lambda_d",
@@ -250,6 +276,10 @@ class BOIN(IntervalDesign):
     @property
     def phi_2(self) -> float:
         return 1.4 * self.target if self.p_tox is None else self.p_tox
+
+    @property
+    def selection_upper(self) -> float:  # type: ignore[override]
+        return self.boundaries[1] if self.bound_mtd else np.inf
 
     @property
     def boundaries(self) -> tuple[float, float]:
