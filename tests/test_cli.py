@@ -82,3 +82,32 @@ def test_show_pk_prints_parameters_and_citation(capsys):
     text = capsys.readouterr().out
     assert "V1" in text and "PMID 7198883" in text
     assert main(["show", "pk", "nope"]) == 1
+
+
+def test_table_prints_boundaries_and_pathways_and_writes_csv(tmp_path, capsys):
+    """BOIN, target 0.3: after 0/3 escalate, 1/3 stay, 2/3 stay (de-escalation at the lowest
+    dose), 3/3 stop (dose 1 eliminated); 2 cohorts give 1 + 4 + 3 * 4 rows (the stop has no
+    children); the boundary table is R BOIN's (n = 3: <= 0, >= 2, >= 3)."""
+    cfg = ROOT / "configs" / "examples" / "boin_direct.yaml"
+    assert main(["table", str(cfg), "--cohorts", "2", "--out", str(tmp_path / "t")]) == 0
+    out = capsys.readouterr().out
+    assert "boundaries at the current dose" in out and "dose-transition pathways" in out
+    paths = pd.read_csv(tmp_path / "t" / "pathways.csv")
+    assert len(paths) == 1 + 4 + 3 * 4
+    first = paths[paths.cohort == 1].set_index("dlts")
+    assert first.next_level.tolist()[:3] == [2, 1, 1] and bool(first.loc[3, "stop"])
+    bounds = pd.read_csv(tmp_path / "t" / "boundaries.csv").set_index("patients_at_dose")
+    assert bounds.loc[3].tolist() == [0, 2, 3]
+    assert main(["table", str(cfg), "--history", "1NNN 9NNN"]) == 1
+    assert "--history '1NNN 9NNN'" in capsys.readouterr().err
+
+
+def test_table_pathways_follow_decide_for_the_crm():
+    from trialsim.designs.tables import dose_transition_pathways
+
+    study = ts.load(ROOT / "configs" / "examples" / "crm_direct.yaml")
+    df = dose_transition_pathways(study.design, study.doses, cohorts=3, history="1NNN")
+    assert len(df) == 1 + 4 + 16 + 64
+    for r in df.sample(20, random_state=1).itertuples():
+        d = study.design.decide(r.path)
+        assert r.next_level == d.next_dose + 1 and r.recommended_level == d.recommended + 1

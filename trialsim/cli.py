@@ -1,4 +1,4 @@
-"""Command line: ``trialsim run | validate | show``.
+"""Command line: ``trialsim run | validate | analyse | table | show``.
 
 Every failure the user can cause ends with one line ``error: ...`` naming the file and YAML
 path (or the option) and a non-zero exit status: 1 for bad input, 2 for bad options
@@ -246,6 +246,46 @@ def _json_default(x):
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
 
 
+def cmd_table(args) -> int:
+    """Print the design's boundary table (interval designs) and its dose-transition pathways;
+    with ``--out FOLDER`` also write them as ``boundaries.csv`` and ``pathways.csv``."""
+    import trialsim as ts
+    from trialsim.designs.tables import boundary_table, dose_transition_pathways, format_pathways
+    from trialsim.store import write_file_atomic
+
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: expected a folder for pathways.csv, got a file")
+    if args.cohorts > 10:
+        raise ValueError(f"--cohorts: expected at most 10 cohorts ahead, got {args.cohorts}")
+    study = ts.load(args.config)
+    design = getattr(study, "design", None)
+    if design is None or not hasattr(design, "decide"):
+        raise ConfigError(f"{args.config}: 'trialsim table' needs a dose-escalation design "
+                          "(a phase II study has no dose-transition pathways)")
+    try:
+        paths = dose_transition_pathways(design, list(study.doses), args.cohorts,
+                                         args.history or "")
+    except ValueError as e:
+        raise ValueError(f"--history {args.history!r}: {e}" if args.history else str(e)) \
+            from None
+    bounds = boundary_table(design)
+    if bounds is not None:
+        print(f"{study.name}: boundaries at the current dose (counts of DLTs)\n")
+        print(_fmt_table(bounds.fillna(pd.NA)))
+        print()
+    print(f"{study.name}: dose-transition pathways over {args.cohorts} cohort"
+          f"{'s' if args.cohorts > 1 else ''} of {design.cohort_size} (dose levels from 1)\n")
+    print(format_pathways(paths, getattr(study, "dose_unit", "") or ""))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [write_file_atomic(out / "pathways.csv", paths.to_csv(index=False))]
+        if bounds is not None:
+            written.append(write_file_atomic(out / "boundaries.csv", bounds.to_csv(index=False)))
+        print("\nwrote " + ", ".join(p.name for p in written) + f" to {out}/")
+    return 0
+
+
 def cmd_show(args) -> int:
     if args.name is not None and not args.name.strip():
         print(f"error: show {args.what}: expected a name, got ''", file=sys.stderr)
@@ -353,6 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", metavar="FILE.json",
                    help="JSON output (default: <data file stem>.mcpmod.json here)")
     a.set_defaults(func=cmd_analyse)
+    t = sub.add_parser("table", help="what the design will do: its boundary table (interval "
+                                     "designs) and dose-transition pathways for the next "
+                                     "cohorts")
+    t.add_argument("config", help="study YAML file")
+    t.add_argument("--cohorts", type=_positive_int, default=2,
+                   help="cohorts ahead to enumerate (default 2, at most 10)")
+    t.add_argument("--history", metavar="OUTCOMES",
+                   help="start from these outcomes, e.g. '1NNN 2NTN' (dose levels from 1)")
+    t.add_argument("--out", metavar="FOLDER",
+                   help="also write pathways.csv (and boundaries.csv) there")
+    t.set_defaults(func=cmd_table)
     s = sub.add_parser("show", help="list the registered types of a kind ('show design'), or "
                                     "describe one ('show design crm', 'show pk NAME')")
     s.add_argument("what", choices=SHOW_KINDS)

@@ -1,0 +1,97 @@
+"""What a design will do, written out before the trial: the boundary table of an interval design
+(R BOIN's ``get.boundary``) and the dose-transition pathways of any design (Yap et al. 2017,
+Clin Cancer Res 23:7440-7447): every possible outcome of the next cohorts and the decision after
+each.  ``trialsim table CONFIG`` prints both and writes them as CSV."""
+from __future__ import annotations
+
+import pandas as pd
+
+from trialsim.designs.base import Design
+from trialsim.outcomes import TrialHistory
+
+#: Largest number of pathway rows written (cohorts of 3 over 6 cohorts give 5,460).
+MAX_ROWS = 100_000
+
+
+def _base(design: Design) -> Design:
+    return getattr(design, "base_design", design)
+
+
+def boundary_table(design: Design) -> pd.DataFrame | None:
+    """Per number of patients at the current dose: the largest DLT count that escalates, the
+    smallest that de-escalates and the smallest that eliminates (``None`` where no count does);
+    ``None`` for designs without such a table (model-based and rule-based designs)."""
+    base = _base(design)
+    if not hasattr(base, "decision_table"):
+        return None
+    rows = base.decision_table()
+    df = pd.DataFrame(rows).rename(columns={
+        "n": "patients_at_dose", "escalate_if_y_le": "escalate_if_dlts_at_most",
+        "deescalate_if_y_ge": "deescalate_if_dlts_at_least",
+        "eliminate_if_y_ge": "eliminate_if_dlts_at_least"})
+    return df.astype("Int64")
+
+
+def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
+                             history: str | TrialHistory = "") -> pd.DataFrame:
+    """Every outcome of the next ``cohorts`` cohorts after ``history`` (default: the start) and
+    the decision after each.  One row per node of the tree: ``path`` in the outcome
+    mini-language (dose levels from 1; ``T`` a DLT, ``N`` none; within a cohort only the count
+    matters), ``cohort`` (1 = the first new cohort), ``dlts`` in that cohort, then the decision:
+    ``next_level`` (1-based, empty when the trial stops) and ``next_dose`` (the dose itself),
+    ``recommended_level``, ``stop`` and ``reason``.  A stopped path has no children."""
+    if not isinstance(cohorts, int) or not 1 <= cohorts <= 10:
+        raise ValueError(f"cohorts must be an integer from 1 to 10, got {cohorts!r}")
+    D, c = design.n_doses, design.cohort_size
+    if (c + 1) ** cohorts > MAX_ROWS:
+        raise ValueError(f"{cohorts} cohorts of {c} give more than {MAX_ROWS:,} pathways; "
+                         "ask for fewer cohorts")
+    h0 = TrialHistory.parse(history, D) if isinstance(history, str) else history
+    if len(doses) != D:
+        raise ValueError(f"expected {D} doses, got {len(doses)}")
+    rows: list[dict] = []
+
+    def visit(h: TrialHistory, depth: int, path: str) -> None:
+        d = design.decide(h)
+        if depth > 0:
+            rows[-1].update(_decision_columns(d, doses))
+        if d.stop or d.next_dose is None or depth == cohorts:
+            return
+        size = min(c, design.max_patients - h.n_patients)   # the last cohort may be smaller
+        for y in range(size + 1):
+            step = f"{d.next_dose + 1}" + "N" * (size - y) + "T" * y
+            rows.append({"path": f"{path} {step}".strip(), "cohort": depth + 1, "dlts": y})
+            visit(h.add_cohort(d.next_dose, [False] * (size - y) + [True] * y), depth + 1,
+                  f"{path} {step}".strip())
+
+    start = design.decide(h0)
+    rows.append({"path": h0.format() or "(start)", "cohort": 0, "dlts": pd.NA,
+                 **_decision_columns(start, doses)})
+    visit(h0, 0, h0.format())
+    df = pd.DataFrame(rows)
+    for col in ("cohort", "dlts", "next_level", "recommended_level"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def _decision_columns(d, doses) -> dict:
+    nxt = None if d.stop or d.next_dose is None else d.next_dose
+    return {"next_level": pd.NA if nxt is None else nxt + 1,
+            "next_dose": pd.NA if nxt is None else doses[nxt],
+            "recommended_level": pd.NA if d.recommended is None else d.recommended + 1,
+            "stop": d.stop, "reason": "; ".join(d.reasons)}
+
+
+def format_pathways(paths: pd.DataFrame, unit: str = "") -> str:
+    """The pathways as an indented tree, one line per node: the outcomes so far, the next dose
+    (or ``stop``), the current recommendation and the reason."""
+    unit = f" {unit}" if unit else ""
+    width = max(2 * int(k) + len(p) for k, p in zip(paths["cohort"], paths["path"])) + 2
+    lines = [f"{'outcomes':<{width}}{'next':<22}{'selects':<9}reason"]
+    for r in paths.itertuples(index=False):
+        label = "  " * int(r.cohort) + r.path
+        nxt = ("stop" if r.stop or pd.isna(r.next_level)
+               else f"level {r.next_level} ({r.next_dose:g}{unit})")
+        sel = "-" if pd.isna(r.recommended_level) else f"level {r.recommended_level}"
+        lines.append(f"{label:<{width}}{nxt:<22}{sel:<9}{r.reason}")
+    return "\n".join(lines)
