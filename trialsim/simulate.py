@@ -13,6 +13,7 @@ from typing import Callable
 
 import numpy as np
 
+from trialsim._lockstep_kernels import give_cohorts
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
@@ -140,23 +141,10 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
             nxt = dec.next_dose
         if act.size == 0:
             break
-        size = np.minimum(cohort, P - total[act])
-        if (size <= 0).any():
+        bad = give_cohorts(act, nxt.astype(np.int64), cohort, P, step, tox_po, eff_po, n, ntox,
+                           neff, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
+        if bad >= 0:
             raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
-        ctox = np.zeros(act.size, np.int64)
-        for j in range(cohort):
-            on = j < size
-            a, d = act[on], nxt[on]
-            pos = total[a] + j
-            t = tox_po[a, pos, d]
-            ctox[on] += t
-            neff[a, d] += eff_po[a, pos, d]
-            pat_dose[a, pos] = d
-            pat_cohort[a, pos] = step
-        n[act, nxt] += size
-        ntox[act, nxt] += ctox
-        total[act] += size
-        current[act], lc_n[act], lc_tox[act] = nxt, size, ctox
         step += 1
         state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act], lc_tox[act])
         dec = design.decide_batch(state)
