@@ -307,7 +307,7 @@ def _design(doc, doses):
     n_doses = len(doses) if doses else None
     if n_doses is None and "doses" in doc:
         return None    # the doses have errors of their own; the design is checked against them
-    inject = {"n_doses": n_doses} if n_doses else {}
+    inject = {"n_doses": n_doses, "doses": tuple(doses)} if n_doses else {}
     ctx = {"n_doses": n_doses} if n_doses else {}
     with validation_context(**ctx):
         design = build("design", node, ("design",), **inject)

@@ -264,9 +264,10 @@ class BOIN(IntervalDesign):
     @model_validator(mode="after")
     def _interval_ok(self) -> "BOIN":
         lo, hi = self.phi_1, self.phi_2
-        if not lo < self.target < hi:
-            raise ValueError(f"p_saf < target < p_tox is required, got p_saf={lo:g}, "
-                             f"target={self.target:g}, p_tox={hi:g}")
+        if not 0 < lo < self.target < hi < 1:
+            raise ValueError(f"0 < p_saf < target < p_tox < 1 is required, got p_saf={lo:g}, "
+                             f"target={self.target:g}, p_tox={hi:g}"
+                             + (" (p_tox defaults to 1.4 x target: set it)" if hi >= 1 else ""))
         return self
 
     @property
