@@ -24,8 +24,8 @@ from trialsim.errors import ConfigError
 
 DEFAULT_TRIALS = 1000
 DEFAULT_SEED = 20261125
-SHOW_KINDS = ("pk", "design", "phase2_design", "modifier", "response", "distribution", "route",
-              "pk_structure", "covariate_effect")
+SHOW_KINDS = ("pk", "design", "phase2_design", "modifier", "stopping_rule", "response",
+              "distribution", "route", "pk_structure", "covariate_effect")
 EXIT_INPUT, EXIT_INTERNAL, EXIT_INT, EXIT_TERM = 1, 70, 130, 143
 
 

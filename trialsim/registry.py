@@ -1,7 +1,7 @@
 """Registry of pluggable classes keyed by ``(kind, name)``: the bottom layer of trialsim.
 
 Kinds used by trialsim (:data:`KINDS`): ``design`` (dose escalation), ``phase2_design``
-(randomised dose-ranging), ``modifier``, ``distribution``, ``response``, ``route``,
+(randomised dose-ranging), ``modifier``, ``stopping_rule``, ``distribution``, ``response``, ``route``,
 ``pk_structure`` and ``covariate_effect``.  A YAML node
 ``{type: NAME, ...}`` of a given kind (``{dist: NAME}`` for a distribution, ``structure:
 NAME`` for a PK structure) is built by looking ``NAME`` up here.
@@ -19,8 +19,8 @@ from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
-KINDS = ("design", "phase2_design", "modifier", "distribution", "response", "route",
-         "pk_structure", "covariate_effect")
+KINDS = ("design", "phase2_design", "modifier", "stopping_rule", "distribution", "response",
+         "route", "pk_structure", "covariate_effect")
 PLUGIN_GROUP = "trialsim.plugins"
 
 _REGISTRY: dict[str, dict[str, type]] = {}
