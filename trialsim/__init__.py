@@ -17,4 +17,5 @@ from trialsim.outcomes import TrialHistory  # noqa: E402,F401
 from trialsim.registry import register  # noqa: E402,F401
 from trialsim.results import Simulations  # noqa: E402,F401
 from trialsim.simulate import simulate  # noqa: E402,F401
+from trialsim.compare import compare  # noqa: E402,F401
 from trialsim.study import Study  # noqa: E402,F401

@@ -136,11 +136,9 @@ class Simulations:
             df["eff_se"] = np.concatenate([ese, nan])
         return df
 
-    def metrics(self) -> pd.DataFrame:
-        """Trial-level operating characteristics, each with its Monte Carlo SE.
-
-        The true MTD is the dose whose true toxicity is closest to the study's target.
-        """
+    def trial_metrics(self) -> dict[str, np.ndarray]:
+        """Per-trial values whose means are :meth:`metrics` (percentages as 0/100 per trial),
+        e.g. for paired comparisons of designs run on the same patients."""
         a, truth = self.arrays, self.truth
         mtd = true_mtd(truth.tox, self.study.target)
         n_tot = a.n.sum(axis=1).astype(float)
@@ -150,6 +148,7 @@ class Simulations:
             "correct_selection_pct": 100.0 * (a.selected == mtd),
             "benchmark_correct_pct": 100.0 * (a.benchmark == mtd),
             "no_selection_pct": 100.0 * (a.selected == NO_DOSE),
+            "selected_above_mtd_pct": 100.0 * (a.selected > mtd),
             "stopped_before_max_pct": 100.0 * stopped_early,
             "patients_mean": n_tot,
             "dlt_mean": a.tox.sum(axis=1).astype(float),
@@ -158,7 +157,17 @@ class Simulations:
         }
         if truth.eff is not None:
             rows["responders_mean"] = a.eff.sum(axis=1).astype(float)
-        out = [(k, *map(float, _mean_se(v))) for k, v in rows.items()]
+        return rows
+
+    def metrics(self) -> pd.DataFrame:
+        """Trial-level operating characteristics, each with its Monte Carlo SE.
+
+        The true MTD is the dose whose true toxicity is closest to the study's target;
+        ``selected_above_mtd_pct`` is the percent of trials selecting a dose above it,
+        ``patients_above_mtd_pct`` the mean percent of a trial's patients treated above it.
+        """
+        mtd = true_mtd(self.truth.tox, self.study.target)
+        out = [(k, *map(float, _mean_se(v))) for k, v in self.trial_metrics().items()]
         df = pd.DataFrame(out, columns=["metric", "value", "se"])
         df.attrs["true_mtd"] = float(self.study.doses[mtd])
         return df
