@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+import trialsim as ts
 from tests.designs.lockstep import run_lockstep
 from tests.helpers.three_plus_three_exact import exact_three_plus_three
 from trialsim.designs import NO_DOSE, BatchState, ThreePlusThree
@@ -283,3 +284,42 @@ def test_batch_agrees_with_single_trial_decisions():
         lcn = np.where(go, 3, state.last_cohort_n)
         lct = np.where(go, dlt, state.last_cohort_tox)
         state = BatchState(n, tox, np.zeros_like(n), cur, lcn, lct)
+
+
+# ----------------------------------------------------------------- with de-escalation
+def test_deescalation_decisions_by_hand():
+    from trialsim.designs import ThreePlusThree
+
+    d = ThreePlusThree(n_doses=4, deescalate=True)
+    cases = {  # history: (next dose, stop, recommended, stop code)
+        "1NNN 2NNN 3TTN": (1, False, 1, None),                # 3 more at dose 2
+        "1NNN 2NNN 3TTN 2NNT": (None, True, 1, "mtd_confirmed"),
+        "1NNN 2NNN 3TTN 2NTT": (0, False, 0, None),           # de-escalate again
+        "1NNN 2NNN 3TTN 2NTT 1TTN": (None, True, None, "toxic"),
+        "1NNN 2NTN 2NNN 3TTN": (None, True, 1, "toxic"),      # dose 2 already has 6
+        "1TTN": (None, True, None, "toxic"),
+    }
+    for h, (nxt, stop, rec, code) in cases.items():
+        x = d.decide(h)
+        assert (x.next_dose, x.stop, x.recommended, x.stop_code) == (nxt, stop, rec, code), h
+
+
+@pytest.mark.parametrize("tox", [[0.05, 0.10, 0.20, 0.35, 0.50], [0.3, 0.45, 0.6, 0.7, 0.8],
+                                 [0.01, 0.02, 0.05, 0.1, 0.15]])
+def test_deescalation_matches_exact_enumeration(tox):
+    """Selection, patients and DLTs per dose of 40,000 simulated trials within 4.5 Monte Carlo
+    SEs of the exact values (recursion over every cohort outcome)."""
+    from tests.helpers.three_plus_three_deesc_exact import exact_three_plus_three_deescalate
+
+    ex = exact_three_plus_three_deescalate(tox)
+    study = ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": tox},
+                          "design": {"type": "three_plus_three", "deescalate": True}})
+    a = ts.simulate(study, n_trials=40_000, seed=11).arrays
+    T = a.selected.size
+    sel = np.array([np.mean(a.selected == k) for k in range(5)] + [np.mean(a.selected < 0)])
+    p = np.array(ex["select"] + [ex["none"]])
+    assert abs(p.sum() - 1) < 1e-12
+    assert np.all(np.abs(sel - p) <= 4.5 * np.sqrt(p * (1 - p) / T) + 1e-12)
+    for arr, key in ((a.n, "n"), (a.tox, "tox")):
+        se = arr.std(axis=0, ddof=1) / np.sqrt(T) + 1e-12
+        assert np.all(np.abs(arr.mean(axis=0) - np.array(ex[key])) <= 4.5 * se), key

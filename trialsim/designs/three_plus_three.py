@@ -1,4 +1,4 @@
-"""The classic 3+3 design without de-escalation."""
+"""The classic 3+3 design, without or with de-escalation."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -22,6 +22,10 @@ STAY_1_OF_3 = "stay: 1 of 3 DLTs at the current dose, 3 more there"
 STAY_TOP = "stay: 0 of 3 DLTs at the top dose, 3 more there"
 STOP_TOXIC = "stop: 2 or more DLTs at the current dose"
 STOP_TOP = "stop: at most 1 of 6 DLTs at the top dose"
+CODE_CONFIRMED = "mtd_confirmed"
+DEESCALATE = "de-escalate: 2 or more DLTs at the current dose, 3 more at the dose below"
+STOP_BELOW_HAS_6 = "stop: 2 or more DLTs at the current dose, and the dose below has 6 patients"
+STOP_CONFIRMED = "stop: at most 1 of 6 DLTs after de-escalation"
 
 
 @register("design", "three_plus_three")
@@ -41,7 +45,15 @@ class ThreePlusThree(Design):
       with at most 1/6 at the top dose, the trial stops and selects the top dose.
 
     Doses are never revisited, so each dose gets 0, 3 or 6 patients and a trial has at most
-    ``6 * n_doses`` patients.  ``recommended`` is always the dose the rules would select if
+    ``6 * n_doses`` patients.
+
+    With ``deescalate: true`` (the 3+3 "with de-escalation", escalation's
+    ``get_three_plus_three(allow_deescalate = TRUE)``) the MTD must have 6 patients: where the
+    rules above stop for toxicity at ``d`` above the starting dose, the next cohort goes to
+    ``d - 1`` if it has 3 patients; with 6 there (at most 1 DLT) the trial stops and selects it.
+    After a de-escalation, 6 patients at the current dose with at most 1 DLT stop the trial and
+    select it (code ``mtd_confirmed``); 2 or more de-escalate again by the same rule, down to the
+    starting dose, where they stop with no dose selected.  ``recommended`` is always the dose the rules would select if
     the trial ended now: the current dose once its escalation criterion is met, otherwise the
     dose below it (none below the starting dose); ``NO_DOSE`` before any data.
     ``admissible`` excludes the dose where the trial stopped for toxicity and those above it.
@@ -49,6 +61,8 @@ class ThreePlusThree(Design):
 
     n_doses: Annotated[int, Field(ge=1, le=1000, description="number of dose levels")]
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
+    deescalate: Annotated[bool, Field(description="de-escalate after a toxic dose until a dose "
+                                                  "has 6 patients with at most 1 DLT")] = False
 
     @field_validator("n_doses")
     @classmethod
@@ -80,6 +94,8 @@ class ThreePlusThree(Design):
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         check_state(state, self.n_doses, "three_plus_three")
+        if self.deescalate:
+            return self._decide_deescalate(state)
         T, D = state.n_trials, self.n_doses
         fresh = state.total == 0
         self._check_possible(state, ~fresh)
@@ -107,6 +123,55 @@ class ThreePlusThree(Design):
         admissible = ~(toxic[:, None] & (np.arange(D)[None, :] >= cur[:, None]))
         code = np.select([toxic, stop_top], [CODE_TOXIC, CODE_TOP], "")
         decision = make_decision(next_dose, stop, recommended, admissible, reason, code)
+        return stop_at_max_patients(state, decision, self.max_patients)
+
+    def _decide_deescalate(self, state: BatchState) -> BatchDecision:
+        T, D = state.n_trials, self.n_doses
+        n, t = state.n, state.tox
+        fresh = state.total == 0
+        if (((n % 3) != 0) | (n > 6)).any() or (state.last_cohort_n[~fresh] != 3).any():
+            i = int(np.flatnonzero((((n % 3) != 0) | (n > 6)).any(axis=1)
+                                   | (~fresh & (state.last_cohort_n != 3)))[0])
+            raise ValueError(f"impossible 3+3 state in trial {i}: every dose must have 0, 3 or "
+                             f"6 patients, given in cohorts of 3 (n={n[i].tolist()})")
+        cur = np.where(fresh, self.start_dose, state.current)
+        rows, idx = np.arange(T), np.arange(D)[None, :]
+        n_cur, t_cur = n[rows, cur], t[rows, cur]
+        top = cur == D - 1
+        came_down = (n * (idx > cur[:, None])).sum(axis=1) > 0
+        below = np.maximum(cur - 1, 0)
+        at_start = cur == self.start_dose
+        below_has_6 = n[rows, below] == 6
+        toxic = ~fresh & (t_cur >= 2)
+        # escalation phase: the classic rules; de-escalation phase: 6 at the current dose
+        confirmed = ~fresh & came_down & (n_cur == 6) & (t_cur <= 1)
+        stop_top = ~fresh & ~came_down & top & (n_cur == 6) & (t_cur <= 1)
+        stay = ~fresh & ~came_down & (n_cur == 3) & ((t_cur == 1) | (top & (t_cur == 0)))
+        esc = ~fresh & ~came_down & ~top & (((n_cur == 3) & (t_cur == 0))
+                                            | ((n_cur == 6) & (t_cur <= 1)))
+        none_left = toxic & at_start
+        stop_below = toxic & ~at_start & below_has_6
+        down = toxic & ~at_start & ~below_has_6
+        conds = [fresh, none_left, stop_below, down, confirmed, stop_top, stay, esc]
+        next_dose = np.select(conds, [cur, NO_DOSE, NO_DOSE, below, NO_DOSE, NO_DOSE, cur,
+                                      cur + 1], NO_DOSE)
+        reason = np.select(conds, [START, STOP_TOXIC, STOP_BELOW_HAS_6, DEESCALATE,
+                                   STOP_CONFIRMED, STOP_TOP,
+                                   np.where(top & (t_cur == 0), STAY_TOP, STAY_1_OF_3),
+                                   np.where(n_cur == 3, ESCALATE_0_OF_3, ESCALATE_1_OF_6)], "")
+        stop = none_left | stop_below | confirmed | stop_top
+        code = np.select([none_left | stop_below, confirmed, stop_top],
+                         [CODE_TOXIC, CODE_CONFIRMED, CODE_TOP], "")
+        # the selection if the trial ended now: the highest cleared dose below every dose with
+        # 2 or more DLTs (0 of 3, or at most 1 of 6)
+        bad = t >= 2
+        first_bad = np.where(bad.any(axis=1), np.argmax(bad, axis=1), D)
+        cleared = (((n == 3) & (t == 0)) | ((n == 6) & (t <= 1))) & (idx < first_bad[:, None])
+        rec = np.where(cleared.any(axis=1), D - 1 - np.argmax(cleared[:, ::-1], axis=1), NO_DOSE)
+        rec = np.select([fresh, none_left, stop_below, confirmed, stop_top],
+                        [NO_DOSE, NO_DOSE, below, cur, cur], rec)
+        admissible = idx < first_bad[:, None]
+        decision = make_decision(next_dose, stop, rec, admissible, reason, code)
         return stop_at_max_patients(state, decision, self.max_patients)
 
     @classmethod
