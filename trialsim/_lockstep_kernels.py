@@ -6,16 +6,16 @@ import numba
 
 
 @numba.njit(cache=True)
-def give_cohorts(act, nxt, cohort, P, step, tox_po, eff_po, n, ntox, neff, pat_dose,
+def give_cohorts(act, nxt, sizes, P, step, tox_po, eff_po, n, ntox, neff, pat_dose,
                  pat_cohort, total, current, lc_n, lc_tox):
-    """For each running trial ``act[i]``: up to ``cohort`` patients (fewer if the trial would
+    """For each running trial ``act[i]``: ``sizes[i]`` patients (fewer if the trial would
     pass ``P``) at dose ``nxt[i]``, their potential outcomes ``tox_po``/``eff_po[t, patient,
     dose]`` revealed into the per-dose counts, the patient records and the last-cohort state.
     Returns -1, or the first ``i`` whose trial has no room left (the caller raises)."""
     for i in range(act.size):
         t = act[i]
         d = nxt[i]
-        size = min(cohort, P - total[t])
+        size = min(sizes[i], P - total[t])
         if size <= 0:
             return i
         y = 0

@@ -137,11 +137,14 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
             stop_code[act[ended]] = np.where(code == "", "no_next_dose", code)
             act = act[~ended]
             nxt = dec.next_dose[~ended]
+            sizes = None if dec.cohort_size is None else dec.cohort_size[~ended]
         else:
             nxt = dec.next_dose
+            sizes = dec.cohort_size
         if act.size == 0:
             break
-        bad = give_cohorts(act, nxt.astype(np.int64), cohort, P, step, tox_po, eff_po, n, ntox,
+        sizes = np.full(act.size, cohort, np.int64) if sizes is None else sizes.astype(np.int64)
+        bad = give_cohorts(act, nxt.astype(np.int64), sizes, P, step, tox_po, eff_po, n, ntox,
                            neff, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
         if bad >= 0:
             raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")

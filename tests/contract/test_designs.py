@@ -92,6 +92,9 @@ def _check_rules(d) -> None:
 def _same(a, b) -> None:
     for f in ("next_dose", "stop", "recommended", "admissible", "reason", "stop_code"):
         np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert (a.cohort_size is None) == (b.cohort_size is None)
+    if a.cohort_size is not None:
+        np.testing.assert_array_equal(a.cohort_size, b.cohort_size, err_msg="cohort_size")
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=IDS)
@@ -126,7 +129,9 @@ def check_decisions(design: Design) -> None:
         cur, lcn, lct = state.current.copy(), state.last_cohort_n.copy(), state.last_cohort_tox.copy()
         for i in np.flatnonzero(alive):
             dose = int(dec.next_dose[i])
-            size = int(min(design.cohort_size, design.max_patients - n[i].sum()))
+            want = design.cohort_size if dec.cohort_size is None else int(dec.cohort_size[i])
+            assert want >= 1, "a continuing trial needs a cohort of at least one patient"
+            size = int(min(want, design.max_patients - n[i].sum()))
             t = rng.random(size) < TRUE_TOX[dose]
             n[i, dose] += size
             tox[i, dose] += t.sum()
@@ -141,9 +146,10 @@ def check_decisions(design: Design) -> None:
 
 def _concat(a, b):
     from trialsim.designs.base import BatchDecision
+    sizes = None if a.cohort_size is None else np.concatenate([a.cohort_size, b.cohort_size])
     return BatchDecision(*(np.concatenate([getattr(a, f), getattr(b, f)])
                            for f in ("next_dose", "stop", "recommended", "admissible", "reason",
-                                     "stop_code")))
+                                     "stop_code")), cohort_size=sizes)
 
 
 @pytest.mark.parametrize("design", DESIGNS, ids=IDS)

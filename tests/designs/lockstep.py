@@ -43,7 +43,8 @@ def run_lockstep(design: Design, p_true, n_trials: int, rng: np.random.Generator
         if steps >= max_steps:
             raise RuntimeError("trials did not stop")
         assert (dose >= 0).all() and (dose < D).all(), "continuing trials need a dose"
-        size = np.minimum(design.cohort_size, design.max_patients - n[active].sum(axis=1))
+        want = design.cohort_size if dec.cohort_size is None else dec.cohort_size[~done]
+        size = np.minimum(want, design.max_patients - n[active].sum(axis=1))
         assert (size > 0).all(), "a continuing trial has reached max_patients"
         dlt = rng.binomial(size, p[dose])
         n[active, dose] += size

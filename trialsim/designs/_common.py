@@ -13,10 +13,10 @@ _str_add = getattr(getattr(np, "strings", None), "add", np.char.add)
 
 
 def make_decision(next_dose, stop, recommended, admissible, reason,
-                  stop_code=None) -> BatchDecision:
+                  stop_code=None, cohort_size=None) -> BatchDecision:
     """A :class:`BatchDecision` with the contract's dtypes; ``next_dose`` is forced to
     ``NO_DOSE`` where ``stop`` is true.  ``stop_code`` defaults to ``""`` everywhere (no
-    trial stopped)."""
+    trial stopped); ``cohort_size`` to ``None`` (the design's fixed cohort size)."""
     stop = np.asarray(stop, dtype=bool)
     next_dose = np.where(stop, NO_DOSE, np.asarray(next_dose, dtype=np.int64)).astype(np.int64)
     code = (np.full(stop.shape, "", dtype="<U1") if stop_code is None
@@ -24,7 +24,9 @@ def make_decision(next_dose, stop, recommended, admissible, reason,
     return BatchDecision(next_dose=next_dose, stop=stop,
                          recommended=np.asarray(recommended, dtype=np.int64),
                          admissible=np.asarray(admissible, dtype=bool),
-                         reason=np.asarray(reason, dtype=str), stop_code=code)
+                         reason=np.asarray(reason, dtype=str), stop_code=code,
+                         cohort_size=None if cohort_size is None
+                         else np.asarray(cohort_size, dtype=np.int64))
 
 
 def stop_trials(decision: BatchDecision, mask: np.ndarray, reason: str, code: str,
@@ -42,7 +44,7 @@ def stop_trials(decision: BatchDecision, mask: np.ndarray, reason: str, code: st
     codes = np.where(newly, code, decision.stop_code)
     return make_decision(decision.next_dose, decision.stop | mask, rec, decision.admissible,
                          join_reasons(decision.reason, reason, mask if withdraw else newly),
-                         codes)
+                         codes, decision.cohort_size)
 
 
 def join_reasons(reason: np.ndarray, extra, mask: np.ndarray) -> np.ndarray:

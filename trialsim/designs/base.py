@@ -97,7 +97,9 @@ class BatchDecision:
     give), ``reason`` (str array: the rule that determined the decision, e.g. ``"escalate"``,
     ``"stop: 2 or more DLTs at the current dose"``, ``"stop: max_patients reached"``),
     ``stop_code`` (str array: the code of the rule that stopped the trial, ``""`` where it
-    continues).
+    continues), and ``cohort_size`` (int64 array, the size of each trial's next cohort, or
+    ``None`` for the design's fixed ``cohort_size``; the simulator caps it at
+    ``max_patients``).
     """
 
     next_dose: np.ndarray
@@ -106,6 +108,7 @@ class BatchDecision:
     admissible: np.ndarray
     reason: np.ndarray
     stop_code: np.ndarray
+    cohort_size: np.ndarray | None = None
 
     def item(self, i: int = 0) -> "Decision":
         nd, rec = int(self.next_dose[i]), int(self.recommended[i])
@@ -116,13 +119,16 @@ class BatchDecision:
             admissible=tuple(bool(x) for x in self.admissible[i]),
             reasons=tuple(r for r in str(self.reason[i]).split("; ") if r),
             stop_code=str(self.stop_code[i]) or None,
+            cohort_size=None if self.cohort_size is None or self.stop[i]
+            else int(self.cohort_size[i]),
         )
 
 
 @dataclass(frozen=True)
 class Decision:
     """One trial's decision: next dose (or None), stop flag, current recommendation (or None),
-    admissible doses, the reasons (the rules that fired) and, when it stops, the stop code."""
+    admissible doses, the reasons (the rules that fired), when it stops the stop code, and the
+    next cohort's size where the design sets it per cohort (else None: its ``cohort_size``)."""
 
     next_dose: int | None
     stop: bool
@@ -130,6 +136,7 @@ class Decision:
     admissible: tuple[bool, ...]
     reasons: tuple[str, ...]
     stop_code: str | None = None
+    cohort_size: int | None = None
 
 
 class Design:

@@ -109,7 +109,8 @@ class DontSkipDoses(Modifier):
         text = ("dont_skip_doses: capped at one level above the "
                 + ("highest dose tried" if self.relative_to == "highest_tried" else "current dose"))
         return make_decision(np.where(capped, cap, d.next_dose), d.stop, d.recommended,
-                             d.admissible, join_reasons(d.reason, text, capped), d.stop_code)
+                             d.admissible, join_reasons(d.reason, text, capped), d.stop_code,
+                             d.cohort_size)
 
     @classmethod
     def wrap(cls, parent: Design) -> "DontSkipDoses":
@@ -153,7 +154,7 @@ class CoherentEscalation(Modifier):
                              d.admissible,
                              join_reasons(d.reason, "coherent_escalation: no escalation after a "
                                                     "cohort with DLT rate >= target", held),
-                             d.stop_code)
+                             d.stop_code, d.cohort_size)
 
     @classmethod
     def wrap(cls, parent: Design) -> "CoherentEscalation":
@@ -227,7 +228,7 @@ class StopWhenTooToxic(Modifier):
         fire = too_toxic[:, self.dose] & has_data
         text = f"stop: P(tox at dose {self.dose + 1} > {self.threshold:g}) > {self.prob:g}"
         d = make_decision(d.next_dose, d.stop, d.recommended, d.admissible & ~too_toxic,
-                          d.reason, d.stop_code)
+                          d.reason, d.stop_code, d.cohort_size)
         return stop_trials(d, fire, text, "too_toxic", withdraw=True)
 
     @classmethod

@@ -256,7 +256,7 @@ class StopWhen(Modifier):
             rec = np.where(m, NO_DOSE, out.recommended) if w else out.recommended
             out = make_decision(out.next_dose, out.stop | m, rec, out.admissible,
                                 join_reasons(out.reason, text, m if w else newly),
-                                np.where(newly, code, out.stop_code))
+                                np.where(newly, code, out.stop_code), out.cohort_size)
         return out
 
     @classmethod

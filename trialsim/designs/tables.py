@@ -43,7 +43,7 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
     if not isinstance(cohorts, int) or not 1 <= cohorts <= 10:
         raise ValueError(f"cohorts must be an integer from 1 to 10, got {cohorts!r}")
     D, c = design.n_doses, design.cohort_size
-    if (c + 1) ** cohorts > MAX_ROWS:
+    if (max(c, 3) + 1) ** cohorts > MAX_ROWS:
         raise ValueError(f"{cohorts} cohorts of {c} give more than {MAX_ROWS:,} pathways; "
                          "ask for fewer cohorts")
     h0 = TrialHistory.parse(history, D) if isinstance(history, str) else history
@@ -57,7 +57,8 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
             rows[-1].update(_decision_columns(d, doses))
         if d.stop or d.next_dose is None or depth == cohorts:
             return
-        size = min(c, design.max_patients - h.n_patients)   # the last cohort may be smaller
+        want = c if d.cohort_size is None else d.cohort_size   # designs may set it per cohort
+        size = min(want, design.max_patients - h.n_patients)   # the last may be smaller
         for y in range(size + 1):
             step = f"{d.next_dose + 1}" + "N" * (size - y) + "T" * y
             rows.append({"path": f"{path} {step}".strip(), "cohort": depth + 1, "dlts": y})
