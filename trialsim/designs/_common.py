@@ -2,9 +2,13 @@
 and the common rule that stops a trial once ``max_patients`` have been treated."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState
+from trialsim.spec import context
 
 MAX_PATIENTS_REASON = "stop: max_patients reached"
 
@@ -83,3 +87,27 @@ def check_state(state: BatchState, n_doses: int, design: str) -> None:
                          f"{state.n_doses}")
     if (state.tox < 0).any() or (state.tox > state.n).any():
         raise ValueError("trial state must satisfy 0 <= tox <= n at every dose")
+
+
+def _n_doses_of_study(v: int) -> int:
+    n = context().get("n_doses")
+    if n is not None and v != n:
+        raise ValueError(f"the study has {n} doses, got n_doses={v} (leave it out: it "
+                         "defaults to the study's)")
+    return v
+
+
+#: The ``n_doses`` field of designs that take the number of doses (filled in from the study).
+NDoses = Annotated[int, Field(ge=1, le=1000, description="number of dose levels"),
+                   AfterValidator(_n_doses_of_study)]
+
+
+def _start_below_n_doses(cls, v: int, info: ValidationInfo) -> int:
+    n = info.data.get("n_doses")
+    if n is not None and v >= n:
+        raise ValueError(f"start_dose must be a 0-based dose index below n_doses={n}, got {v}")
+    return v
+
+
+#: A validator of ``start_dose`` against ``n_doses`` (assign it in the class body).
+start_dose_below_n_doses = field_validator("start_dose")(classmethod(_start_below_n_doses))

@@ -143,7 +143,7 @@ class BLRM(Design):
         return np.stack([1.0 - ge[..., 0], ge[..., 0] - ge[..., 1], ge[..., 1]], axis=-1)
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
-        T, D = state.n_trials, self.n_doses
+        T = state.n_trials
         probs = self.interval_probabilities(state)
         ok = probs[..., 2] < self.overdose_prob
         score = np.where(ok, probs[..., 1], -1.0)

@@ -26,14 +26,15 @@ import functools
 from typing import Annotated, ClassVar
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 from scipy.special import betainc
 
 from trialsim.analysis.isotonic import isotonic_select
-from trialsim.designs._common import check_state, make_decision, stop_at_max_patients, stop_trials
+from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients, stop_trials,
+                                      start_dose_below_n_doses)
 from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 E, S, D = 1, 0, -1
 START = "start"
@@ -61,7 +62,7 @@ class IntervalDesign(Design):
     """Shared fields and decisions of the interval designs (see the module docstring).
     Subclasses implement :meth:`rule` and name their three moves."""
 
-    n_doses: Annotated[int, Field(ge=1, le=1000, description="number of dose levels")]
+    n_doses: NDoses
     target: Annotated[float, Field(gt=0, lt=1, description="target DLT probability")]
     max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                                        description="trial size cap (patients)")]
@@ -82,23 +83,7 @@ class IntervalDesign(Design):
     #: Reasons of the three moves (subclasses state their rule).
     MOVES: ClassVar[dict[int, str]] = {E: "escalate", S: "stay", D: "de-escalate"}
 
-    @field_validator("n_doses")
-    @classmethod
-    def _n_doses_of_study(cls, v: int) -> int:
-        n = context().get("n_doses")
-        if n is not None and v != n:
-            raise ValueError(f"the study has {n} doses, got n_doses={v} (leave it out: it "
-                             "defaults to the study's)")
-        return v
-
-    @field_validator("start_dose")
-    @classmethod
-    def _start_in_range(cls, v: int, info: ValidationInfo) -> int:
-        n = info.data.get("n_doses")
-        if n is not None and v >= n:
-            raise ValueError(f"start_dose must be a 0-based dose index below n_doses={n}, "
-                             f"got {v}")
-        return v
+    _start_ok = start_dose_below_n_doses
 
     @model_validator(mode="after")
     def _sizes_ok(self) -> "IntervalDesign":

@@ -76,27 +76,32 @@ def parse_rule(node: Any) -> StoppingRule:
     if unknown:
         raise ValueError(f"stopping rule {node['type']}: unknown key {unknown[0]!r}; expected "
                          f"{', '.join(fields)}")
-    if "rules" in kw:
-        if not isinstance(kw["rules"], (list, tuple)) or not kw["rules"]:
-            raise ValueError(f"{node['type']}: 'rules' must be a non-empty list of rules")
-        kw["rules"] = tuple(parse_rule(r) for r in kw["rules"])
     return cls(**kw)
 
 
-@register("stopping_rule", "any")
 @spec
-class AnyOf(StoppingRule):
-    """Fires when any of ``rules`` fires; reports the first that fired (``a | b``)."""
+class _Combination(StoppingRule):
+    """A list of rules (parsed from their YAML mappings)."""
 
     rules: tuple[Any, ...]
 
     @field_validator("rules", mode="before")
     @classmethod
     def _parse(cls, v):
+        if not isinstance(v, (list, tuple)):
+            raise ValueError(f"'rules' must be a list of rules, got {v!r}")
+        if not v:
+            raise ValueError("'rules' must list at least one rule")
         return tuple(parse_rule(r) for r in v)
 
     def leaves(self):
         return [x for r in self.rules for x in r.leaves()]
+
+
+@register("stopping_rule", "any")
+@spec
+class AnyOf(_Combination):
+    """Fires when any of ``rules`` fires; reports the first that fired (``a | b``)."""
 
     def evaluate(self, design, state, d):
         T = state.n_trials
@@ -112,18 +117,8 @@ class AnyOf(StoppingRule):
 
 @register("stopping_rule", "all")
 @spec
-class AllOf(StoppingRule):
+class AllOf(_Combination):
     """Fires when every one of ``rules`` fires; reports them all (``a & b``)."""
-
-    rules: tuple[Any, ...]
-
-    @field_validator("rules", mode="before")
-    @classmethod
-    def _parse(cls, v):
-        return tuple(parse_rule(r) for r in v)
-
-    def leaves(self):
-        return [x for r in self.rules for x in r.leaves()]
 
     def evaluate(self, design, state, d):
         parts = [r.evaluate(design, state, d) for r in self.rules]

@@ -4,13 +4,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field
 
-from trialsim.designs._common import check_state, make_decision, stop_at_max_patients
+from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients,
+                                      start_dose_below_n_doses)
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.outcomes import TrialHistory
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 START = "start"
 #: Stop codes.
@@ -59,28 +60,12 @@ class ThreePlusThree(Design):
     ``admissible`` excludes the dose where the trial stopped for toxicity and those above it.
     """
 
-    n_doses: Annotated[int, Field(ge=1, le=1000, description="number of dose levels")]
+    n_doses: NDoses
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
     deescalate: Annotated[bool, Field(description="de-escalate after a toxic dose until a dose "
                                                   "has 6 patients with at most 1 DLT")] = False
 
-    @field_validator("n_doses")
-    @classmethod
-    def _n_doses_of_study(cls, v: int) -> int:
-        n = context().get("n_doses")
-        if n is not None and v != n:
-            raise ValueError(f"the study has {n} doses, got n_doses={v} (leave it out: it "
-                             "defaults to the study's)")
-        return v
-
-    @field_validator("start_dose")
-    @classmethod
-    def _start_in_range(cls, v: int, info: ValidationInfo) -> int:
-        n = info.data.get("n_doses")
-        if n is not None and v >= n:
-            raise ValueError(f"start_dose must be a 0-based dose index below n_doses={n}, "
-                             f"got {v}")
-        return v
+    _start_ok = start_dose_below_n_doses
 
     @property
     def cohort_size(self) -> int:
