@@ -2,10 +2,10 @@
 simulated operating characteristics against an exact recursion over every patient outcome."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import trialsim as ts
+from tests.helpers.oc_compare import assert_matches_exact
 from tests.helpers.accelerated_exact import exact_accelerated_titration
 from trialsim.designs import AcceleratedTitration
 
@@ -34,11 +34,4 @@ def test_matches_exact_enumeration(tox):
     study = ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": tox},
                           "design": {"type": "accelerated_titration"}})
     a = ts.simulate(study, n_trials=40_000, seed=12).arrays
-    T = a.selected.size
-    sel = np.array([np.mean(a.selected == k) for k in range(5)] + [np.mean(a.selected < 0)])
-    p = np.array(ex["select"] + [ex["none"]])
-    assert abs(p.sum() - 1) < 1e-12
-    assert np.all(np.abs(sel - p) <= 4.5 * np.sqrt(p * (1 - p) / T) + 1e-12)
-    for arr, key in ((a.n, "n"), (a.tox, "tox")):
-        se = arr.std(axis=0, ddof=1) / np.sqrt(T) + 1e-12
-        assert np.all(np.abs(arr.mean(axis=0) - np.array(ex[key])) <= 4.5 * se), key
+    assert_matches_exact(a, ex)

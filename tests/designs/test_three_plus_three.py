@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 import trialsim as ts
 from tests.designs.lockstep import run_lockstep
+from tests.helpers.oc_compare import assert_matches_exact
 from tests.helpers.three_plus_three_exact import exact_three_plus_three
 from trialsim.designs import NO_DOSE, BatchState, ThreePlusThree
 from trialsim.designs.three_plus_three import (ESCALATE_0_OF_3, ESCALATE_1_OF_6, START,
@@ -315,11 +316,4 @@ def test_deescalation_matches_exact_enumeration(tox):
     study = ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": tox},
                           "design": {"type": "three_plus_three", "deescalate": True}})
     a = ts.simulate(study, n_trials=40_000, seed=11).arrays
-    T = a.selected.size
-    sel = np.array([np.mean(a.selected == k) for k in range(5)] + [np.mean(a.selected < 0)])
-    p = np.array(ex["select"] + [ex["none"]])
-    assert abs(p.sum() - 1) < 1e-12
-    assert np.all(np.abs(sel - p) <= 4.5 * np.sqrt(p * (1 - p) / T) + 1e-12)
-    for arr, key in ((a.n, "n"), (a.tox, "tox")):
-        se = arr.std(axis=0, ddof=1) / np.sqrt(T) + 1e-12
-        assert np.all(np.abs(arr.mean(axis=0) - np.array(ex[key])) <= 4.5 * se), key
+    assert_matches_exact(a, ex)

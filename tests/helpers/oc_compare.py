@@ -27,3 +27,17 @@ def assert_oc_close(arrays, n_ref: int, selection, patients, dlts, no_selection=
         mean, sd = arr.mean(axis=0), arr.std(axis=0, ddof=1)
         se = sd * np.sqrt(1 / T + 1 / n_ref) + 1e-9
         assert np.all(np.abs(mean - np.asarray(r)) <= Z * se), (what, mean.round(3), r)
+
+
+def assert_matches_exact(arrays, exact: dict) -> None:
+    """Selection (and none), mean patients and DLTs per dose of simulated trials within ``Z``
+    Monte Carlo SEs of exact values ``{"select": [...], "none": p, "n": [...], "tox": [...]}``."""
+    T, D = arrays.n.shape
+    sel = np.array([np.mean(arrays.selected == k) for k in range(D)]
+                   + [np.mean(arrays.selected < 0)])
+    p = np.array(list(exact["select"]) + [exact["none"]])
+    assert abs(p.sum() - 1) < 1e-12
+    assert np.all(np.abs(sel - p) <= Z * np.sqrt(p * (1 - p) / T) + 1e-12), (sel, p)
+    for arr, key in ((arrays.n, "n"), (arrays.tox, "tox")):
+        se = arr.std(axis=0, ddof=1) / np.sqrt(T) + 1e-12
+        assert np.all(np.abs(arr.mean(axis=0) - np.array(exact[key])) <= Z * se), key

@@ -1,8 +1,9 @@
-"""Dose-finding designs: the contract (:mod:`.base`), the 3+3, CRM and interval designs, and
-the modifiers that wrap a design.  Importing this package registers them (``design`` kinds
-``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``, ``mtpi2``, ``keyboard`` and ``i3plus3``; ``modifier``
-kinds ``dont_skip_doses``, ``coherent_escalation``, ``stop_at_n``, ``stop_when_too_toxic`` and
-``stop_when`` with its ``stopping_rule`` kinds; ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``)."""
+"""Dose-finding designs: the contract (:mod:`.base`), the escalation designs, the modifiers
+that wrap a design and the stopping rules they apply.  Importing this package registers them:
+``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
+``mtpi2``, ``keyboard`` and ``i3plus3``; ``modifier`` kinds ``dont_skip_doses``,
+``coherent_escalation``, ``stop_at_n``, ``stop_when_too_toxic`` and ``stop_when`` (with the
+``stopping_rule`` kinds); ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``."""
 from trialsim.designs.accelerated import AcceleratedTitration
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.blrm import BLRM
@@ -19,7 +20,9 @@ from trialsim.designs.three_plus_three import ThreePlusThree
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "BLRM", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2", "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "StopAtN", "StopWhenTooToxic",
+    "CRM", "BLRM", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2",
+    "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "StopAtN",
+    "StopWhenTooToxic",
     "Parallel", "Adaptive", "SPCD", "StoppingRule", "AnyOf", "AllOf", "NPatients",
     "NAtRecommended", "TooToxic", "TargetProbability", "StopWhen",
 ]

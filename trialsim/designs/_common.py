@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import AfterValidator, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState
 from trialsim.spec import context
@@ -111,3 +111,14 @@ def _start_below_n_doses(cls, v: int, info: ValidationInfo) -> int:
 
 #: A validator of ``start_dose`` against ``n_doses`` (assign it in the class body).
 start_dose_below_n_doses = field_validator("start_dose")(classmethod(_start_below_n_doses))
+
+
+def _max_patients_at_least_cohort(self):
+    if self.max_patients < self.cohort_size:
+        raise ValueError(f"max_patients must be at least cohort_size ({self.cohort_size}), got "
+                         f"{self.max_patients}")
+    return self
+
+
+#: A check that ``max_patients >= cohort_size`` (assign it in the class body).
+max_patients_at_least_cohort = model_validator(mode="after")(_max_patients_at_least_cohort)

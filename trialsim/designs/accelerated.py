@@ -9,6 +9,8 @@ from pydantic import Field
 from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients,
                                       start_dose_below_n_doses)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.three_plus_three import (ESCALATE_0_OF_3, ESCALATE_1_OF_6, STAY_1_OF_3,
+                                               STAY_TOP, STOP_TOP, STOP_TOXIC)
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -16,12 +18,6 @@ START = "start: one patient (accelerated titration)"
 ESCALATE_SINGLE = "escalate: no DLT in the single patient (accelerated titration)"
 FIRST_DLT = "stay: first DLT, 2 more at the current dose (3+3 from here)"
 TOP_SINGLE = "stay: top dose reached without DLT, 2 more there (3+3 from here)"
-ESCALATE_0_OF_3 = "escalate: 0 of 3 DLTs at the current dose"
-ESCALATE_1_OF_6 = "escalate: at most 1 of 6 DLTs at the current dose"
-STAY_1_OF_3 = "stay: 1 of 3 DLTs at the current dose, 3 more there"
-STAY_TOP = "stay: 0 of 3 DLTs at the top dose, 3 more there"
-STOP_TOXIC = "stop: 2 or more DLTs at the current dose"
-STOP_TOP = "stop: at most 1 of 6 DLTs at the top dose"
 
 
 @register("design", "accelerated_titration")

@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from trialsim.analysis.blrm import BLRMPrior, prob_at_or_above
-from trialsim.designs._common import check_state, make_decision, stop_at_max_patients, stop_trials
+from trialsim.designs._common import (check_state, make_decision, max_patients_at_least_cohort,
+                                      stop_at_max_patients, stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.registry import register
 from trialsim.spec import context, spec
@@ -105,12 +106,7 @@ class BLRM(Design):
                              f"got {v}")
         return v
 
-    @model_validator(mode="after")
-    def _sizes_ok(self) -> "BLRM":
-        if self.max_patients < self.cohort_size:
-            raise ValueError(f"max_patients must be at least cohort_size "
-                             f"({self.cohort_size}), got {self.max_patients}")
-        return self
+    _sizes_ok = max_patients_at_least_cohort
 
     @property
     def n_doses(self) -> int:

@@ -30,8 +30,9 @@ from pydantic import Field, model_validator
 from scipy.special import betainc
 
 from trialsim.analysis.isotonic import isotonic_select
-from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients, stop_trials,
-                                      start_dose_below_n_doses)
+from trialsim.designs._common import (NDoses, check_state, make_decision,
+                                      max_patients_at_least_cohort, start_dose_below_n_doses,
+                                      stop_at_max_patients, stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.registry import register
 from trialsim.spec import spec
@@ -85,11 +86,10 @@ class IntervalDesign(Design):
 
     _start_ok = start_dose_below_n_doses
 
+    _sizes_ok = max_patients_at_least_cohort
+
     @model_validator(mode="after")
-    def _sizes_ok(self) -> "IntervalDesign":
-        if self.max_patients < self.cohort_size:
-            raise ValueError(f"max_patients must be at least cohort_size "
-                             f"({self.cohort_size}), got {self.max_patients}")
+    def _offset_ok(self) -> "IntervalDesign":
         if not self.cutoff_eli - self.offset > 0.5:
             raise ValueError(f"cutoff_eli - offset must exceed 0.5, got "
                              f"{self.cutoff_eli} - {self.offset}")
@@ -235,10 +235,10 @@ class BOIN(IntervalDesign):
     selected only if its isotonic estimate is at most ``lambda_d`` (``boundMTD = TRUE``).
     """
 
-    p_saf: Annotated[float | None, Field(gt=0, lt=1, description="highest subtherapeutic DLT "
-                                                                 "rate (default 0.6 target)")] = None
+    p_saf: Annotated[float | None, Field(gt=0, lt=1, description="highest subtherapeutic "
+                                                                 "DLT rate (0.6 target)")] = None
     p_tox: Annotated[float | None, Field(gt=0, lt=1, description="lowest overly toxic DLT "
-                                                                 "rate (default 1.4 target)")] = None
+                                                                 "rate (1.4 target)")] = None
     bound_mtd: Annotated[bool, Field(description="select only doses whose isotonic estimate is "
                                                  "at most lambda_d")] = False
 
