@@ -339,3 +339,32 @@ def test_coherent_escalation_holds_after_a_toxic_cohort():
         CoherentEscalation(ThreePlusThree(n_doses=5))
     assert CoherentEscalation(ThreePlusThree(n_doses=5), threshold=0.3).decide(
         H("1NNN 1TNN")).next_dose == 0     # 3+3 escalates after 1/6; the last cohort had 1/3
+
+
+def test_cohort_sizes_single_patients_until_the_first_dlt():
+    from trialsim.designs import CohortSizes
+
+    m = CohortSizes(crm(), initial=1)
+    assert m.decide(H("")).cohort_size == 1
+    assert m.decide(H("1N 2N 3N")).cohort_size == 1
+    d = m.decide(H("1N 2N 3T"))
+    assert d.cohort_size == 3 and d.next_dose == crm().decide(H("1N 2N 3T")).next_dose
+    with pytest.raises(ValueError, match="cannot change the cohorts"):
+        CohortSizes(ThreePlusThree(n_doses=5))
+
+
+def test_cohort_sizes_in_simulation():
+    """With single patients until the first DLT, trials with no DLT at all have cohorts of one
+    throughout, and every trial still stops at max_patients."""
+    import trialsim as ts
+
+    study = ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": [0.001, 0.002, 0.003,
+                                                                       0.005, 0.01]},
+                          "design": {"type": "boin", "target": 0.3, "max_patients": 24,
+                                     "modifiers": [{"type": "cohort_sizes", "initial": 1}]}})
+    sims = ts.simulate(study, n_trials=500, seed=4)
+    a = sims.arrays
+    assert (a.n.sum(axis=1) == 24).all()
+    no_dlt = a.tox.sum(axis=1) == 0
+    assert no_dlt.any()
+    assert (a.patient_cohort[no_dlt].max(axis=1) == 23).all()       # 24 cohorts of one

@@ -2,7 +2,7 @@
 that wrap a design and the stopping rules they apply.  Importing this package registers them:
 ``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
 ``mtpi2``, ``keyboard`` and ``i3plus3``; ``modifier`` kinds ``dont_skip_doses``,
-``coherent_escalation``, ``stop_at_n``, ``stop_when_too_toxic`` and ``stop_when`` (with the
+``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``, ``stop_when_too_toxic`` and ``stop_when`` (with the
 ``stopping_rule`` kinds); ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``."""
 from trialsim.designs.accelerated import AcceleratedTitration
 from trialsim.designs.adaptive import Adaptive
@@ -10,8 +10,8 @@ from trialsim.designs.blrm import BLRM
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.designs.crm import CRM
 from trialsim.designs.interval import BOIN, MTPI2, I3Plus3, IntervalDesign, Keyboard
-from trialsim.designs.modifiers import (CoherentEscalation, DontSkipDoses, Modifier, StopAtN,
-                                        StopWhenTooToxic)
+from trialsim.designs.modifiers import (CoherentEscalation, CohortSizes, DontSkipDoses,
+                                        Modifier, StopAtN, StopWhenTooToxic)
 from trialsim.designs.phase2 import Parallel
 from trialsim.designs.spcd import SPCD
 from trialsim.designs.stopping import (AllOf, AnyOf, NAtRecommended, NPatients, StoppingRule,
@@ -21,7 +21,7 @@ from trialsim.designs.three_plus_three import ThreePlusThree
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
     "CRM", "BLRM", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2",
-    "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "StopAtN",
+    "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
     "StopWhenTooToxic",
     "Parallel", "Adaptive", "SPCD", "StoppingRule", "AnyOf", "AllOf", "NPatients",
     "NAtRecommended", "TooToxic", "TargetProbability", "StopWhen",

@@ -43,6 +43,8 @@ class AcceleratedTitration(Design):
 
     _start_ok = start_dose_below_n_doses
 
+    fixed_cohorts = True
+
     @property
     def cohort_size(self) -> int:
         return 3

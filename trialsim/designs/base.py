@@ -158,6 +158,8 @@ class Design:
     start_dose: int
     #: Whether the design has a probability model of toxicity (``prob_tox_exceeds``).
     toxicity_model: ClassVar[bool] = False
+    #: Whether the design's rules assume cohorts of its own fixed size (3+3-type rules).
+    fixed_cohorts: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError

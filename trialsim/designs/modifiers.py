@@ -161,6 +161,36 @@ class CoherentEscalation(Modifier):
         return cls(parent=parent, threshold=None if getattr(parent, "target", None) else 0.3)
 
 
+@register("modifier", "cohort_sizes")
+@spec
+class CohortSizes(Modifier):
+    """Cohorts of ``initial`` patients until the first DLT, then the parent's cohort size (an
+    accelerated start, e.g. single patients: ``initial: 1``).  The parent decides the doses as
+    usual; only the size of each next cohort changes (``BatchDecision.cohort_size``).  Designs
+    whose rules assume their own fixed cohorts (3+3, accelerated titration) refuse it."""
+
+    parent: Design
+    initial: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
+                                  description="patients per cohort until the first DLT")] = 1
+
+    def __post_init__(self) -> None:
+        if self.base_design.fixed_cohorts:
+            raise ValueError(f"cohort_sizes cannot change the cohorts of "
+                             f"{type(self.base_design).__name__}, whose rules assume cohorts of "
+                             f"{self.base_design.cohort_size}")
+
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
+        later = (np.full(state.n_trials, self.parent.cohort_size, np.int64)
+                 if d.cohort_size is None else d.cohort_size)
+        sizes = np.where(state.tox.sum(axis=1) == 0, self.initial, later)
+        return make_decision(d.next_dose, d.stop, d.recommended, d.admissible, d.reason,
+                             d.stop_code, sizes)
+
+    @classmethod
+    def wrap(cls, parent: Design) -> "CohortSizes":
+        return cls(parent=parent)
+
+
 @register("modifier", "stop_at_n")
 @spec
 class StopAtN(Modifier):

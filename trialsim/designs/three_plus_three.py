@@ -67,6 +67,8 @@ class ThreePlusThree(Design):
 
     _start_ok = start_dose_below_n_doses
 
+    fixed_cohorts = True
+
     @property
     def cohort_size(self) -> int:
         """Patients per cohort: always 3."""
