@@ -368,3 +368,31 @@ def test_cohort_sizes_in_simulation():
     no_dlt = a.tox.sum(axis=1) == 0
     assert no_dlt.any()
     assert (a.patient_cohort[no_dlt].max(axis=1) == 23).all()       # 24 cohorts of one
+
+
+def test_one_more_dlt_never_raises_the_crm_next_dose():
+    """Coherence of the one-parameter model (Cheung 2005): turning one patient's outcome into a
+    DLT raises every plug-in estimate, so the next dose never goes up (hypothesis, 300 states)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(st.lists(st.integers(0, 9), min_size=5, max_size=5),
+           st.lists(st.integers(0, 9), min_size=5, max_size=5), st.integers(0, 4))
+    def check(ns, ys, where):
+        n = np.array(ns, np.int64)
+        y = np.minimum(np.array(ys, np.int64), n)
+        if n.sum() == 0 or y[where] >= n[where]:
+            return
+        more = y.copy()
+        more[where] += 1
+        one = lambda v: np.array([v], np.int64)  # noqa: E731
+        cur = int(np.flatnonzero(n)[-1])
+        before = crm().decide_batch(BatchState(n[None], y[None], np.zeros((1, 5), np.int64),
+                                               one(cur), one(3), one(0)))
+        after = crm().decide_batch(BatchState(n[None], more[None], np.zeros((1, 5), np.int64),
+                                              one(cur), one(3), one(0)))
+        assert after.next_dose[0] <= before.next_dose[0]
+        assert after.recommended[0] <= before.recommended[0]
+
+    check()
