@@ -8,7 +8,7 @@ from pydantic import Field
 
 from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients,
                                       start_dose_below_n_doses)
-from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.designs.three_plus_three import (ESCALATE_0_OF_3, ESCALATE_1_OF_6, STAY_1_OF_3,
                                                STAY_TOP, STOP_TOP, STOP_TOXIC)
 from trialsim.registry import register
@@ -28,8 +28,8 @@ class AcceleratedTitration(Design):
     patient without DLT; at the first DLT (or on reaching the top dose) that dose is expanded to
     3 patients and the 3+3 rules take over in cohorts of 3 (0 of 3 or at most 1 of 6: escalate,
     at the top dose 3 more then stop selecting it; 1 of 3: 3 more; 2 or more: stop and select the
-    dose below, none below the starting dose).  Doses are never revisited.  The trial uses at
-    most ``max_patients`` (default ``6 * n_doses``).  ``cohort_size`` is 3, the size of the
+    dose below, none below the starting dose).  Doses are never revisited, so a trial has at
+    most ``6 * n_doses`` patients.  ``cohort_size`` is 3, the size of the
     standard cohorts; the titration cohorts of one and the expansions of two are set per
     decision.  (Simon's grade-2 trigger and intrapatient escalation are not modelled: outcomes
     are binary.)
@@ -37,9 +37,6 @@ class AcceleratedTitration(Design):
 
     n_doses: NDoses
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
-    max_patients_cap: Annotated[int | None, Field(ge=1, le=MAX_PATIENTS,
-                                                  description="trial size cap (default 6 per "
-                                                              "dose)")] = None
 
     _start_ok = start_dose_below_n_doses
 
@@ -51,7 +48,8 @@ class AcceleratedTitration(Design):
 
     @property
     def max_patients(self) -> int:
-        return 6 * self.n_doses if self.max_patients_cap is None else self.max_patients_cap
+        """At most 6 patients at each dose: ``6 * n_doses`` (cap it with ``stop_when``)."""
+        return 6 * self.n_doses
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         check_state(state, self.n_doses, "accelerated_titration")
