@@ -10,10 +10,11 @@ import numpy as np
 
 
 @numba.njit(cache=True, inline="always")
-def _log_post(t1, t2, n, y, x, mu1, mu2, p11, p12, p22):
+def _log_post(t1, t2, e, n, y, x, mu1, mu2, p11, p12, p22):
+    """Log posterior (up to a constant) at ``(t1, t2)``; ``e = exp(t2)``, computed by the
+    caller once per ``t2``."""
     d1, d2 = t1 - mu1, t2 - mu2
     v = -0.5 * (p11 * d1 * d1 + 2.0 * p12 * d1 * d2 + p22 * d2 * d2)
-    e = np.exp(t2)
     for d in range(x.size):
         if n[d] > 0:
             eta = t1 + e * x[d]
@@ -56,7 +57,7 @@ def blrm_exceed_kernel(n, y, x, mu1, mu2, p11, p12, p22, logit_cuts, g1, g2, hal
     for s in range(S):
         ns, ys = n[s], y[s]
         t1, t2 = mu1, mu2
-        lp = _log_post(t1, t2, ns, ys, x, mu1, mu2, p11, p12, p22)
+        lp = _log_post(t1, t2, np.exp(t2), ns, ys, x, mu1, mu2, p11, p12, p22)
         f11 = f12 = f22 = 0.0
         for it in range(100):
             d1, d2 = t1 - mu1, t2 - mu2
@@ -81,14 +82,14 @@ def blrm_exceed_kernel(n, y, x, mu1, mu2, p11, p12, p22, logit_cuts, g1, g2, hal
             s2 = (f11 * a2 - f12 * a1) / det
             step = 1.0
             while step > 1e-10:
-                new = _log_post(t1 + step * s1, t2 + step * s2, ns, ys, x, mu1, mu2,
-                                p11, p12, p22)
+                new = _log_post(t1 + step * s1, t2 + step * s2, np.exp(t2 + step * s2), ns, ys,
+                                x, mu1, mu2, p11, p12, p22)
                 if new >= lp - 1e-12:
                     break
                 step *= 0.5
             t1 += step * s1
             t2 += step * s2
-            lp = _log_post(t1, t2, ns, ys, x, mu1, mu2, p11, p12, p22)
+            lp = _log_post(t1, t2, np.exp(t2), ns, ys, x, mu1, mu2, p11, p12, p22)
             if abs(step * s1) + abs(step * s2) < 1e-11:
                 break
         out_mode[s, 0] = t1
@@ -106,16 +107,16 @@ def blrm_exceed_kernel(n, y, x, mu1, mu2, p11, p12, p22, logit_cuts, g1, g2, hal
             th2 = t2 + sd2 * np.sinh(v2)
             jac2 = np.cosh(v2)
             c1 = t1 - slope * (th2 - t2)
+            e2 = np.exp(th2)
             for i in range(g1):
                 th1 = c1 + sd1 * sh1[i]
-                w[i] = np.exp(_log_post(th1, th2, ns, ys, x, mu1, mu2, p11, p12, p22) - lp) \
-                    * ch1[i]
+                w[i] = np.exp(_log_post(th1, th2, e2, ns, ys, x, mu1, mu2, p11, p12, p22)
+                              - lp) * ch1[i]
             cum[0] = 0.0
             for i in range(g1):
                 cum[i + 1] = cum[i] + w[i]
             col = cum[g1]
             total += col * jac2
-            e2 = np.exp(th2)
             for d in range(D):
                 for k in range(K):
                     tau = logit_cuts[k] - e2 * x[d]

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.special import logit
 
 from trialsim.analysis._blrm_kernels import blrm_exceed_kernel
+from trialsim.analysis.states import unique_rows
 
 #: Grid of the quadrature: nodes along log(beta) and log(alpha), and the half-widths ``v`` of
 #: its standardised coordinates ``sinh(v)`` (3.5 reaches 16.5 standard deviations).
@@ -51,15 +52,11 @@ def prob_at_or_above(n: np.ndarray, tox: np.ndarray, doses, reference_dose: floa
         raise ValueError(f"n and tox need shape (T, {x.size}), got {n.shape} and {tox.shape}")
     if not np.all((cuts > 0) & (cuts < 1)):
         raise ValueError(f"cuts must lie in (0, 1), got {cuts.tolist()}")
-    key = np.concatenate([n, tox], axis=1)
-    uniq, inverse = np.unique(key, axis=0, return_inverse=True)
-    D = x.size
-    un = np.ascontiguousarray(uniq[:, :D])
-    uy = np.ascontiguousarray(uniq[:, D:]).astype(float)
+    un, uy, inverse = unique_rows(n, tox)
     P = prior.precision()
-    out = np.empty((uniq.shape[0], D, cuts.size))
-    mode = np.empty((uniq.shape[0], 2))
-    blrm_exceed_kernel(un.astype(float), uy, x, float(prior.mean[0]), float(prior.mean[1]),
+    out = np.empty((un.shape[0], x.size, cuts.size))
+    mode = np.empty((un.shape[0], 2))
+    blrm_exceed_kernel(un.astype(float), uy.astype(float), x, float(prior.mean[0]), float(prior.mean[1]),
                        float(P[0, 0]), float(P[0, 1]), float(P[1, 1]), logit(cuts), G_ALPHA,
                        G_BETA, HALF_WIDTH, HALF_WIDTH_BETA, out, mode)
-    return out[np.asarray(inverse).reshape(-1)]
+    return out[inverse]

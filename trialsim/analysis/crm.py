@@ -42,6 +42,7 @@ import numpy as np
 from numpy.polynomial.legendre import leggauss
 
 from trialsim.analysis import _kernels
+from trialsim.analysis.states import unique_rows
 
 DEFAULT_PRIOR_SD = math.sqrt(1.34)
 RANGE_SDS = 12.0
@@ -132,23 +133,6 @@ def _counts(n, tox, n_doses: int) -> tuple[np.ndarray, np.ndarray]:
     if (tox < 0).any() or (tox > n).any():
         raise ValueError("counts must satisfy 0 <= tox <= n at every dose")
     return np.ascontiguousarray(n), np.ascontiguousarray(tox)
-
-
-def unique_rows(n: np.ndarray, tox: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct ``(n, tox)`` rows and the inverse map: ``n == n_u[inverse]``.
-
-    Trials advancing in lockstep share few distinct states (for 10,000 CRM trials of 30
-    patients, at most ~1,300 at any step), so each posterior is computed once per state.
-    """
-    x = np.concatenate([n, tox], axis=1)
-    base = int(x.max(initial=0)) + 1
-    if x.shape[1] * math.log2(base) < 62:  # pack each row into one int64 key
-        key = x @ (base ** np.arange(x.shape[1], dtype=np.int64))
-    else:
-        x = np.ascontiguousarray(x)
-        key = x.view(np.dtype((np.void, x.dtype.itemsize * x.shape[1]))).ravel()
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return n[first], tox[first], inverse.ravel()
 
 
 def _key(skeleton, prior_sd) -> tuple[tuple[float, ...], float]:
