@@ -124,7 +124,18 @@ class IntervalDesign(Design):
     def eliminated(self, state: BatchState) -> np.ndarray:
         """Doses eliminated in each trial (T, D): a dose that met the elimination rule and
         every dose above it."""
-        return np.logical_or.accumulate(self.lookup(state.n, state.tox)[1], axis=1)
+        return self._eliminated(state.n, state.tox)
+
+    def _eliminated(self, n: np.ndarray, tox: np.ndarray) -> np.ndarray:
+        return np.logical_or.accumulate(self.lookup(n, tox)[1], axis=1)
+
+    def _unsafe_lowest(self, n: np.ndarray, tox: np.ndarray) -> np.ndarray:
+        """The extra safety rule (T,): ``n >= 3`` at the lowest dose and ``P(p > target) >
+        cutoff_eli - offset``; all False without ``extra_safe``."""
+        if not self.extra_safe:
+            return np.zeros(n.shape[0], bool)
+        return (n[:, 0] >= N_ELIMINATE) & (prob_above(n[:, 0], tox[:, 0], self.target)
+                                           > self.cutoff_eli - self.offset)
 
     # -- the decision --------------------------------------------------------------------
     def decide_batch(self, state: BatchState) -> BatchDecision:
@@ -155,11 +166,8 @@ class IntervalDesign(Design):
         decision = stop_trials(decision, ~fresh & (n_cur >= self.n_earlystop), STOP_N_AT_DOSE,
                                "n_at_dose")
         decision = stop_trials(decision, elim[:, 0], STOP_ELIMINATED, "too_toxic", withdraw=True)
-        if self.extra_safe:
-            unsafe = ((state.n[:, 0] >= N_ELIMINATE) & (
-                prob_above(state.n[:, 0], state.tox[:, 0], self.target)
-                > self.cutoff_eli - self.offset))
-            decision = stop_trials(decision, unsafe, STOP_EXTRA_SAFE, "too_toxic", withdraw=True)
+        decision = stop_trials(decision, self._unsafe_lowest(state.n, state.tox),
+                               STOP_EXTRA_SAFE, "too_toxic", withdraw=True)
         return stop_at_max_patients(state, decision, self.max_patients)
 
     #: Doses whose isotonic estimate exceeds this are never selected (BOIN's ``bound_mtd``).
@@ -176,21 +184,16 @@ class IntervalDesign(Design):
                              f"{np.shape(n)} and {np.shape(tox)}")
         if (t2 < 0).any() or (t2 > n2).any():
             raise ValueError("counts must satisfy 0 <= tox <= n at every dose")
-        elim = np.logical_or.accumulate(self.lookup(n2, t2)[1], axis=1)
+        elim = self._eliminated(n2, t2)
         sel, _ = isotonic_select(n2, t2, ~elim, self.target, self.selection_upper)
-        none = elim[:, 0]
-        if self.extra_safe:
-            none |= (n2[:, 0] >= N_ELIMINATE) & (prob_above(n2[:, 0], t2[:, 0], self.target)
-                                                 > self.cutoff_eli - self.offset)
-        sel = np.where(none, -1, sel)
+        sel = np.where(elim[:, 0] | self._unsafe_lowest(n2, t2), -1, sel)
         return sel if np.ndim(n) == 2 else sel[0]
 
     def decision_table(self, n_max: int | None = None) -> list[dict]:
         """For each ``n`` from 1 to ``n_max`` (default ``max_patients``): the largest ``y``
         that escalates, the smallest that de-escalates and the smallest that eliminates
         (``None`` where no ``y <= n`` does), as in R BOIN's ``get.boundary``."""
-        move, elim = _tables(self, min(self.max_patients, TABLE_MAX) if n_max is None
-                             else int(n_max))
+        move, elim = self.tables(n_max)
         out = []
         for n in range(1, move.shape[0]):
             y = np.arange(n + 1)
