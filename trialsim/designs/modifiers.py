@@ -29,6 +29,21 @@ from trialsim.registry import register
 from trialsim.spec import spec
 
 
+def posterior_exceeds(design: Design, state: BatchState, threshold: float) -> np.ndarray:
+    """``P(DLT rate at each dose > threshold | data)`` from ``design``'s model, (T, D); 0 for
+    trials with no patient yet."""
+    has = state.total >= 1
+    out = np.zeros(state.n.shape)
+    if has.any():
+        out[has] = design.prob_tox_exceeds(state.subset(has), threshold)
+    return out
+
+
+def too_toxic_text(dose: int, threshold: float, prob: float) -> str:
+    """The reason of a toxicity stop on ``dose`` (0-based, shown from 1)."""
+    return f"P(tox at dose {dose + 1} > {threshold:g}) > {prob:g}"
+
+
 class Modifier(Design):
     """Base of every modifier: a parent design plus one hook on its decision."""
 
@@ -252,11 +267,9 @@ class StopWhenTooToxic(Modifier):
         has_data = state.total >= 1
         if not has_data.any():
             return d
-        p_exceed = np.zeros(state.n.shape)
-        p_exceed[has_data] = self.prob_tox_exceeds(state.subset(has_data), self.threshold)
-        too_toxic = p_exceed > self.prob
+        too_toxic = posterior_exceeds(self.parent, state, self.threshold) > self.prob
         fire = too_toxic[:, self.dose] & has_data
-        text = f"stop: P(tox at dose {self.dose + 1} > {self.threshold:g}) > {self.prob:g}"
+        text = "stop: " + too_toxic_text(self.dose, self.threshold, self.prob)
         d = make_decision(d.next_dose, d.stop, d.recommended, d.admissible & ~too_toxic,
                           d.reason, d.stop_code, d.cohort_size)
         return stop_trials(d, fire, text, "too_toxic", withdraw=True)

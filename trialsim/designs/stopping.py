@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from trialsim.designs._common import join_reasons, make_decision
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
-from trialsim.designs.modifiers import Modifier
+from trialsim.designs.modifiers import Modifier, posterior_exceeds, too_toxic_text
 from trialsim.registry import lookup, register
 from trialsim.spec import spec
 
@@ -174,12 +174,11 @@ class TooToxic(StoppingRule):
     def evaluate(self, design, state, d):
         T = state.n_trials
         fires = np.zeros(T, bool)
-        has = state.total > 0
-        if has.any() and self.dose < state.n_doses:
-            p = design.prob_tox_exceeds(state.subset(has), self.threshold)[:, self.dose]
-            fires[has] = p > self.prob
-        return _const(T, fires, f"P(tox at dose {self.dose + 1} > {self.threshold:g}) > "
-                                f"{self.prob:g}", "too_toxic", withdraw=True)
+        if self.dose < state.n_doses:
+            fires = (posterior_exceeds(design, state, self.threshold)[:, self.dose] > self.prob) \
+                & (state.total > 0)
+        return _const(T, fires, too_toxic_text(self.dose, self.threshold, self.prob),
+                      "too_toxic", withdraw=True)
 
 
 @register("stopping_rule", "target_probability")
