@@ -8,9 +8,9 @@ from pydantic import Field
 
 from trialsim.designs._common import (NDoses, check_state, make_decision, stop_at_max_patients,
                                       start_dose_below_n_doses)
-from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState
 from trialsim.designs.three_plus_three import (ESCALATE_0_OF_3, ESCALATE_1_OF_6, STAY_1_OF_3,
-                                               STAY_TOP, STOP_TOP, STOP_TOXIC)
+                                               STAY_TOP, STOP_TOP, STOP_TOXIC, CohortsOfThree)
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -22,7 +22,7 @@ TOP_SINGLE = "stay: top dose reached without DLT, 2 more there (3+3 from here)"
 
 @register("design", "accelerated_titration")
 @spec
-class AcceleratedTitration(Design):
+class AcceleratedTitration(CohortsOfThree):
     """Accelerated titration (Simon, Freidlin, Rubinstein et al. 1997, J Natl Cancer Inst
     89:1138-1147, design 2 with a binary DLT): one patient per dose level, escalating after each
     patient without DLT; at the first DLT (or on reaching the top dose) that dose is expanded to
@@ -40,16 +40,6 @@ class AcceleratedTitration(Design):
 
     _start_ok = start_dose_below_n_doses
 
-    fixed_cohorts = True
-
-    @property
-    def cohort_size(self) -> int:
-        return 3
-
-    @property
-    def max_patients(self) -> int:
-        """At most 6 patients at each dose: ``6 * n_doses`` (cap it with ``stop_when``)."""
-        return 6 * self.n_doses
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         check_state(state, self.n_doses, "accelerated_titration")

@@ -29,9 +29,26 @@ STOP_BELOW_HAS_6 = "stop: 2 or more DLTs at the current dose, and the dose below
 STOP_CONFIRMED = "stop: at most 1 of 6 DLTs after de-escalation"
 
 
+class CohortsOfThree(Design):
+    """3+3-type rules: cohorts of 3 (which other cohort sizes would break) and at most 6
+    patients at each dose."""
+
+    fixed_cohorts = True
+
+    @property
+    def cohort_size(self) -> int:
+        """Patients per cohort: always 3."""
+        return 3
+
+    @property
+    def max_patients(self) -> int:
+        """At most 6 patients at each dose: ``6 * n_doses``."""
+        return 6 * self.n_doses
+
+
 @register("design", "three_plus_three")
 @spec
-class ThreePlusThree(Design):
+class ThreePlusThree(CohortsOfThree):
     """The classic 3+3 design **without de-escalation** (Storer 1989; Korn et al. 1994).
 
     Rules, applied to the current dose ``d`` (the highest and most recent dose given):
@@ -67,17 +84,6 @@ class ThreePlusThree(Design):
 
     _start_ok = start_dose_below_n_doses
 
-    fixed_cohorts = True
-
-    @property
-    def cohort_size(self) -> int:
-        """Patients per cohort: always 3."""
-        return 3
-
-    @property
-    def max_patients(self) -> int:
-        """At most 6 patients at each dose: ``6 * n_doses``."""
-        return 6 * self.n_doses
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         check_state(state, self.n_doses, "three_plus_three")
