@@ -24,7 +24,10 @@ CRM = {"type": "crm", "target": 0.30, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55]
 
 
 INTERVAL = {"target": 0.30, "max_patients": 36}
-DESIGNS = {"crm": CRM, "3+3": {"type": "three_plus_three"},
+DESIGNS = {"crm": CRM, "crm logistic": {**CRM, "model": "logistic"},
+           "crm likelihood + start-up": {**CRM, "method": "likelihood",
+                                         "startup": [3, 3, 3, 3, 3]},
+           "3+3": {"type": "three_plus_three"},
            "boin": {"type": "boin", **INTERVAL}, "mtpi2": {"type": "mtpi2", **INTERVAL},
            "keyboard": {"type": "keyboard", **INTERVAL}, "i3plus3": {"type": "i3plus3", **INTERVAL},
            "blrm": {"type": "blrm", "max_patients": 30, "modifiers": [{"type": "dont_skip_doses"}]}}

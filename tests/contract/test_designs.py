@@ -11,6 +11,7 @@ trip through its YAML configuration.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 
@@ -53,7 +54,16 @@ def _modified() -> list[Design]:
     return out
 
 
-DESIGNS = _bases() + _modified()
+def _variants() -> list[Design]:
+    """Settings that take a design down another code path than its example's."""
+    crm = lookup("design", "crm").example(N_DOSES)
+    startup = (3,) * N_DOSES
+    return [dataclasses.replace(crm, model="logistic"),
+            dataclasses.replace(crm, method="likelihood", startup=startup),
+            dataclasses.replace(crm, model="logistic", startup=startup)]
+
+
+DESIGNS = _bases() + _variants() + _modified()
 #: Registered at collection (built-ins and installed plugins; tests that register more later
 #: run the same checks on their own designs through the functions below).
 COLLECTED = {kind: names(kind) for kind in ("design", "modifier")}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 from trialsim.analysis import crm as post
-from tests.reference.crm import posterior_reference
+from tests.reference.crm import mle_reference, posterior_reference
 
 SD = math.sqrt(1.34)
 
@@ -108,11 +108,12 @@ EXTREMES = [  # (n, tox, skeleton, prior_sd)
 ]
 
 
-def _compare_with_reference(n, tox, sk, sd, threshold):
-    P = post.crm_posterior(n, tox, sk, sd, mean_ptox=True)
-    ex = post.prob_tox_exceeds(n, tox, sk, threshold, sd)
+def _compare_with_reference(n, tox, sk, sd, threshold, intercept=None):
+    model = {} if intercept is None else {"model": "logistic", "intercept": intercept}
+    P = post.crm_posterior(n, tox, sk, sd, mean_ptox=True, **model)
+    ex = post.prob_tox_exceeds(n, tox, sk, threshold, sd, **model)
     for i in range(len(n)):
-        r = posterior_reference(n[i], tox[i], sk, sd, threshold=threshold)
+        r = posterior_reference(n[i], tox[i], sk, sd, threshold=threshold, intercept=intercept)
         assert P.mean[i] == pytest.approx(r["mean"], rel=1e-9, abs=1e-11)
         assert P.var[i] == pytest.approx(r["var"], rel=1e-9)
         np.testing.assert_allclose(P.ptox[i], r["ptox"], rtol=1e-9, atol=1e-15)
@@ -133,6 +134,90 @@ def test_kernel_matches_reference_on_a_random_batch():
     n = rng.integers(0, 12, size=(40, 6)) * rng.integers(0, 2, size=(40, 6))
     tox = rng.binomial(n, 0.3)
     _compare_with_reference(n, tox, sk, 1.1, 0.4)
+
+
+@pytest.mark.parametrize("n, tox, sk, sd", EXTREMES[:-1])
+def test_logistic_kernel_matches_reference_at_extremes(n, tox, sk, sd):
+    _compare_with_reference(np.array([n]), np.array([tox]), sk, sd, 0.35, intercept=3.0)
+
+
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+@pytest.mark.parametrize("intercept, threshold", [(3.0, 0.4), (1.5, 0.5), (1.5, 0.9)])
+def test_logistic_kernel_matches_reference_on_a_random_batch(intercept, threshold):
+    """The logistic model's posterior (every node, no concavity assumed) against the twin; with
+    intercept 1.5 a threshold of 0.9 is above every attainable DLT probability (P = 0)."""
+    rng = np.random.default_rng(5)
+    sk = [0.04, 0.1, 0.2, 0.33, 0.5, 0.66]
+    n = rng.integers(0, 12, size=(30, 6)) * rng.integers(0, 2, size=(30, 6))
+    tox = rng.binomial(n, 0.3)
+    _compare_with_reference(n, tox, sk, 1.1, threshold, intercept=intercept)
+
+
+@pytest.mark.parametrize("model", ["empiric", "logistic"])
+def test_mle_matches_bounded_brent_search(model):
+    rng = np.random.default_rng(8)
+    sk = [0.05, 0.12, 0.25, 0.4, 0.55]
+    n = rng.integers(0, 7, size=(60, 5))
+    tox = rng.binomial(n, 0.3)
+    a = post.crm_mle(n, tox, sk, model=model)
+    for i in range(len(n)):
+        ref = mle_reference(n[i], tox[i], sk, None if model == "empiric" else 3.0)
+        assert a[i] == pytest.approx(ref, abs=1e-7), (n[i], tox[i])
+
+
+@pytest.mark.parametrize("model", ["empiric", "logistic"])
+@pytest.mark.parametrize("dose, n, t", [(0, 3, 1), (2, 6, 2), (4, 9, 4), (1, 5, 3)])
+def test_mle_at_one_dose_is_the_observed_rate(model, dose, n, t):
+    """Analytic: with data at one dose only, the fitted DLT rate there is t/n exactly."""
+    sk = [0.05, 0.12, 0.25, 0.4, 0.55]
+    nn, tt = np.zeros(5, int), np.zeros(5, int)
+    nn[dose], tt[dose] = n, t
+    a = post.crm_mle(nn, tt, sk, model=model)
+    p = post.CRMModel(tuple(sk), model).ptox(a)[0]
+    assert p[dose] == pytest.approx(t / n, rel=1e-12)
+
+
+def test_mle_without_heterogeneity_is_the_bound():
+    sk = [0.05, 0.12, 0.25]
+    a = post.crm_mle([[3, 3, 0], [3, 0, 0]], [[0, 0, 0], [3, 0, 0]], sk)
+    np.testing.assert_array_equal(a, [post.MLE_BOUND, -post.MLE_BOUND])
+
+
+# dfcrm 0.2-2.1 `crm(skeleton, 0.25, tox, level, model=, method=)` printed with 10 decimals
+# (estimate, posterior variance for "bayes"); skeleton (0.05, 0.12, 0.25, 0.40, 0.55).
+# dfcrm's mle is R's optimize() with tol = 1e-4, so the mle comparison allows 2e-4.
+DFCRM_FITS = [
+    ("111222333", "000001010", "empiric", -0.2708375087, 0.1660827486, -0.2655542332),
+    ("111222333", "000001010", "logistic", -0.1377682435, 0.0435841834, -0.1294000850),
+    ("111222333333222", "000000110010000", "empiric", -0.0794595783, 0.1096463475,
+     -0.0649600927),
+    ("111222333333222", "000000110010000", "logistic", -0.0419004433, 0.0256043486,
+     -0.0401254732),
+    ("111", "100", "empiric", -0.8267302702, 0.3537965969, -1.0031272578),
+    ("111", "100", "logistic", -0.5488487965, 0.1687729595, -0.4759904042),
+    ("111222333444555555", "000000000000010110", "empiric", 0.6002688734, 0.1173968003,
+     0.6678086426),
+    ("111222333444555555", "000000000000010110", "logistic", 0.2923609986, 0.0270807682,
+     0.2991542360),
+]
+
+
+@pytest.mark.parametrize("levels, ys, model, mean, var, mle", DFCRM_FITS)
+def test_reproduces_dfcrm_crm_fits(levels, ys, model, mean, var, mle):
+    n, t = np.zeros(5, int), np.zeros(5, int)
+    for lev, y in zip(levels, ys):
+        n[int(lev) - 1] += 1
+        t[int(lev) - 1] += int(y)
+    P = post.crm_posterior(n, t, [0.05, 0.12, 0.25, 0.40, 0.55], SD, model=model)
+    assert P.mean[0] == pytest.approx(mean, abs=1e-8)
+    assert P.var[0] == pytest.approx(var, abs=1e-8)
+    assert post.crm_mle(n, t, [0.05, 0.12, 0.25, 0.40, 0.55], model=model)[0] == \
+        pytest.approx(mle, abs=2e-4)
+
+
+def test_logistic_model_needs_skeleton_below_expit_intercept():
+    with pytest.raises(ValueError, match="below expit"):
+        post.CRMModel((0.1, 0.5, 0.9), "logistic", 2.0)
 
 
 def test_no_data_gives_the_prior():

@@ -17,35 +17,46 @@ import numpy as np
 # DLT and no-DLT terms all are), so the kept nodes form one window around the mode and the
 # skipped mass is below ~1e-18 of the total.
 _CUTOFF = 46.0
+# Without concavity (the logistic model) the log posterior is first evaluated at every
+# ``_STRIDE``-th node; fine nodes are then evaluated only between the outermost coarse nodes
+# within ``_CUTOFF + _MARGIN`` of the coarse maximum (and one stride beyond).  With the grid
+# step at most 2/3 of the posterior sd, the log density at a coarse node is within ~4 of
+# any nearby peak, so the margin of 8 loses nothing above the cutoff.
+_STRIDE = 8
+_MARGIN = 8.0
 
 
 @numba.njit(cache=True, inline="always")
-def _log_post(g, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table):
-    v = log_prior[g] + c_tox * exp_nodes[g]
+def _log_post(g, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table, log1m_table):
+    v = log_prior[g]
+    for j in range(kt):
+        v += tcnt[j] * log_p_table[g, tidx[j]]
     for j in range(k):
         v += cnt[j] * log1m_table[g, idx[j]]
     return v
 
 
 @numba.njit(cache=True)
-def crm_posterior_kernel(n, tox, log_skeleton, nodes, weights, log_prior, exp_nodes,
-                         log1m_table, p_table, cut_index, want_mean_p):
-    """Posterior of the power-model CRM parameter ``a`` for ``T`` trials by quadrature.
+def crm_posterior_kernel(n, tox, nodes, weights, log_prior, log_p_table, log1m_table, p_table,
+                         cut_index, want_mean_p, unimodal):
+    """Posterior of a one-parameter CRM model's parameter ``a`` for ``T`` trials by quadrature.
 
-    Model ``p_i(a) = s_i ** exp(a)``.  With the unnormalised log posterior at node ``x_g``
-    ``L_g = log_prior[g] + sum_i tox_i * exp(x_g) * log(s_i)
-    + (n_i - tox_i) * log(1 - s_i ** exp(x_g))`` and ``q_g = weights[g] * exp(L_g - max L)``,
+    With the model's ``log p_i`` and ``log(1 - p_i)`` tabulated at the nodes, the unnormalised
+    log posterior at node ``x_g`` is ``L_g = log_prior[g] + sum_i tox_i * log_p_table[g, i]
+    + (n_i - tox_i) * log1m_table[g, i]`` and, with ``q_g = weights[g] * exp(L_g - max L)``,
     ``E[h(a) | data] = sum_g h(x_g) q_g / sum_g q_g``.
 
-    The mode is located by bisection on the grid (``L`` is concave), then ``L`` is evaluated
-    outwards from it until it falls more than ``_CUTOFF`` below the maximum.
+    If ``unimodal`` (the power model: ``L`` is concave in ``a``) the mode is located by
+    bisection on the grid and ``L`` is evaluated outwards from it until it falls more than
+    ``_CUTOFF`` below the maximum; otherwise (the logistic model) a coarse pass over every
+    ``_STRIDE``-th node bounds the region above the cutoff, and every node in it is evaluated.
 
     Arguments (``T`` trials, ``D`` doses, ``G`` nodes sorted ascending, ``K`` cuts):
-    ``n``, ``tox`` int64 ``(T, D)``; ``log_skeleton`` ``(D,)``; ``nodes``, ``weights``,
-    ``log_prior``, ``exp_nodes`` (``exp(nodes)``) ``(G,)``;
-    ``log1m_table[g, i] = log(1 - s_i ** exp(x_g))``, ``p_table[g, i] = s_i ** exp(x_g)``
-    ``(G, D)``; ``cut_index`` int64 ``(K,)`` non-decreasing: for each cut, the number of
-    leading nodes that lie below it; ``want_mean_p``: also compute ``E[p_i | data]``.
+    ``n``, ``tox`` int64 ``(T, D)``; ``nodes``, ``weights``, ``log_prior`` ``(G,)``;
+    ``log_p_table[g, i] = log p_i(x_g)``, ``log1m_table[g, i] = log(1 - p_i(x_g))``,
+    ``p_table[g, i] = p_i(x_g)`` ``(G, D)``; ``cut_index`` int64 ``(K,)`` non-decreasing: for
+    each cut, the number of leading nodes that lie below it; ``want_mean_p``: also compute
+    ``E[p_i | data]``.
 
     Returns ``mean``, ``var`` of ``a`` ``(T,)``; ``cdf`` ``(T, K)`` = ``P(a < cut_k | data)``;
     ``mean_p`` ``(T, D)`` (``(0, D)`` unless ``want_mean_p``); ``edge`` ``(T,)``: the largest
@@ -62,24 +73,29 @@ def crm_posterior_kernel(n, tox, log_skeleton, nodes, weights, log_prior, exp_no
     lp = np.empty(G)
     idx = np.empty(D, np.int64)
     cnt = np.empty(D)
+    tidx = np.empty(D, np.int64)
+    tcnt = np.empty(D)
     for t in range(T):
-        c_tox = 0.0
+        kt = 0
         k = 0
         for i in range(D):
             if tox[t, i] > 0:
-                c_tox += tox[t, i] * log_skeleton[i]
+                tidx[kt] = i
+                tcnt[kt] = tox[t, i]
+                kt += 1
             m = n[t, i] - tox[t, i]
             if m > 0:
                 idx[k] = i
                 cnt[k] = m
                 k += 1
-        # bisection for the grid maximum of the concave L
         lo = 0
         hi = G - 1
-        while hi - lo > 2:
+        # bisection for the grid maximum of a concave L
+        while unimodal and hi - lo > 2:
             mid = (lo + hi) // 2
-            a = _log_post(mid, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table)
-            b = _log_post(mid + 1, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table)
+            a = _log_post(mid, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table, log1m_table)
+            b = _log_post(mid + 1, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table,
+                          log1m_table)
             if a < b:
                 lo = mid + 1
             elif a > b:
@@ -91,29 +107,48 @@ def crm_posterior_kernel(n, tox, log_skeleton, nodes, weights, log_prior, exp_no
             else:
                 lo = mid
                 hi = mid + 1
+        if not unimodal:
+            top = -np.inf
+            for g in range(0, G + _STRIDE - 1, _STRIDE):
+                v = _log_post(min(g, G - 1), kt, tidx, tcnt, k, idx, cnt, log_prior,
+                              log_p_table, log1m_table)
+                lp[min(g, G - 1)] = v
+                top = max(top, v)
+            first = G - 1
+            last = 0
+            for g in range(0, G + _STRIDE - 1, _STRIDE):
+                if lp[min(g, G - 1)] >= top - _CUTOFF - _MARGIN:
+                    first = min(first, g)
+                    last = max(last, min(g, G - 1))
+            lo = max(first - _STRIDE, 0)
+            hi = min(last + _STRIDE, G - 1)
         best = lo
         top = -np.inf
         for g in range(lo, hi + 1):
-            v = _log_post(g, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table)
+            v = _log_post(g, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table, log1m_table)
             lp[g] = v
             if v > top:
                 top = v
                 best = g
-        # expand the window outwards from the mode
-        left = best
-        while left > 0:
-            v = _log_post(left - 1, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table)
-            if v < top - _CUTOFF:
-                break
-            left -= 1
-            lp[left] = v
-        right = best
-        while right < G - 1:
-            v = _log_post(right + 1, c_tox, k, idx, cnt, log_prior, exp_nodes, log1m_table)
-            if v < top - _CUTOFF:
-                break
-            right += 1
-            lp[right] = v
+        left = lo
+        right = hi
+        if unimodal:  # expand the window outwards from the mode
+            left = best
+            while left > 0:
+                v = _log_post(left - 1, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table,
+                              log1m_table)
+                if v < top - _CUTOFF:
+                    break
+                left -= 1
+                lp[left] = v
+            right = best
+            while right < G - 1:
+                v = _log_post(right + 1, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table,
+                              log1m_table)
+                if v < top - _CUTOFF:
+                    break
+                right += 1
+                lp[right] = v
         z = 0.0
         s1 = 0.0
         for g in range(left, right + 1):
@@ -147,3 +182,70 @@ def crm_posterior_kernel(n, tox, log_skeleton, nodes, weights, log_prior, exp_no
             for i in range(D):
                 mean_p[t, i] /= z
     return mean, var, cdf, mean_p, edge
+
+
+@numba.njit(cache=True, inline="always")
+def _score(n, tox, x, logistic, intercept, a):
+    """First and second derivatives of the log likelihood with respect to ``b = exp(a)`` (the
+    first has the sign of the derivative in ``a``).  Power model (``x = log s``):
+    ``p_i = exp(b x_i)``; logistic (``x = logit(s) - intercept``):
+    ``p_i = expit(intercept + b x_i)``."""
+    b = np.exp(a)
+    d1 = 0.0
+    d2 = 0.0
+    for i in range(x.shape[0]):
+        if n[i] == 0:
+            continue
+        if logistic:
+            p = 1.0 / (1.0 + np.exp(-(intercept + b * x[i])))
+            d1 += x[i] * (tox[i] - n[i] * p)
+            d2 -= n[i] * x[i] * x[i] * p * (1.0 - p)
+        else:
+            d1 += x[i] * tox[i]
+            if n[i] > tox[i]:
+                q = -np.expm1(b * x[i])  # 1 - p
+                r = np.exp(b * x[i]) / q  # p / (1 - p)
+                d1 -= x[i] * (n[i] - tox[i]) * r
+                d2 -= (n[i] - tox[i]) * x[i] * x[i] * r / q
+    return d1, d2
+
+
+@numba.njit(cache=True)
+def crm_mle_kernel(n, tox, x, logistic, intercept, lo, hi):
+    """Maximum likelihood estimate of ``a`` on ``[lo, hi]`` for ``T`` trials.
+
+    Both models' log likelihoods are concave in ``b = exp(a)``, so the score is decreasing in
+    ``a``: Newton steps in ``b``, safeguarded by bisection in ``a`` on the bracket of a sign
+    change of the score, converge to the maximiser (to ~1e-13 in ``a``).  Without DLTs the
+    score is never negative (estimate ``hi``); with DLTs only it is never positive (estimate
+    ``lo``).  ``n``, ``tox`` int64 ``(T, D)``; ``x`` ``(D,)``; returns ``(T,)``.
+    """
+    T = n.shape[0]
+    out = np.empty(T)
+    for t in range(T):
+        if _score(n[t], tox[t], x, logistic, intercept, hi)[0] >= 0.0:
+            out[t] = hi
+            continue
+        if _score(n[t], tox[t], x, logistic, intercept, lo)[0] <= 0.0:
+            out[t] = lo
+            continue
+        left = lo
+        right = hi
+        a = 0.0 if lo < 0.0 < hi else 0.5 * (lo + hi)
+        for _ in range(200):
+            d1, d2 = _score(n[t], tox[t], x, logistic, intercept, a)
+            if d1 > 0.0:
+                left = a
+            else:
+                right = a
+            b = np.exp(a)
+            step = b - d1 / d2 if d2 < 0.0 else -1.0
+            nxt = np.log(step) if step > 0.0 else 0.5 * (left + right)
+            if not left < nxt < right:
+                nxt = 0.5 * (left + right)
+            if abs(nxt - a) < 1e-13 or right - left < 1e-13:
+                a = nxt
+                break
+            a = nxt
+        out[t] = a
+    return out

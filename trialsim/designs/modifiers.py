@@ -261,7 +261,8 @@ class StopWhenTooToxic(Modifier):
     def __post_init__(self) -> None:
         if not self.parent.toxicity_model:
             raise ValueError(f"stop_when_too_toxic needs a design with a toxicity model (such as "
-                             f"crm); {type(self.base_design).__name__} has none")
+                             f"a Bayesian crm, or blrm); {type(self.base_design).__name__} "
+                             f"with these settings has none")
 
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         has_data = state.total >= 1

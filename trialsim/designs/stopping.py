@@ -233,8 +233,8 @@ class StopWhen(Modifier):
     def __post_init__(self) -> None:
         if any(r.needs_model for r in self.rule.leaves()) and not self.parent.toxicity_model:
             raise ValueError(f"stop_when: a rule on posterior probabilities needs a design with "
-                             f"a toxicity model (such as crm or blrm); "
-                             f"{type(self.base_design).__name__} has none")
+                             f"a toxicity model (such as a Bayesian crm, or blrm); "
+                             f"{type(self.base_design).__name__} with these settings has none")
 
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         fires, reason, code, withdraw = self.rule.evaluate(self.parent, state, d)
