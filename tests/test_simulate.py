@@ -84,3 +84,33 @@ def test_early_stop_metric_counts_only_early_stops():
     assert m.loc["stopped_before_max_pct", "value"] == pytest.approx(early)
     assert early > 50
     assert m.loc["no_selection_pct", "value"] >= early
+
+
+def test_designs_see_the_joint_efficacy_toxicity_counts(monkeypatch):
+    """The state given to a design counts, per dose, patients with both a DLT and a response,
+    as the patient records say (and ``from_history`` counts them too)."""
+    from trialsim.designs import BatchState
+    from trialsim.designs.interval import BOIN
+    from trialsim.outcomes import TrialHistory
+
+    seen = []
+    original = BOIN.decide_batch
+
+    def spy(self, state):
+        seen.append(state)
+        return original(self, state)
+
+    monkeypatch.setattr(BOIN, "decide_batch", spy)
+    study = ts.from_dict({"doses": [1, 2, 3], "truth": {"tox": [0.3, 0.5, 0.7],
+                                                       "eff": [0.4, 0.6, 0.8]},
+                          "design": {"type": "boin", "target": 0.3, "max_patients": 12}})
+    a = ts.simulate(study, n_trials=200, seed=3).arrays
+    # the second batch decision: every trial after its first cohort (3 patients at dose 1)
+    after_first = [s for s in seen if s.n_trials == 200][1]
+    first = (a.patient_tox & a.patient_eff)[:, :3].sum(axis=1)
+    np.testing.assert_array_equal(after_first.eff_tox[:, 0], first)
+    assert first.sum() > 0
+    for s in seen:
+        assert (s.eff_tox <= np.minimum(s.tox, s.eff)).all()
+    h = TrialHistory.parse("1NB 2TEB", 3)
+    np.testing.assert_array_equal(BatchState.from_history(h).eff_tox[0], [1, 1, 0])

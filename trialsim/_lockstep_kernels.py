@@ -6,11 +6,12 @@ import numba
 
 
 @numba.njit(cache=True)
-def give_cohorts(act, nxt, sizes, P, step, tox_po, eff_po, n, ntox, neff, pat_dose,
+def give_cohorts(act, nxt, sizes, P, step, tox_po, eff_po, n, ntox, neff, neff_tox, pat_dose,
                  pat_cohort, total, current, lc_n, lc_tox):
     """For each running trial ``act[i]``: ``sizes[i]`` patients (fewer if the trial would
     pass ``P``) at dose ``nxt[i]``, their potential outcomes ``tox_po``/``eff_po[t, patient,
-    dose]`` revealed into the per-dose counts, the patient records and the last-cohort state.
+    dose]`` revealed into the per-dose counts (``neff_tox``: both), the patient records and the
+    last-cohort state.
     Returns -1, or the first ``i`` whose trial has no room left (the caller raises)."""
     for i in range(act.size):
         t = act[i]
@@ -25,6 +26,8 @@ def give_cohorts(act, nxt, sizes, P, step, tox_po, eff_po, n, ntox, neff, pat_do
                 y += 1
             if eff_po[t, pos, d]:
                 neff[t, d] += 1
+                if tox_po[t, pos, d]:
+                    neff_tox[t, d] += 1
             pat_dose[t, pos] = d
             pat_cohort[t, pos] = step
         n[t, d] += size

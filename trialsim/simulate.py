@@ -115,6 +115,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
     n = np.zeros((T, D), np.int64)
     ntox = np.zeros((T, D), np.int64)
     neff = np.zeros((T, D), np.int64)
+    neff_tox = np.zeros((T, D), np.int64)
     current = np.full(T, NO_DOSE, np.int64)
     lc_n = np.zeros(T, np.int64)
     lc_tox = np.zeros(T, np.int64)
@@ -145,11 +146,12 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
             break
         sizes = np.full(act.size, cohort, np.int64) if sizes is None else sizes.astype(np.int64)
         bad = give_cohorts(act, nxt.astype(np.int64), sizes, P, step, tox_po, eff_po, n, ntox,
-                           neff, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
+                           neff, neff_tox, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
         if bad >= 0:
             raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
         step += 1
-        state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act], lc_tox[act])
+        state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act], lc_tox[act],
+                           neff_tox[act])
         dec = design.decide_batch(state)
 
     benchmark = fully_informed_selection(tox_po, study.target)

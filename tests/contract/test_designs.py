@@ -27,6 +27,7 @@ from trialsim.registry import lookup, names
 
 N_DOSES = 5
 TRUE_TOX = np.array([0.05, 0.12, 0.25, 0.4, 0.55])
+TRUE_EFF = np.array([0.1, 0.3, 0.5, 0.55, 0.6])
 
 
 def _bases() -> list[Design]:
@@ -136,6 +137,7 @@ def check_decisions(design: Design) -> None:
         if not alive.any():
             break
         n, tox, eff = state.n.copy(), state.tox.copy(), state.eff.copy()
+        both = state.eff_tox.copy()
         cur, lcn, lct = state.current.copy(), state.last_cohort_n.copy(), state.last_cohort_tox.copy()
         for i in np.flatnonzero(alive):
             dose = int(dec.next_dose[i])
@@ -143,11 +145,14 @@ def check_decisions(design: Design) -> None:
             assert want >= 1, "a continuing trial needs a cohort of at least one patient"
             size = int(min(want, design.max_patients - n[i].sum()))
             t = rng.random(size) < TRUE_TOX[dose]
+            e = rng.random(size) < TRUE_EFF[dose]
             n[i, dose] += size
             tox[i, dose] += t.sum()
+            eff[i, dose] += e.sum()
+            both[i, dose] += (t & e).sum()
             cur[i], lcn[i], lct[i] = dose, size, t.sum()
-            histories[i] = histories[i].add_cohort(dose, t)
-        state = BatchState(n, tox, eff, cur, lcn, lct)
+            histories[i] = histories[i].add_cohort(dose, t, e)
+        state = BatchState(n, tox, eff, cur, lcn, lct, both)
     else:
         pytest.fail("trials did not end within 200 cohorts")
     assert design_to_config(design) == frozen, "deciding changed the design"

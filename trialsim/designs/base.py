@@ -32,7 +32,9 @@ class BatchState:
     All arrays are int64: ``n``, ``tox`` and ``eff`` have shape ``(T, D)`` (patients, DLTs and
     efficacy responses per dose); ``current`` shape ``(T,)``, the dose index of the most
     recent cohort or ``NO_DOSE`` before the first; ``last_cohort_n`` and ``last_cohort_tox``
-    shape ``(T,)``, the size and DLT count of that cohort.
+    shape ``(T,)``, the size and DLT count of that cohort; ``eff_tox`` ``(T, D)``, patients
+    with both a DLT and an efficacy response per dose (with ``n``, ``tox`` and ``eff`` it gives
+    the four joint outcomes that efficacy-toxicity designs need; zeros if not given).
     """
 
     n: np.ndarray
@@ -41,6 +43,11 @@ class BatchState:
     current: np.ndarray
     last_cohort_n: np.ndarray
     last_cohort_tox: np.ndarray
+    eff_tox: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.eff_tox is None:
+            object.__setattr__(self, "eff_tox", np.zeros_like(self.n))
 
     @property
     def n_trials(self) -> int:
@@ -66,11 +73,15 @@ class BatchState:
     def empty(cls, n_trials: int, n_doses: int) -> "BatchState":
         z2 = np.zeros((n_trials, n_doses), dtype=np.int64)
         z1 = np.zeros(n_trials, dtype=np.int64)
-        return cls(z2, z2.copy(), z2.copy(), np.full(n_trials, NO_DOSE, np.int64), z1, z1.copy())
+        return cls(z2, z2.copy(), z2.copy(), np.full(n_trials, NO_DOSE, np.int64), z1, z1.copy(),
+                   z2.copy())
 
     @classmethod
     def from_history(cls, history: TrialHistory) -> "BatchState":
         n, t, e = history.counts()
+        both = np.bincount(np.asarray(history.dose, np.int64),
+                           weights=np.asarray(history.tox, float) * np.asarray(history.eff, float),
+                           minlength=history.n_doses).astype(np.int64)
         if history.n_patients:
             last = history.cohort[-1]
             idx = [i for i, c in enumerate(history.cohort) if c == last]
@@ -79,12 +90,13 @@ class BatchState:
         else:
             cur, lcn, lct = NO_DOSE, 0, 0
         one = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-        return cls(n[None], t[None], e[None], one(cur), one(lcn), one(lct))
+        return cls(n[None], t[None], e[None], one(cur), one(lcn), one(lct), both[None])
 
     def subset(self, mask: np.ndarray) -> "BatchState":
         """The trials selected by a boolean mask or index array."""
         return BatchState(self.n[mask], self.tox[mask], self.eff[mask], self.current[mask],
-                          self.last_cohort_n[mask], self.last_cohort_tox[mask])
+                          self.last_cohort_n[mask], self.last_cohort_tox[mask],
+                          self.eff_tox[mask])
 
 
 @dataclass(frozen=True)
