@@ -20,7 +20,9 @@ class TrialArrays:
     ``stop_code`` (T,) the code of the rule that stopped it; ``n``,
     ``tox``, ``eff`` (T, D) counts; ``patient_dose`` / ``patient_cohort`` (T, P), NO_DOSE / -1
     for slots not enrolled; ``patient_tox`` / ``patient_eff`` (T, P) outcomes observed;
-    ``benchmark`` (T,) the fully informed selection.
+    ``benchmark`` (T,) the fully informed selection: knowing every patient's outcomes at every
+    dose, the dose with toxicity rate closest to the target or, for efficacy-toxicity designs,
+    the design's optimal dose at those rates (or NO_DOSE).
     """
 
     trials: np.ndarray
@@ -113,7 +115,8 @@ class Simulations:
         a, truth, T = self.arrays, self.truth, self.n_trials
         D = self.study.n_doses
         sel = np.stack([a.selected == d for d in range(D)] + [a.selected == NO_DOSE], axis=1).astype(float)
-        bench = np.stack([a.benchmark == d for d in range(D)] + [np.zeros(T, bool)], axis=1).astype(float)
+        bench = np.stack([a.benchmark == d for d in range(D)] + [a.benchmark == NO_DOSE],
+                         axis=1).astype(float)
         sel_m, sel_se = _mean_se(sel)
         pm, pse = _mean_se(a.n.astype(float))
         tm, tse = _mean_se(a.tox.astype(float))
@@ -136,17 +139,30 @@ class Simulations:
             df["eff_se"] = np.concatenate([ese, nan])
         return df
 
+    @cached_property
+    def true_optimal_dose(self) -> int | None:
+        """For efficacy-toxicity designs, the dose their criterion calls optimal under the truth
+        (``NO_DOSE`` if none is acceptable); ``None`` for designs that target the MTD."""
+        t = self.truth
+        if t.eff is None:
+            return None
+        obd = self.study.design.optimal_dose(t.tox[None], t.eff[None], t.eff_tox[None])
+        return None if obd is None else int(obd[0])
+
     def trial_metrics(self) -> dict[str, np.ndarray]:
         """Per-trial values whose means are :meth:`metrics` (percentages as 0/100 per trial),
-        e.g. for paired comparisons of designs run on the same patients."""
+        e.g. for paired comparisons of designs run on the same patients.  For efficacy-toxicity
+        designs ``correct_selection_pct`` and ``benchmark_correct_pct`` refer to the true
+        optimal dose (:attr:`true_optimal_dose`), the rest to the MTD."""
         a, truth = self.arrays, self.truth
         mtd = true_mtd(truth.tox, self.study.target)
+        goal = mtd if self.true_optimal_dose is None else self.true_optimal_dose
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
         stopped_early = a.stop_code != "max_patients"
         rows = {
-            "correct_selection_pct": 100.0 * (a.selected == mtd),
-            "benchmark_correct_pct": 100.0 * (a.benchmark == mtd),
+            "correct_selection_pct": 100.0 * (a.selected == goal),
+            "benchmark_correct_pct": 100.0 * (a.benchmark == goal),
             "no_selection_pct": 100.0 * (a.selected == NO_DOSE),
             "selected_above_mtd_pct": 100.0 * (a.selected > mtd),
             "stopped_before_max_pct": 100.0 * stopped_early,
@@ -170,4 +186,7 @@ class Simulations:
         out = [(k, *map(float, _mean_se(v))) for k, v in self.trial_metrics().items()]
         df = pd.DataFrame(out, columns=["metric", "value", "se"])
         df.attrs["true_mtd"] = float(self.study.doses[mtd])
+        if self.true_optimal_dose is not None:
+            obd = self.true_optimal_dose
+            df.attrs["true_optimal_dose"] = float(self.study.doses[obd]) if obd >= 0 else None
         return df

@@ -155,6 +155,10 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
         dec = design.decide_batch(state)
 
     benchmark = fully_informed_selection(tox_po, study.target)
+    if po.eff is not None:
+        obd = design.optimal_dose(tox_po.mean(axis=1), eff_po.mean(axis=1),
+                                  (tox_po & eff_po).mean(axis=1))
+        benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
     given = pat_dose >= 0
     rows, cols, d = np.arange(T)[:, None], np.arange(P)[None, :], np.maximum(pat_dose, 0)
     return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),

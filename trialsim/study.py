@@ -33,12 +33,14 @@ class PotentialOutcomes:
 @dataclass(frozen=True)
 class Truth:
     """Population-average probabilities per dose (``eff`` None when the study has no efficacy);
-    ``*_se`` their Monte Carlo standard errors (zero when stated directly)."""
+    ``*_se`` their Monte Carlo standard errors (zero when stated directly); ``eff_tox`` the
+    probability of both a toxicity and a response (None without efficacy)."""
 
     tox: np.ndarray
     eff: np.ndarray | None
     tox_se: np.ndarray
     eff_se: np.ndarray | None
+    eff_tox: np.ndarray | None = None
 
 
 class Scenario:
@@ -82,7 +84,8 @@ class DirectTruth(Scenario):
     def truth(self, seed, scenario, doses, dose_unit):
         t = np.asarray(self.tox, float)
         e = None if self.eff is None else np.asarray(self.eff, float)
-        return Truth(t, e, np.zeros_like(t), None if e is None else np.zeros_like(e))
+        return Truth(t, e, np.zeros_like(t), None if e is None else np.zeros_like(e),
+                     None if e is None else t * e)
 
 
 def patient_exposures(pk: PKSpec | None, names, patients: VirtualPatients, doses,
@@ -180,16 +183,19 @@ class Mechanistic(Scenario):
         pts = self.population.draw_from(study_stream(seed, scenario), n, self.n_z(), self.n_eta())
         ex = self.exposures(pts, doses, dose_unit)
         outcomes = self.outcomes_from(ex, pts)
-        est = []
+        est, per_patient = [], []
         for m, o in zip((self.toxicity, self.efficacy), outcomes):
             if m is None:
                 est += [None, None]
                 continue
             p = m.probability(ex[m.exposure])
             p = o[0].astype(float) if p is None else p[0]
+            per_patient.append(p)
             est += [p.mean(axis=0), p.std(axis=0, ddof=1) / np.sqrt(n)]
         tox, tox_se, eff, eff_se = est
-        return Truth(tox, eff, tox_se, eff_se)
+        # toxicity and efficacy are independent given the patient (separate uniforms)
+        both = None if eff is None else (per_patient[0] * per_patient[1]).mean(axis=0)
+        return Truth(tox, eff, tox_se, eff_se, both)
 
 
 @dataclass(frozen=True)

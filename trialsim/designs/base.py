@@ -194,6 +194,14 @@ class Design:
         """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
         raise TypeError(f"{type(self).__name__} has no probability model of toxicity")
 
+    def optimal_dose(self, tox: np.ndarray, eff: np.ndarray,
+                     eff_tox: np.ndarray) -> np.ndarray | None:
+        """Efficacy-toxicity designs: the dose their criterion calls optimal (or ``NO_DOSE``)
+        for each row of probabilities of toxicity, efficacy and both, each ``(T, D)``; used for
+        the true optimal dose and the fully informed benchmark.  ``None``: the design targets
+        the MTD."""
+        return None
+
     @classmethod
     def example(cls, n_doses: int = 5) -> "Design":  # pragma: no cover - abstract
         """A typical instance over ``n_doses`` doses (used by the contract test suite)."""

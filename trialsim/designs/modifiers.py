@@ -74,6 +74,9 @@ class Modifier(Design):
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         return self.parent.prob_tox_exceeds(state, threshold)
 
+    def optimal_dose(self, tox, eff, eff_tox):
+        return self.parent.optimal_dose(tox, eff, eff_tox)
+
     @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
