@@ -19,6 +19,9 @@ import trialsim as ts
 from trialsim.outcomes import TrialHistory
 
 SCENARIO = {"doses": [1, 2, 3, 4, 5], "target": 0.30, "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60]}}
+#: Efficacy-toxicity designs also need response probabilities.
+EFF_TOX = {"eff": [0.10, 0.30, 0.50, 0.50, 0.50]}
+EFFICACY = {"boin12"}
 CRM = {"type": "crm", "target": 0.30, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
        "cohort_size": 3, "max_patients": 30}
 
@@ -30,9 +33,10 @@ DESIGNS = {"crm": CRM, "crm logistic": {**CRM, "model": "logistic"},
            "3+3": {"type": "three_plus_three"},
            "boin": {"type": "boin", **INTERVAL}, "mtpi2": {"type": "mtpi2", **INTERVAL},
            "keyboard": {"type": "keyboard", **INTERVAL}, "i3plus3": {"type": "i3plus3", **INTERVAL},
-           "blrm": {"type": "blrm", "max_patients": 30, "modifiers": [{"type": "dont_skip_doses"}]}}
+           "blrm": {"type": "blrm", "max_patients": 30, "modifiers": [{"type": "dont_skip_doses"}]},
+           "boin12": {"type": "boin12", "target": 0.35, "efficacy_lower": 0.25, "max_patients": 36}}
 #: Goals of the design library for 10,000 trials on one core (seconds).
-GOAL = {"blrm": 2.0}
+GOAL = {"blrm": 2.0, "boin12": 2.0}   # BOIN12: the efficacy-toxicity designs' goal
 
 
 def best_of(fn, repeat: int = 3) -> float:
@@ -65,7 +69,8 @@ def main() -> None:
     n = args.trials
     crm = ts.from_dict({**SCENARIO, "design": CRM})
     for name, design in DESIGNS.items():
-        study = ts.from_dict({**SCENARIO, "design": design})
+        truth = {**SCENARIO["truth"], **(EFF_TOX if name in EFFICACY else {})}
+        study = ts.from_dict({**SCENARIO, "truth": truth, "design": design})
         ts.simulate(study, 200, seed=0)   # warm the JIT and caches
         t = best_of(lambda: ts.simulate(study, n, seed=1))
         goal = GOAL.get(name, 0.1)

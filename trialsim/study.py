@@ -48,6 +48,11 @@ class Scenario:
 
     population: Population
 
+    @property
+    def has_efficacy(self) -> bool:
+        """Whether patients have an efficacy outcome."""
+        return getattr(self, "eff", None) is not None or getattr(self, "efficacy", None) is not None
+
     def n_z(self) -> int:
         return 0
 

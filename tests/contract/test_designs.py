@@ -190,7 +190,8 @@ def test_config_round_trip(design):
 
 def check_round_trip(design: Design) -> None:
     """YAML configuration → study → the same design."""
-    doc = {"doses": list(range(1, N_DOSES + 1)), "truth": {"tox": TRUE_TOX.tolist()},
+    doc = {"doses": list(range(1, N_DOSES + 1)),
+           "truth": {"tox": TRUE_TOX.tolist(), "eff": TRUE_EFF.tolist()},
            "design": design_to_config(design)}
     study = ts.from_dict(doc)
     assert study.design == design

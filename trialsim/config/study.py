@@ -97,6 +97,10 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     target = attempt(_target, doc, design)
     sim = attempt(_simulation, doc)
     checks.raise_any()
+    if design.needs_efficacy and not scenario.has_efficacy:
+        raise ConfigError(f"{design_to_config(design)['type']} decides on efficacy too: give "
+                          "response probabilities (truth.eff) or an efficacy model "
+                          "(response.efficacy)", ("design", "type"))
     resolved: dict[str, Any] = {"name": name}
     if description is not None:
         resolved["description"] = description

@@ -1,12 +1,13 @@
 """Dose-finding designs: the contract (:mod:`.base`), the escalation designs, the modifiers
 that wrap a design and the stopping rules they apply.  Importing this package registers them:
 ``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
-``mtpi2``, ``keyboard`` and ``i3plus3``; ``modifier`` kinds ``dont_skip_doses``,
+``mtpi2``, ``keyboard``, ``i3plus3`` and ``boin12``; ``modifier`` kinds ``dont_skip_doses``,
 ``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``, ``stop_when_too_toxic`` and ``stop_when`` (with the
 ``stopping_rule`` kinds); ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``."""
 from trialsim.designs.accelerated import AcceleratedTitration
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.blrm import BLRM
+from trialsim.designs.boin12 import BOIN12
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.designs.crm import CRM
 from trialsim.designs.interval import BOIN, MTPI2, I3Plus3, IntervalDesign, Keyboard
@@ -20,7 +21,7 @@ from trialsim.designs.three_plus_three import ThreePlusThree
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "BLRM", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2",
+    "CRM", "BLRM", "BOIN12", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2",
     "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
     "StopWhenTooToxic",
     "Parallel", "Adaptive", "SPCD", "StoppingRule", "AnyOf", "AllOf", "NPatients",

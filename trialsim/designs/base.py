@@ -172,6 +172,8 @@ class Design:
     toxicity_model: ClassVar[bool] = False
     #: Whether the design's rules assume cohorts of its own fixed size (3+3-type rules).
     fixed_cohorts: ClassVar[bool] = False
+    #: Whether the design decides on efficacy too (the study must give an efficacy outcome).
+    needs_efficacy: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -222,6 +222,29 @@ def _tables(design: IntervalDesign, n_max: int) -> tuple[np.ndarray, np.ndarray]
     return move, elim
 
 
+def boin_phis(target: float, p_saf: float | None, p_tox: float | None) -> tuple[float, float]:
+    """BOIN's ``(phi_1, phi_2)``: ``p_saf`` and ``p_tox``, by default 0.6 and 1.4 x target."""
+    return (0.6 * target if p_saf is None else p_saf, 1.4 * target if p_tox is None else p_tox)
+
+
+def check_boin_phis(target: float, p_saf: float | None, p_tox: float | None) -> None:
+    """``ValueError`` unless ``0 < phi_1 < target < phi_2 < 1``."""
+    lo, hi = boin_phis(target, p_saf, p_tox)
+    if not 0 < lo < target < hi < 1:
+        raise ValueError(f"0 < p_saf < target < p_tox < 1 is required, got p_saf={lo:g}, "
+                         f"target={target:g}, p_tox={hi:g}"
+                         + (" (p_tox defaults to 1.4 x target: set it)" if hi >= 1 else ""))
+
+
+def boin_boundaries(target: float, p_saf: float | None, p_tox: float | None
+                    ) -> tuple[float, float]:
+    """BOIN's ``(lambda_e, lambda_d)`` (Liu & Yuan 2015, section 2.1)."""
+    p, (p1, p2) = target, boin_phis(target, p_saf, p_tox)
+    lam_e = np.log((1 - p1) / (1 - p)) / np.log(p * (1 - p1) / (p1 * (1 - p)))
+    lam_d = np.log((1 - p) / (1 - p2)) / np.log(p2 * (1 - p) / (p * (1 - p2)))
+    return float(lam_e), float(lam_d)
+
+
 @register("design", "boin")
 @spec
 class BOIN(IntervalDesign):
@@ -251,20 +274,16 @@ class BOIN(IntervalDesign):
 
     @model_validator(mode="after")
     def _interval_ok(self) -> "BOIN":
-        lo, hi = self.phi_1, self.phi_2
-        if not 0 < lo < self.target < hi < 1:
-            raise ValueError(f"0 < p_saf < target < p_tox < 1 is required, got p_saf={lo:g}, "
-                             f"target={self.target:g}, p_tox={hi:g}"
-                             + (" (p_tox defaults to 1.4 x target: set it)" if hi >= 1 else ""))
+        check_boin_phis(self.target, self.p_saf, self.p_tox)
         return self
 
     @property
     def phi_1(self) -> float:
-        return 0.6 * self.target if self.p_saf is None else self.p_saf
+        return boin_phis(self.target, self.p_saf, self.p_tox)[0]
 
     @property
     def phi_2(self) -> float:
-        return 1.4 * self.target if self.p_tox is None else self.p_tox
+        return boin_phis(self.target, self.p_saf, self.p_tox)[1]
 
     @property
     def selection_upper(self) -> float:  # type: ignore[override]
@@ -273,10 +292,7 @@ class BOIN(IntervalDesign):
     @property
     def boundaries(self) -> tuple[float, float]:
         """``(lambda_e, lambda_d)``."""
-        p, p1, p2 = self.target, self.phi_1, self.phi_2
-        lam_e = np.log((1 - p1) / (1 - p)) / np.log(p * (1 - p1) / (p1 * (1 - p)))
-        lam_d = np.log((1 - p) / (1 - p2)) / np.log(p2 * (1 - p) / (p * (1 - p2)))
-        return float(lam_e), float(lam_d)
+        return boin_boundaries(self.target, self.p_saf, self.p_tox)
 
     def rule(self, n, y):
         lam_e, lam_d = self.boundaries

@@ -78,6 +78,10 @@ class Modifier(Design):
         return self.parent.optimal_dose(tox, eff, eff_tox)
 
     @property
+    def needs_efficacy(self) -> bool:  # type: ignore[override]
+        return self.parent.needs_efficacy
+
+    @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
         d: Design = self

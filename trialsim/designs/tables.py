@@ -36,14 +36,18 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
                              history: str | TrialHistory = "") -> pd.DataFrame:
     """Every outcome of the next ``cohorts`` cohorts after ``history`` (default: the start) and
     the decision after each.  One row per node of the tree: ``path`` in the outcome
-    mini-language (dose levels from 1; ``T`` a DLT, ``N`` none; within a cohort only the count
-    matters), ``cohort`` (1 = the first new cohort), ``dlts`` in that cohort, then the decision:
+    mini-language (dose levels from 1; ``T`` a DLT, ``N`` none; for designs that decide on
+    efficacy also ``E`` a response and ``B`` both; within a cohort only the counts matter),
+    ``cohort`` (1 = the first new cohort), ``dlts`` (and ``responses``) in that cohort, then
+    the decision:
     ``next_level`` (1-based, empty when the trial stops) and ``next_dose`` (the dose itself),
     ``recommended_level``, ``stop`` and ``reason``.  A stopped path has no children."""
     if not isinstance(cohorts, int) or not 1 <= cohorts <= 10:
         raise ValueError(f"cohorts must be an integer from 1 to 10, got {cohorts!r}")
     D, c = design.n_doses, design.cohort_size
-    if (max(c, 3) + 1) ** cohorts > MAX_ROWS:
+    eff = design.needs_efficacy
+    per_cohort = (max(c, 3) + 1) * (max(c, 3) + 2) * (max(c, 3) + 3) // 6 if eff else max(c, 3) + 1
+    if per_cohort ** cohorts > MAX_ROWS:
         raise ValueError(f"{cohorts} cohorts of {c} give more than {MAX_ROWS:,} pathways; "
                          "ask for fewer cohorts")
     h0 = TrialHistory.parse(history, D) if isinstance(history, str) else history
@@ -59,20 +63,33 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
             return
         want = c if d.cohort_size is None else d.cohort_size   # designs may set it per cohort
         size = min(want, design.max_patients - h.n_patients)   # the last may be smaller
-        for y in range(size + 1):
-            step = f"{d.next_dose + 1}" + "N" * (size - y) + "T" * y
-            rows.append({"path": f"{path} {step}".strip(), "cohort": depth + 1, "dlts": y})
-            visit(h.add_cohort(d.next_dose, [False] * (size - y) + [True] * y), depth + 1,
-                  f"{path} {step}".strip())
+        for nt, ne, nb in _outcomes(size, eff):
+            nn = size - nt - ne - nb
+            step = f"{d.next_dose + 1}" + "N" * nn + "T" * nt + "E" * ne + "B" * nb
+            rows.append({"path": f"{path} {step}".strip(), "cohort": depth + 1, "dlts": nt + nb,
+                         **({"responses": ne + nb} if eff else {})})
+            tox = [False] * nn + [True] * nt + [False] * ne + [True] * nb
+            resp = [False] * (nn + nt) + [True] * (ne + nb)
+            visit(h.add_cohort(d.next_dose, tox, resp), depth + 1, f"{path} {step}".strip())
 
     start = design.decide(h0)
     rows.append({"path": h0.format() or "(start)", "cohort": 0, "dlts": pd.NA,
                  **_decision_columns(start, doses)})
     visit(h0, 0, h0.format())
     df = pd.DataFrame(rows)
-    for col in ("cohort", "dlts", "next_level", "recommended_level"):
-        df[col] = df[col].astype("Int64")
+    for col in ("cohort", "dlts", "responses", "next_level", "recommended_level"):
+        if col in df:
+            df[col] = df[col].astype("Int64")
     return df
+
+
+def _outcomes(size: int, eff: bool):
+    """``(DLT only, response only, both)`` counts of a cohort of ``size``: every split when the
+    design decides on efficacy, else DLT counts only."""
+    if not eff:
+        return [(y, 0, 0) for y in range(size + 1)]
+    return [(t, e, b) for b in range(size + 1) for t in range(size + 1 - b)
+            for e in range(size + 1 - b - t)]
 
 
 def _decision_columns(d, doses) -> dict:
