@@ -10,7 +10,8 @@ from trialsim.config import apply_overrides
 from trialsim.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = sorted((ROOT / "configs").rglob("*.yaml"))
+#: Study files (sweep files under configs/sweeps/ are loaded in tests/test_sweep.py).
+CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sweeps" not in p.parts)
 
 GOOD = {"doses": [1, 2, 3, 4, 5], "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60]},
         "design": {"type": "crm", "target": 0.30, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],

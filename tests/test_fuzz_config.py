@@ -21,7 +21,7 @@ from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.phase2 import Phase2Study
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted((ROOT / "configs").rglob("*.yaml"))
+FILES = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "sweeps" not in p.parts)
 DOCS = {f.name: read_yaml(f) for f in FILES}
 HOSTILE = [
     None, True, False, "x", "", "1e-1", [], {}, [1, 2], {"a": 1}, 0, -1, 1, 2, 3, 0.5, -0.5,

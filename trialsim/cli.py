@@ -103,9 +103,14 @@ def _headline(study, n_trials, seed, metrics, elapsed) -> str:
     unit = study.dose_unit or "dose units"
     kind = study.config["design"]["type"]
     if "true_mtd" in metrics.attrs:
+        obd = ""
+        if "true_optimal_dose" in metrics.attrs:
+            v = metrics.attrs["true_optimal_dose"]
+            obd = f", true optimal dose {'none' if v is None else format(v, 'g')}"
         return (f"{study.name}: {n_trials} trials, seed {seed}, design {kind} "
                 f"({type(study.design).__name__}), doses in {unit}, target toxicity "
-                f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}); {elapsed:.2f} s")
+                f"{study.target:g} (true MTD {metrics.attrs['true_mtd']:g}{obd}); "
+                f"{elapsed:.2f} s")
     a = study.analysis
     if study.scenarios:
         return (f"{study.name}: {n_trials} phase II trials in each of {len(study.scenarios)} "
@@ -353,6 +358,40 @@ def _number_option(convert: type, low: float, above: bool, what: str):
     return parse
 
 
+def cmd_sweep(args) -> int:
+    from trialsim.config.sweep import load_sweep
+    from trialsim.sweep import collect, run_sweep
+    from trialsim.sweep.run import SweepProgress, plan
+
+    sweep = load_sweep(args.sweep)
+    if (args.task is None) != (args.of is None):
+        raise ConfigError("--task and --of go together (task I of N array jobs)", ("--task",))
+    tasks = plan(sweep)
+    mine = tasks if args.task is None else tasks[args.task::args.of]
+    print(f"{sweep.source}: {len(sweep.cells)} cells x {sweep.n_trials:,} trials "
+          f"(seed {sweep.seed}), {len(mine)} tasks of up to {sweep.chunk:,} trials"
+          + ("" if args.task is None else f" (array task {args.task} of {args.of})"), flush=True)
+    progress = SweepProgress(len(mine), sum(t.stop - t.start for t in mine))
+    ran = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
+                    task_index=args.task, n_tasks=args.of or 1, progress=progress)
+    print(f"ran {len(ran)} tasks ({len(mine) - len(ran)} already done) into {args.out}/")
+    if args.task is None:
+        return _print_collected(collect(args.out)[1], args.out)
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from trialsim.sweep import collect
+    return _print_collected(collect(args.folder)[1], args.folder)
+
+
+def _print_collected(metrics: pd.DataFrame, out) -> int:
+    head = metrics[metrics["metric"].isin(["correct_selection_pct", "no_selection_pct"])]
+    print(_fmt_table(head) if len(head) else _fmt_table(metrics.head(20)))
+    print(f"\nwrote summary.csv, metrics.csv to {out}/")
+    return 0
+
+
 _positive_int = _number_option(int, 0, True, "a positive integer")
 _seed = _number_option(int, 0, False, "an integer >= 0")
 _positive_float = _number_option(float, 0.0, True, "a positive number")
@@ -404,6 +443,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", metavar="FOLDER",
                    help="also write pathways.csv (and boundaries.csv) there")
     t.set_defaults(func=cmd_table)
+    w = sub.add_parser("sweep", help="run a sweep of studies (cells x trials) into a folder of "
+                                     "task files; re-running resumes")
+    w.add_argument("sweep", help="sweep YAML file (a base study and axes)")
+    w.add_argument("--out", required=True, help="results folder (task files, summary.csv, "
+                                                "metrics.csv)")
+    w.add_argument("--backend", choices=("processes", "serial"), default="processes",
+                   help="where tasks run (default: local processes)")
+    w.add_argument("--workers", type=_positive_int, help="worker processes (default: cores)")
+    w.add_argument("--task", type=_seed, metavar="I", help="array-job mode: run task share I ...")
+    w.add_argument("--of", type=_positive_int, metavar="N", help="... of N (then collect)")
+    w.set_defaults(func=cmd_sweep)
+    c = sub.add_parser("collect", help="combine a sweep folder's tasks into summary.csv and "
+                                       "metrics.csv")
+    c.add_argument("folder")
+    c.set_defaults(func=cmd_collect)
     s = sub.add_parser("show", help="list the registered types of a kind ('show design'), or "
                                     "describe one ('show design crm', 'show pk NAME')")
     s.add_argument("what", choices=SHOW_KINDS)

@@ -1,0 +1,155 @@
+"""Sweeps: cells from axes, tasks bit-identical whatever the backend, workers or chunk size,
+resume, array-job mode, and errors that name the sweep file, the cell and the YAML path."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import trialsim as ts
+from trialsim.cli import main
+from trialsim.config.sweep import load_sweep
+from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.sweep import collect, run_sweep
+from trialsim.sweep.run import plan
+
+STUDY = {"name": "sw", "doses": [1, 2, 3, 4], "truth": {"tox": [0.05, 0.15, 0.3, 0.5]},
+         "design": {"type": "crm", "target": 0.3, "skeleton": [0.1, 0.2, 0.3, 0.45],
+                    "max_patients": 12}}
+
+
+def _write(tmp_path, name="s.yaml", **kw) -> Path:
+    doc = {"study": STUDY, "n_trials": 300, "seed": 5, "chunk": 100,
+           "axes": {"design": {"crm": STUDY["design"],
+                               "boin": {"type": "boin", "target": 0.3, "max_patients": 12}},
+                    "truth.tox.3": [0.4, 0.6]}}
+    doc.update(kw)
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def _files(out: Path) -> dict:
+    return {p.relative_to(out).as_posix(): p for p in sorted(out.glob("cells/*/*.parquet"))}
+
+
+def test_cells_expand_the_axes(tmp_path):
+    s = load_sweep(_write(tmp_path))
+    assert len(s.cells) == 4 and len(plan(s)) == 12
+    assert s.cells[1].labels == {"design": "crm", "truth.tox.3": "0.6"}
+    assert s.cells[1].doc["truth"]["tox"] == [0.05, 0.15, 0.3, 0.6]
+    assert s.cells[2].doc["design"]["type"] == "boin"
+    z = load_sweep(_write(tmp_path, "z.yaml", combine="zip"))
+    assert [c.name for c in z.cells] == ["design=crm,truth.tox.3=0.4", "design=boin,truth.tox.3=0.6"]
+
+
+def test_backends_workers_and_chunks_give_identical_results(tmp_path):
+    """Serial, 2 processes, and another chunk size: the same tables, byte for byte, and each
+    cell equal to one simulate() of all its trials."""
+    sweep = load_sweep(_write(tmp_path))
+    run_sweep(sweep, tmp_path / "a", backend="serial")
+    run_sweep(sweep, tmp_path / "b", backend="processes", workers=2)
+    other = load_sweep(_write(tmp_path, "c.yaml", chunk=70))
+    run_sweep(other, tmp_path / "c", backend="serial")
+    tables = [collect(tmp_path / d) for d in "abc"]
+    for name in ("summary.csv", "metrics.csv"):
+        ref = (tmp_path / "a" / name).read_bytes()
+        assert (tmp_path / "b" / name).read_bytes() == ref
+        assert (tmp_path / "c" / name).read_bytes() == ref
+    one = ts.simulate(ts.from_dict(sweep.cells[3].doc), n_trials=300, seed=5)
+    m = tables[0][1]
+    got = m[m["cell"] == 3].set_index("metric")["value"]
+    pd.testing.assert_series_equal(got, one.metrics().set_index("metric")["value"],
+                                   check_names=False)
+
+
+def test_resume_runs_only_missing_tasks_and_loses_nothing(tmp_path):
+    sweep = load_sweep(_write(tmp_path))
+    out = tmp_path / "r"
+    assert len(run_sweep(sweep, out, backend="serial")) == 12
+    before = {k: p.read_bytes() for k, p in _files(out).items()}
+    victim = sorted(before)[5]
+    (out / victim).unlink()
+    (out / "cells" / "00001" / ".junk.tmp-1").write_text("half-written")
+    again = run_sweep(sweep, out, backend="serial")
+    assert [t.relpath for t in again] == [victim]
+    assert {k: p.read_bytes() for k, p in _files(out).items()} == before
+    assert run_sweep(sweep, out, backend="serial") == []
+
+
+def test_array_tasks_then_collect(tmp_path):
+    sweep = load_sweep(_write(tmp_path))
+    run_sweep(sweep, tmp_path / "full", backend="serial")
+    for i in range(3):
+        run_sweep(sweep, tmp_path / "arr", backend="serial", task_index=i, n_tasks=3)
+    collect(tmp_path / "full")
+    collect(tmp_path / "arr")
+    assert (tmp_path / "arr" / "metrics.csv").read_bytes() == \
+        (tmp_path / "full" / "metrics.csv").read_bytes()
+
+
+def test_incomplete_and_foreign_folders_are_refused(tmp_path):
+    sweep = load_sweep(_write(tmp_path))
+    run_sweep(sweep, tmp_path / "p", backend="serial", task_index=0, n_tasks=2)
+    with pytest.raises(ValueError, match="cell 0 has trials 0..99 of 300"):
+        collect(tmp_path / "p")
+    other = load_sweep(_write(tmp_path, "o.yaml", seed=6))
+    with pytest.raises(ValueError, match="another sweep"):
+        run_sweep(other, tmp_path / "p", backend="serial")
+    with pytest.raises(ValueError, match="holds no sweep"):
+        collect(tmp_path)
+
+
+def test_errors_name_the_file_the_cell_and_the_path(tmp_path):
+    bad = _write(tmp_path, "bad.yaml", axes={"design.target": [0.3, 1.5]})
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        load_sweep(bad)
+    text = str(e.value)
+    assert "bad.yaml" in text and "cell 1 (design.target=1.5)" in text and "design.target" in text
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_sweep(_write(tmp_path, "k.yaml", trials=3))
+    with pytest.raises(ConfigError, match="non-empty list"):
+        load_sweep(_write(tmp_path, "e.yaml", axes={"design.target": []}))
+    with pytest.raises(ConfigError, match="zip needs axes of one length"):
+        load_sweep(_write(tmp_path, "l.yaml", combine="zip",
+                          axes={"design.target": [0.2, 0.3], "truth.tox.0": [0.1]}))
+
+
+def test_phase2_cells_round_trip(tmp_path):
+    """A phase II study's arrays survive the task files: the collected tables equal one run."""
+    base = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs"
+                           / "ketamine_phase2_mcpmod.yaml").read_text())
+    base.pop("scenarios", None)
+    p = tmp_path / "p2.yaml"
+    p.write_text(yaml.safe_dump({"study": base, "n_trials": 40, "seed": 3, "chunk": 25,
+                                 "axes": {"name": ["p2"]}}))
+    sweep = load_sweep(p)
+    run_sweep(sweep, tmp_path / "o", backend="serial")
+    summary, metrics = collect(tmp_path / "o")
+    one = ts.simulate(ts.from_dict(sweep.cells[0].doc), n_trials=40, seed=3)
+    np.testing.assert_array_equal(metrics["value"].to_numpy(),
+                                  one.metrics()["value"].to_numpy())
+
+
+def test_cli_sweep_and_collect(tmp_path, capsys):
+    path = _write(tmp_path)
+    assert main(["sweep", str(path), "--out", str(tmp_path / "cli"), "--backend", "serial"]) == 0
+    out = capsys.readouterr().out
+    assert "4 cells x 300 trials" in out and "correct_selection_pct" in out
+    assert main(["sweep", str(path), "--out", str(tmp_path / "cli"), "--backend", "serial"]) == 0
+    assert "ran 0 tasks (12 already done)" in capsys.readouterr().out
+    assert main(["collect", str(tmp_path / "cli")]) == 0
+    plan_ = json.loads((tmp_path / "cli" / "sweep.json").read_text())
+    assert plan_["n_trials"] == 300 and len(plan_["cells"]) == 4
+    assert main(["sweep", str(path), "--out", str(tmp_path / "x"), "--task", "1"]) != 0
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "configs"
+                                         / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_sweep_file_loads(path):
+    sweep = load_sweep(path)
+    assert len(sweep.cells) >= 2 and sweep.n_trials >= 1

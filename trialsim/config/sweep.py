@@ -1,0 +1,158 @@
+"""Sweep files: a base study and axes over dotted paths, expanded into cells.
+
+```yaml
+study: ketamine_iv_trd.yaml        # the base study: a file (relative to this one) or a mapping
+n_trials: 2000                     # trials per cell
+seed: 20261201                     # one seed for every cell: common random numbers
+chunk: 500                         # trials per task (default 1000)
+combine: grid                      # grid (every combination) or zip (the i-th of every axis)
+axes:
+  design.target: [0.2, 0.25, 0.3]  # a list of values for a dotted path
+  truth:                           # or named values
+    low: {tox: [0.02, 0.05, 0.1, 0.2, 0.3]}
+    high: {tox: [0.1, 0.2, 0.3, 0.45, 0.6]}
+```
+
+Each axis value replaces the node at its path (list elements by index: ``design.skeleton.0``).
+Every cell is validated as a study before anything runs; errors name the sweep file, the cell
+and the YAML path.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trialsim.config.build import describe_value, expect_mapping
+from trialsim.config.overrides import set_path
+from trialsim.config.reader import read_yaml
+from trialsim.config.study import from_dict, safe_name
+from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.limits import MAX_TRIALS
+from trialsim.rng import MAX_SEED
+
+SWEEP_KEYS = ("study", "n_trials", "seed", "chunk", "combine", "axes")
+DEFAULT_CHUNK = 1000
+#: Most cells a sweep may have.
+MAX_CELLS = 10_000
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One combination of axis values: its index, a label per axis (``{path: name}``) and the
+    study document with the values applied."""
+
+    index: int
+    labels: dict
+    doc: dict
+
+    @property
+    def name(self) -> str:
+        return ",".join(f"{k}={v}" for k, v in self.labels.items()) or "base"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A parsed sweep: cells, trials per cell, seed, trials per task, and its identity (a hash
+    of everything that determines the results)."""
+
+    cells: tuple[Cell, ...]
+    n_trials: int
+    seed: int
+    chunk: int
+    source: str
+
+    @property
+    def key(self) -> str:
+        text = json.dumps({"cells": [c.doc for c in self.cells], "n": self.n_trials,
+                           "seed": self.seed}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and validate a sweep file (every cell built as a study)."""
+    path = Path(path)
+    doc = read_yaml(path, what="a sweep file")
+    try:
+        return _sweep(doc, path)
+    except (ConfigError, ConfigErrors) as e:
+        raise e.at((), str(path)) from None
+
+
+def _int(doc, key, low, high, default):
+    v = doc.get(key, default)
+    if v is None or isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
+        raise ConfigError(f"expected an integer from {low} to {high:,}, got {describe_value(v)}",
+                          (key,))
+    return v
+
+
+def _sweep(doc: dict, path: Path) -> Sweep:
+    for k in doc:
+        if k not in SWEEP_KEYS:
+            raise ConfigError(f"unknown key; expected one of: {', '.join(SWEEP_KEYS)}", (k,))
+    if "study" not in doc:
+        raise ConfigError("required key is missing: the base study (a file name or a mapping)",
+                          ("study",))
+    base = doc["study"]
+    name = safe_name(path.stem)
+    if isinstance(base, str):
+        study_path = (path.parent / base).resolve()
+        base = read_yaml(study_path)
+        name = safe_name(study_path.stem)
+    else:
+        base = expect_mapping(base, ("study",), "a study mapping or the name of a study file")
+    n_trials = _int(doc, "n_trials", 1, MAX_TRIALS, None)
+    seed = _int(doc, "seed", 0, MAX_SEED, None)
+    chunk = _int(doc, "chunk", 1, MAX_TRIALS, DEFAULT_CHUNK)
+    combine = doc.get("combine", "grid")
+    if combine not in ("grid", "zip"):
+        raise ConfigError(f"expected grid or zip, got {describe_value(combine)}", ("combine",))
+    axes = expect_mapping(doc.get("axes", {}), ("axes",), "axes: dotted paths and their values")
+    values = {}
+    for k, v in axes.items():
+        if isinstance(v, dict) and v:
+            values[str(k)] = [(str(n), x) for n, x in v.items()]
+        elif isinstance(v, list) and v:
+            values[str(k)] = [(_label(x), x) for x in v]
+        else:
+            raise ConfigError(f"expected a non-empty list of values or a mapping of named "
+                              f"values, got {describe_value(v)}", ("axes", k))
+    if combine == "zip":
+        sizes = {k: len(v) for k, v in values.items()}
+        if len(set(sizes.values())) > 1:
+            raise ConfigError(f"zip needs axes of one length, got {sizes}", ("axes",))
+        combos = list(zip(*values.values()))
+    else:
+        combos = list(itertools.product(*values.values()))
+    if len(combos) > MAX_CELLS:
+        raise ConfigError(f"{len(combos):,} cells; a sweep may have at most {MAX_CELLS:,}",
+                          ("axes",))
+    cells, errors = [], []
+    for i, combo in enumerate(combos):
+        cdoc = copy.deepcopy(base)
+        cdoc.setdefault("name", name)
+        labels = {}
+        for (axis, (label, value)) in zip(values, combo):
+            set_path(cdoc, axis, copy.deepcopy(value), ("axes", axis))
+            labels[axis] = label
+        cell = Cell(i, labels, cdoc)
+        try:
+            from_dict(cdoc, name_default=name)
+        except ConfigErrors as e:
+            errors += [ConfigError(f"cell {i} ({cell.name}): {x.message}", x.path)
+                       for x in e.errors]
+        except ConfigError as e:
+            errors.append(ConfigError(f"cell {i} ({cell.name}): {e.message}", e.path))
+        cells.append(cell)
+    if errors:
+        raise ConfigErrors(errors)
+    return Sweep(tuple(cells), n_trials, seed, chunk, str(path))
+
+
+def _label(x: Any) -> str:
+    return format(x, "g") if isinstance(x, float) else str(x)

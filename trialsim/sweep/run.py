@@ -1,0 +1,106 @@
+"""Plan and run a sweep: tasks of (cell, trial range), skipped when their file is already there
+(resume), run serially or in local worker processes, with a progress line."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+from trialsim.config.sweep import Sweep
+from trialsim.sweep.tasks import Task, read_meta, run_task
+
+PLAN_FILE = "sweep.json"
+BACKENDS = ("serial", "processes")
+
+
+def plan(sweep: Sweep) -> list[Task]:
+    """Every task of the sweep, cell by cell, in trial order."""
+    return [Task(sweep.key, c.index, a, min(a + sweep.chunk, sweep.n_trials))
+            for c in sweep.cells for a in range(0, sweep.n_trials, sweep.chunk)]
+
+
+def prepare(sweep: Sweep, out: Path) -> None:
+    """Create ``out`` with the sweep's plan, or check an existing one is this sweep's."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / PLAN_FILE
+    info = {"sweep": sweep.key, "source": sweep.source, "n_trials": sweep.n_trials,
+            "seed": sweep.seed, "cells": [{"index": c.index, "labels": c.labels, "config": c.doc}
+                                           for c in sweep.cells]}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = {}
+        if old.get("sweep") != sweep.key:
+            raise ValueError(f"{out} holds the results of another sweep (or of this one with "
+                             "other settings); choose another --out")
+        return
+    tmp = path.with_name(f".{PLAN_FILE}.tmp")
+    tmp.write_text(json.dumps(info, indent=1, default=str))
+    tmp.replace(path)
+
+
+def pending(tasks: list[Task], out: Path) -> list[Task]:
+    """The tasks whose file is missing or is not this task's."""
+    todo = []
+    for t in tasks:
+        meta = read_meta(out / t.relpath)
+        if meta is None or meta.get("task") != t.__dict__:
+            todo.append(t)
+    return todo
+
+
+class SweepProgress:
+    """Tasks done, trials per second and time left, on one line of ``stream``."""
+
+    def __init__(self, total_tasks: int, total_trials: int, stream=sys.stderr):
+        self.total_tasks, self.total_trials, self.stream = total_tasks, total_trials, stream
+        self.tasks = self.trials = 0
+        self.start = time.perf_counter()
+
+    def __call__(self, n_trials: int) -> None:
+        self.tasks += 1
+        self.trials += n_trials
+        rate = self.trials / max(time.perf_counter() - self.start, 1e-9)
+        left = (self.total_trials - self.trials) / rate if rate > 0 else float("nan")
+        end = "\n" if self.tasks == self.total_tasks else ""
+        self.stream.write(f"\r{self.tasks}/{self.total_tasks} tasks, {self.trials:,} trials, "
+                          f"{rate:,.0f} trials/s, {left:,.0f} s left   {end}")
+        self.stream.flush()
+
+
+def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
+              workers: int | None = None, task_index: int | None = None, n_tasks: int = 1,
+              progress: Callable[[int], None] | None = None) -> list[Task]:
+    """Run the sweep's pending tasks into ``out`` and return the tasks run.
+
+    ``task_index``/``n_tasks``: run only the tasks ``i`` with ``i % n_tasks == task_index``
+    (array jobs; combine with :func:`~trialsim.sweep.collect.collect`)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    out = Path(out)
+    prepare(sweep, out)
+    tasks = plan(sweep)
+    if task_index is not None:
+        if not 0 <= task_index < n_tasks:
+            raise ValueError(f"--task must lie in 0..{n_tasks - 1}, got {task_index}")
+        tasks = tasks[task_index::n_tasks]
+    todo = pending(tasks, out)
+    docs = {c.index: json.dumps(c.doc, sort_keys=True) for c in sweep.cells}
+    args = [(t, docs[t.cell], sweep.seed, str(out)) for t in todo]
+    if backend == "serial" or (workers or 0) == 1 or len(todo) <= 1:
+        for a in args:
+            _, n = run_task(*a)
+            if progress:
+                progress(n)
+        return todo
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        for fut in as_completed([pool.submit(run_task, *a) for a in args]):
+            _, n = fut.result()
+            if progress:
+                progress(n)
+    return todo

@@ -1,0 +1,101 @@
+"""One task of a sweep: trials ``start .. stop - 1`` of one cell, simulated and stored as one
+Parquet file (one row per trial; arrays with more dimensions as fixed-size lists), written
+atomically, with the cell's resolved config, the seed, the trial range and the package version
+in its metadata."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+META_KEY = b"trialsim"
+
+
+@dataclass(frozen=True)
+class Task:
+    """Trials ``start .. stop - 1`` of cell ``cell`` of the sweep whose identity is ``sweep``."""
+
+    sweep: str
+    cell: int
+    start: int
+    stop: int
+
+    @property
+    def relpath(self) -> str:
+        return f"cells/{self.cell:05d}/trials-{self.start:010d}-{self.stop:010d}.parquet"
+
+
+@lru_cache(maxsize=64)
+def _study(doc_json: str):
+    from trialsim.config.study import from_dict
+    doc = json.loads(doc_json)
+    return from_dict(doc, name_default=doc.get("name", "study"))
+
+
+def run_task(task: Task, doc_json: str, seed: int, out: str) -> tuple[Task, int]:
+    """Simulate the task's trials and write its file under ``out``; returns the task and the
+    number of trials."""
+    from trialsim import __version__
+    from trialsim.simulate import simulate
+    sims = simulate(_study(doc_json), n_trials=task.stop - task.start, seed=seed,
+                    first_trial=task.start)
+    table = arrays_to_table(sims.arrays)
+    meta = {"version": __version__, "seed": seed, "task": task.__dict__,
+            "config": json.loads(doc_json), "arrays": type(sims.arrays).__name__}
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                           META_KEY: json.dumps(meta).encode()})
+    path = Path(out) / task.relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return task, task.stop - task.start
+
+
+def arrays_to_table(arrays) -> pa.Table:
+    """A results dataclass of per-trial arrays (leading axis: trials) as an Arrow table."""
+    cols, shapes = {}, {}
+    for f in fields(arrays):
+        a = np.asarray(getattr(arrays, f.name))
+        shapes[f.name] = list(a.shape[1:])
+        if a.ndim == 1:
+            cols[f.name] = pa.array(a)
+        else:
+            width = int(np.prod(a.shape[1:]))
+            flat = pa.array(np.ascontiguousarray(a).reshape(-1))
+            cols[f.name] = pa.FixedSizeListArray.from_arrays(flat, width)
+    table = pa.table(cols)
+    return table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode()})
+
+
+def table_to_arrays(table: pa.Table, cls):
+    """Inverse of :func:`arrays_to_table` for the dataclass ``cls``."""
+    shapes = json.loads(table.schema.metadata[b"shapes"])
+    out = {}
+    for name, shape in shapes.items():
+        col = table.column(name).combine_chunks()
+        if shape:
+            flat = col.flatten().to_numpy(zero_copy_only=False)
+            out[name] = flat.reshape(len(table), *shape)
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return cls(**out)
+
+
+def read_meta(path: Path) -> dict | None:
+    """The metadata of a task file, or None if it cannot be read."""
+    try:
+        md = pq.read_schema(path).metadata or {}
+        return json.loads(md[META_KEY])
+    except Exception:  # noqa: BLE001 - an unreadable or foreign file is simply not a result
+        return None
