@@ -373,7 +373,8 @@ def cmd_sweep(args) -> int:
           + ("" if args.task is None else f" (array task {args.task} of {args.of})"), flush=True)
     progress = SweepProgress(len(mine), sum(t.stop - t.start for t in mine))
     ran = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
-                    task_index=args.task, n_tasks=args.of or 1, progress=progress)
+                    task_index=args.task, n_tasks=args.of or 1, progress=progress,
+                    scheduler=args.scheduler)
     print(f"ran {len(ran)} tasks ({len(mine) - len(ran)} already done) into {args.out}/")
     if args.task is None:
         return _print_collected(collect(args.out)[1], args.out)
@@ -448,8 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("sweep", help="sweep YAML file (a base study and axes)")
     w.add_argument("--out", required=True, help="results folder (task files, summary.csv, "
                                                 "metrics.csv)")
-    w.add_argument("--backend", choices=("processes", "serial"), default="processes",
-                   help="where tasks run (default: local processes)")
+    w.add_argument("--backend", choices=("processes", "serial", "dask"), default="processes",
+                   help="where tasks run (default: local processes; dask: an embedded "
+                        "LocalCluster of --workers processes)")
+    w.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the tasks on this running Dask scheduler (e.g. tcp://host:8786); "
+                        "its workers must see --out")
     w.add_argument("--workers", type=_positive_int, help="worker processes (default: cores)")
     w.add_argument("--task", type=_seed, metavar="I", help="array-job mode: run task share I ...")
     w.add_argument("--of", type=_positive_int, metavar="N", help="... of N (then collect)")

@@ -1,5 +1,10 @@
 """Plan and run a sweep: tasks of (cell, trial range), skipped when their file is already there
-(resume), run serially or in local worker processes, with a progress line."""
+(resume), run serially, in local worker processes, or on Dask (an embedded ``LocalCluster`` or
+a running scheduler), with a progress line.
+
+A task's file is written under a temporary name and renamed, and its content depends only on
+the task: a worker killed mid-task leaves at most a temporary file, and a task that Dask runs
+again (after a worker died) writes the same bytes."""
 from __future__ import annotations
 
 import json
@@ -14,7 +19,7 @@ from trialsim.config.sweep import Sweep
 from trialsim.sweep.tasks import Task, read_meta, run_task
 
 PLAN_FILE = "sweep.json"
-BACKENDS = ("serial", "processes")
+BACKENDS = ("serial", "processes", "dask")
 
 
 def plan(sweep: Sweep) -> list[Task]:
@@ -75,11 +80,15 @@ class SweepProgress:
 
 def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
               workers: int | None = None, task_index: int | None = None, n_tasks: int = 1,
-              progress: Callable[[int], None] | None = None) -> list[Task]:
+              progress: Callable[[int], None] | None = None,
+              scheduler: str | None = None) -> list[Task]:
     """Run the sweep's pending tasks into ``out`` and return the tasks run.
 
-    ``task_index``/``n_tasks``: run only the tasks ``i`` with ``i % n_tasks == task_index``
-    (array jobs; combine with :func:`~trialsim.sweep.collect.collect`)."""
+    ``backend``: ``serial``, ``processes`` (``workers`` local processes) or ``dask`` (a
+    ``LocalCluster`` of ``workers`` processes, or the running scheduler at ``scheduler``,
+    whose workers must see ``out``).  ``task_index``/``n_tasks``: run only the tasks ``i``
+    with ``i % n_tasks == task_index`` (array jobs; then
+    :func:`~trialsim.sweep.collect.collect`)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     out = Path(out)
@@ -92,6 +101,9 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
     todo = pending(tasks, out)
     docs = {c.index: json.dumps(c.doc, sort_keys=True) for c in sweep.cells}
     args = [(t, docs[t.cell], sweep.seed, str(out)) for t in todo]
+    if backend == "dask" or scheduler is not None:
+        _run_dask(args, workers, scheduler, progress)
+        return todo
     if backend == "serial" or (workers or 0) == 1 or len(todo) <= 1:
         for a in args:
             _, n = run_task(*a)
@@ -104,3 +116,28 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
             if progress:
                 progress(n)
     return todo
+
+
+def _run_dask(args: list[tuple], workers: int | None, scheduler: str | None,
+              progress: Callable[[int], None] | None) -> None:
+    """Submit every task to Dask (each may be retried on another worker if one dies)."""
+    try:
+        from distributed import Client, LocalCluster, as_completed as dask_completed
+    except ImportError:  # pragma: no cover - distributed is a declared dependency
+        raise ValueError("the dask backend needs the 'distributed' package") from None
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    client = Client(scheduler if scheduler is not None else cluster)
+    try:
+        futures = [client.submit(run_task, *a, key=f"trialsim-{a[0].relpath}", retries=3,
+                                 pure=False) for a in args]
+        for fut in dask_completed(futures):
+            _, n = fut.result()
+            if progress:
+                progress(n)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
