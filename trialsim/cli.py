@@ -386,6 +386,13 @@ def cmd_collect(args) -> int:
     return _print_collected(collect(args.folder)[1], args.folder)
 
 
+def cmd_report(args) -> int:
+    from trialsim.report import write_report
+    path = write_report(args.folder, args.out)
+    print(f"wrote {path} (and report_comparison.csv in {args.folder}/)")
+    return 0
+
+
 def _print_collected(metrics: pd.DataFrame, out) -> int:
     head = metrics[metrics["metric"].isin(["correct_selection_pct", "no_selection_pct"])]
     print(_fmt_table(head) if len(head) else _fmt_table(metrics.head(20)))
@@ -463,6 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
                                        "metrics.csv")
     c.add_argument("folder")
     c.set_defaults(func=cmd_collect)
+    rp = sub.add_parser("report", help="a self-contained HTML report of a run or sweep folder")
+    rp.add_argument("folder", help="a trialsim run or sweep output folder")
+    rp.add_argument("--out", metavar="FILE.html", help="where to write (default: "
+                                                       "FOLDER/report.html)")
+    rp.set_defaults(func=cmd_report)
     s = sub.add_parser("show", help="list the registered types of a kind ('show design'), or "
                                     "describe one ('show design crm', 'show pk NAME')")
     s.add_argument("what", choices=SHOW_KINDS)

@@ -175,6 +175,12 @@ class Simulations:
             rows["responders_mean"] = a.eff.sum(axis=1).astype(float)
         return rows
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the per-dose summary and the metrics."""
+        fmt = {"float_format": lambda x: f"{x:.3f}", "index": False, "na_rep": ""}
+        return (f"<p>{self.study.name}: {self.n_trials:,} trials, seed {self.seed}</p>"
+                + self.summary().to_html(**fmt) + self.metrics().to_html(**fmt))
+
     def metrics(self) -> pd.DataFrame:
         """Trial-level operating characteristics, each with its Monte Carlo SE.
 

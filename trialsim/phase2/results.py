@@ -35,6 +35,12 @@ class Phase2Simulations:
     def n_trials(self) -> int:
         return len(self.arrays.trials)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the per-arm summary and the metrics."""
+        fmt = {"float_format": lambda x: f"{x:.3f}", "index": False, "na_rep": ""}
+        return (f"<p>{self.study.name}: {self.n_trials:,} phase II trials, seed {self.seed}</p>"
+                + self.summary().to_html(**fmt) + self.metrics().to_html(**fmt))
+
     @cached_property
     def truth(self) -> Phase2Truth:
         return phase2_truth(self.study, self.seed, self.scenario)

@@ -1,0 +1,126 @@
+"""The HTML report: valid, self-contained (every figure inline, no external requests), from a
+run folder and a sweep folder; rendered in headless chromium when one is installed."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+import trialsim as ts
+from trialsim.cli import main
+from trialsim.config.sweep import load_sweep
+from trialsim.report import write_report
+from trialsim.sweep import collect, run_sweep
+
+VOID = {"meta", "br", "img", "hr", "input", "link", "path", "circle", "rect", "line",
+        "polyline", "polygon", "use", "stop", "ellipse"}
+
+
+class Checker(HTMLParser):
+    """Tag balance, figures, and every URL-bearing attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.stack, self.errors, self.svgs, self.urls, self.figures = [], [], 0, [], 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "svg":
+            self.svgs += 1
+            size = dict(attrs)
+            for k in ("width", "height"):      # every figure has a size
+                if float(re.sub(r"[a-z]+$", "", size.get(k, "0"))) <= 0:
+                    self.errors.append(f"svg without a {k}")
+        if tag == "figure":
+            self.figures += 1
+        for k, v in attrs:
+            if k in ("src", "href", "xlink:href") and v and not v.startswith("#"):
+                self.urls.append(v)
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"unbalanced </{tag}> (open: {self.stack[-3:]})")
+        else:
+            self.stack.pop()
+
+
+def _check(path: Path) -> Checker:
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    c = Checker()
+    c.feed(text)
+    assert not c.errors and not c.stack, (c.errors, c.stack)
+    assert c.figures >= 3 and c.svgs == c.figures          # every figure is an inline SVG
+    assert c.urls == []                                     # no external (or any) requests
+    assert not re.search(r"url\((?!#)", text)
+    return c
+
+
+@pytest.fixture(scope="module")
+def sweep_folder(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("rep")
+    doc = {"study": {"name": "rep", "doses": [1, 2, 3], "truth": {"tox": [0.1, 0.25, 0.5]},
+                     "design": {"type": "boin", "target": 0.25, "max_patients": 12}},
+           "n_trials": 200, "seed": 1,
+           "axes": {"design": {"boin": {"type": "boin", "target": 0.25, "max_patients": 12},
+                               "crm": {"type": "crm", "target": 0.25,
+                                       "skeleton": [0.1, 0.25, 0.4], "max_patients": 12}}}}
+    (tmp / "s.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    run_sweep(load_sweep(tmp / "s.yaml"), tmp / "out", backend="serial")
+    collect(tmp / "out")
+    return tmp / "out"
+
+
+def test_sweep_report_is_valid_and_self_contained(sweep_folder):
+    path = write_report(sweep_folder)
+    _check(path)
+    text = path.read_text()
+    assert "correct_selection_pct" in text and "design=crm" in text
+    comp = (sweep_folder / "report_comparison.csv").read_text().splitlines()
+    assert len(comp) == 3 and comp[0].startswith("cell,design,correct_selection_pct")
+
+
+def test_run_folder_report_through_the_cli(tmp_path, capsys):
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "examples" / "boin12.yaml"
+    assert main(["run", str(cfg), "--trials", "200", "--out", str(tmp_path / "run")]) == 0
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.html")]) == 0
+    _check(tmp_path / "r.html")
+    assert main(["report", str(tmp_path)]) != 0            # not a results folder
+    assert "nothing to report" in capsys.readouterr().err
+
+
+def test_simulations_display_as_tables_in_jupyter():
+    study = ts.from_dict({"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.25, 0.5]},
+                          "design": {"type": "boin", "target": 0.25, "max_patients": 12}})
+    html = ts.simulate(study, 50, seed=1)._repr_html_()
+    assert html.count("<table") == 2 and "selected_pct" in html
+
+
+def test_renders_in_headless_chromium(sweep_folder, tmp_path):
+    exe = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                if shutil.which(n)), None)
+    if exe is None:
+        pytest.skip("no chromium on this machine (Debian package 'chromium'): the page was "
+                    "checked by parsing only")
+    path = write_report(sweep_folder)
+    shot = tmp_path / "shot.png"
+    r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu",
+                        "--enable-logging=stderr", "--v=0", f"--screenshot={shot}",
+                        "--window-size=1200,3000", path.as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000
+    assert "Uncaught" not in r.stderr and "CONSOLE" not in r.stderr.upper().replace(
+        "CONSOLE(0)", "")

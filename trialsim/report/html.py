@@ -1,0 +1,106 @@
+"""The HTML report of a run or sweep folder: what was simulated, the true curves, the operating
+characteristics of every cell with Monte Carlo SEs side by side, and selection and allocation
+charts.  One self-contained file (CSS and SVG inline); the tables also go to CSV beside it."""
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from trialsim.report import figures
+
+STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1.5em}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
+td:first-child,th:first-child{text-align:left}figure{margin:1em 0}
+pre{background:#f7f7f7;padding:0.7em;font-size:0.8em;overflow-x:auto}"""
+
+
+def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
+    """``(info, summary, metrics, axes)`` of a sweep or run folder; a run is one cell."""
+    if (folder / "sweep.json").exists():
+        plan = json.loads((folder / "sweep.json").read_text())
+        summary = pd.read_csv(folder / "summary.csv", dtype={"dose": str})
+        metrics = pd.read_csv(folder / "metrics.csv")
+        axes = [c for c in metrics.columns if c not in ("cell", "metric", "value", "se")]
+        return plan, summary, metrics, axes
+    if not (folder / "study.yaml").exists():
+        raise ValueError(f"{folder} is neither a run folder (study.yaml, summary.csv, "
+                         "metrics.csv) nor a sweep folder (sweep.json): nothing to report")
+    config = yaml.safe_load((folder / "study.yaml").read_text())
+    summary = pd.read_csv(folder / "summary.csv", dtype={"dose": str})
+    metrics = pd.read_csv(folder / "metrics.csv")
+    summary.insert(0, "cell", 0)
+    metrics.insert(0, "cell", 0)
+    plan = {"source": config.get("name", "study"), "cells": [{"index": 0, "labels": {},
+                                                              "config": config}],
+            "n_trials": config.get("simulation", {}).get("n_trials"),
+            "seed": config.get("simulation", {}).get("seed")}
+    return plan, summary, metrics, []
+
+
+def _cell_labels(plan: dict) -> list[str]:
+    return [", ".join(f"{k}={v}" for k, v in c["labels"].items()) or
+            c["config"].get("name", "study") for c in plan["cells"]]
+
+
+def comparison(metrics: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
+    """One row per cell, one column per metric: ``value (SE)``."""
+    m = metrics.copy()
+    m["text"] = [f"{v:.2f} ({s:.2f})" if pd.notna(s) else f"{v:.2f}"
+                 for v, s in zip(m["value"], m["se"])]
+    wide = m.pivot(index=["cell", *axes], columns="metric", values="text")
+    order = list(dict.fromkeys(metrics["metric"]))
+    return wide[order].reset_index()
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, border=0, na_rep="", float_format=lambda x: f"{x:.3f}")
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
+    """Write ``report.html`` (or ``out``) and the report's tables as CSV into ``folder``;
+    returns the HTML path."""
+    folder = Path(folder)
+    plan, summary, metrics, axes = _read(folder)
+    labels = _cell_labels(plan)
+    cfg0 = plan["cells"][0]["config"]
+    unit = cfg0.get("dose_unit", "") or ""
+    comp = comparison(metrics, axes)
+    parts = [f"<h1>{html.escape(str(plan.get('source')))}</h1>",
+             f"<p>{len(plan['cells'])} cell(s) &times; {plan.get('n_trials')} simulated trials, "
+             f"seed {plan.get('seed')}; every cell on the same virtual patients (common random "
+             "numbers). Monte Carlo standard errors in parentheses.</p>"]
+    if axes:
+        cells = pd.DataFrame([{"cell": c["index"], **c["labels"]} for c in plan["cells"]])
+        parts += ["<h2>Cells</h2>", _table(cells)]
+    parts += ["<h2>The truth</h2>",
+              f"<figure>{figures.truth_curves(summary, labels, unit)}</figure>",
+              "<h2>Operating characteristics, side by side</h2>", _table(comp),
+              "<h2>Selection</h2>",
+              f"<figure>{figures.bars(summary, labels, 'selected_pct', 'Selected dose', '% of trials')}</figure>",
+              "<h2>Allocation</h2>",
+              f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>",
+              "<h2>Per dose</h2>"]
+    for c, label in enumerate(labels):
+        cols = [x for x in summary.columns if x not in ("cell", *axes)]
+        parts += [f"<h3>{html.escape(label)}</h3>", _table(summary[summary["cell"] == c][cols])]
+    parts += ["<h2>Study</h2>", "<pre>" + html.escape(yaml.safe_dump(
+        cfg0, sort_keys=False)) + "</pre>"]
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(str(plan.get('source')))} - trialsim report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    path = Path(out) if out is not None else folder / "report.html"
+    _atomic(path, page)
+    _atomic(folder / "report_comparison.csv", comp.to_csv(index=False))
+    return path
+
+
+def _atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
