@@ -13,7 +13,8 @@ axes:
     high: {tox: [0.1, 0.2, 0.3, 0.45, 0.6]}
 ```
 
-Each axis value replaces the node at its path (list elements by index: ``design.skeleton.0``).
+Each axis value replaces the node at its path (list elements by index: ``design.skeleton.0``);
+an axis named by several comma-separated paths (``design.target,target``) sets them all.
 Every cell is validated as a study before anything runs; errors name the sweep file, the cell
 and the YAML path.
 """
@@ -138,7 +139,8 @@ def _sweep(doc: dict, path: Path) -> Sweep:
         cdoc.setdefault("name", name)
         labels = {}
         for (axis, (label, value)) in zip(values, combo):
-            set_path(cdoc, axis, copy.deepcopy(value), ("axes", axis))
+            for one in axis.split(","):       # "design.target,target": both get the value
+                set_path(cdoc, one.strip(), copy.deepcopy(value), ("axes", axis))
             labels[axis] = label
         cell = Cell(i, labels, cdoc)
         try:
