@@ -25,21 +25,21 @@ def truth_curves(summary: pd.DataFrame, labels: list[str], unit: str) -> str:
     """True DLT (and response) probability per dose, one line per distinct scenario."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     dose_rows = summary[summary["dose"].astype(str) != "none"]
-    seen = set()
-    for key, g in dose_rows.groupby("cell", sort=True):
-        for col, style in (("true_tox", "-o"), ("true_eff", "--s")):
-            if col not in g or g[col].isna().all():
-                continue
-            values = tuple(np.round(g[col].to_numpy(float), 6))
-            if (col, values) in seen:
-                continue
-            seen.add((col, values))
-            what = "DLT" if col == "true_tox" else "response"
-            ax.plot(g["dose"].astype(str), g[col], style, label=f"{what}: {labels[key]}")
+    curves: dict = {}          # (kind, values) -> (doses, groups sharing the curve)
+    for key, g in dose_rows.groupby("group", sort=True):
+        for col in ("true_tox", "true_eff"):
+            if col in g and not g[col].isna().all():
+                values = tuple(np.round(g[col].to_numpy(float), 6))
+                curves.setdefault((col, values), (g["dose"].astype(str), []))[1].append(key)
+    for (col, values), (doses, groups) in curves.items():
+        what = "DLT" if col == "true_tox" else "response"
+        who = labels[groups[0]] if len(groups) == 1 else f"{len(groups)} groups incl. " \
+            f"{labels[groups[0]]}"
+        ax.plot(doses, values, "-o" if col == "true_tox" else "--s", label=f"{what}: {who}")
     ax.set_xlabel(f"dose ({unit})" if unit else "dose")
     ax.set_ylabel("true probability")
     ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax.legend(fontsize=7, loc="upper left", frameon=False, bbox_to_anchor=(1.02, 1))
     ax.set_title("True dose-toxicity and dose-response curves")
     return _svg(fig)
 
@@ -47,15 +47,15 @@ def truth_curves(summary: pd.DataFrame, labels: list[str], unit: str) -> str:
 def bars(summary: pd.DataFrame, labels: list[str], column: str, title: str,
          ylabel: str) -> str:
     """Grouped bars of ``column`` per dose (and "none" where present), one group per cell."""
-    cells = sorted(summary["cell"].unique())
+    cells = sorted(summary["group"].unique())
     doses = list(dict.fromkeys(summary["dose"].astype(str)))
-    if column != "selected_pct":
+    if column not in ("selected_pct", "forward_pct"):
         doses = [d for d in doses if d != "none"]
-    fig, ax = plt.subplots(figsize=(max(5.5, 0.35 * len(doses) * len(cells)), 3.2))
+    fig, ax = plt.subplots(figsize=(min(9.0, max(5.5, 0.3 * len(doses) * len(cells))), 3.2))
     width = 0.8 / len(cells)
     x = np.arange(len(doses))
     for i, c in enumerate(cells):
-        g = summary[summary["cell"] == c]
+        g = summary[summary["group"] == c]
         g = g.set_index(g["dose"].astype(str))
         y = [float(g.loc[d, column]) if d in g.index else 0.0 for d in doses]
         ax.bar(x + (i - (len(cells) - 1) / 2) * width, y, width, label=labels[c])
@@ -63,5 +63,37 @@ def bars(summary: pd.DataFrame, labels: list[str], column: str, title: str,
     ax.set_xlabel("dose")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False, ncol=2 if len(cells) > 4 else 1)
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+    return _svg(fig)
+
+
+def by_group(metric_rows: pd.DataFrame, labels: list[str], column: str, title: str,
+             ylabel: str) -> str:
+    """One metric per group with its 95% Monte Carlo interval."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    g = metric_rows.sort_values("group")
+    x = np.arange(len(g))
+    ax.errorbar(x, g["value"], yerr=1.96 * g["se"].fillna(0), fmt="o", capsize=3)
+    ax.set_xticks(x, [labels[i] for i in g["group"]], rotation=20, ha="right", fontsize=7)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return _svg(fig)
+
+
+def fitted_curves(summary: pd.DataFrame, labels: list[str], unit: str) -> str:
+    """Mean fitted effect over placebo per dose (band: +-1.96 SE of the mean) against the true
+    effect, one colour per group."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    rows = summary[pd.to_numeric(summary["dose"], errors="coerce").notna()]
+    for i, (key, g) in enumerate(rows.groupby("group", sort=True)):
+        d = g["dose"].astype(float)
+        colour = f"C{i % 10}"
+        ax.plot(d, g["true_effect"], "--", color=colour, label=f"truth: {labels[key]}")
+        m, se = g["fitted_effect_mean"], g["fitted_effect_se"].fillna(0)
+        ax.plot(d, m, "-o", color=colour, label=f"fitted: {labels[key]}")
+        ax.fill_between(d, m - 1.96 * se, m + 1.96 * se, color=colour, alpha=0.2)
+    ax.set_xlabel(f"dose ({unit})" if unit else "dose")
+    ax.set_ylabel("effect over placebo")
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.set_title("Fitted dose-response (mean of trials) and the truth")
     return _svg(fig)

@@ -17,7 +17,8 @@ STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#2
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0 1.5em}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}figure{margin:1em 0}
-pre{background:#f7f7f7;padding:0.7em;font-size:0.8em;overflow-x:auto}"""
+pre{background:#f7f7f7;padding:0.7em;font-size:0.8em;overflow-x:auto}
+figure svg{max-width:100%;height:auto}div.wide{overflow-x:auto}"""
 
 
 def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
@@ -43,23 +44,36 @@ def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
     return plan, summary, metrics, []
 
 
-def _cell_labels(plan: dict) -> list[str]:
-    return [", ".join(f"{k}={v}" for k, v in c["labels"].items()) or
-            c["config"].get("name", "study") for c in plan["cells"]]
+def _groups(plan: dict, summary: pd.DataFrame, metrics: pd.DataFrame,
+            axes: list[str]) -> tuple[list[str], list[str]]:
+    """Number the (cell, phase II scenario) groups in column ``group`` of both tables; return
+    their labels and the label columns (the axes, and ``scenario`` where present)."""
+    cols = list(axes) + (["scenario"] if "scenario" in summary.columns else [])
+    names = {c["index"]: c["config"].get("name", "study") for c in plan["cells"]}
+    keys = list(dict.fromkeys(zip(summary["cell"], *[summary[c] for c in cols])))
+    index = {k: i for i, k in enumerate(keys)}
+    for df in (summary, metrics):
+        df.insert(0, "group", [index[k] for k in zip(df["cell"], *[df[c] for c in cols])])
+    labels = [", ".join(f"{c}={v}" for c, v in zip(cols, k[1:])) or names[k[0]] for k in keys]
+    return labels, cols
 
 
-def comparison(metrics: pd.DataFrame, axes: list[str]) -> pd.DataFrame:
-    """One row per cell, one column per metric: ``value (SE)``."""
+def comparison(metrics: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    """One row per group (cell, and phase II scenario), one column per metric:
+    ``value (SE)``."""
     m = metrics.copy()
     m["text"] = [f"{v:.2f} ({s:.2f})" if pd.notna(s) else f"{v:.2f}"
                  for v, s in zip(m["value"], m["se"])]
-    wide = m.pivot(index=["cell", *axes], columns="metric", values="text")
+    wide = m.pivot(index=["group", "cell", *cols], columns="metric", values="text")
     order = list(dict.fromkeys(metrics["metric"]))
-    return wide[order].reset_index()
+    wide = wide[order]
+    wide.columns.name = None
+    return wide.reset_index().drop(columns="group")
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, border=0, na_rep="", float_format=lambda x: f"{x:.3f}")
+    return ('<div class="wide">' + df.to_html(index=False, border=0, na_rep="",
+                                              float_format=lambda x: f"{x:.3f}") + "</div>")
 
 
 def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
@@ -67,10 +81,11 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     returns the HTML path."""
     folder = Path(folder)
     plan, summary, metrics, axes = _read(folder)
-    labels = _cell_labels(plan)
+    labels, cols = _groups(plan, summary, metrics, axes)
     cfg0 = plan["cells"][0]["config"]
     unit = cfg0.get("dose_unit", "") or ""
-    comp = comparison(metrics, axes)
+    comp = comparison(metrics, cols)
+    phase2 = "forward_pct" in summary.columns
     parts = [f"<h1>{html.escape(str(plan.get('source')))}</h1>",
              f"<p>{len(plan['cells'])} cell(s) &times; {plan.get('n_trials')} simulated trials, "
              f"seed {plan.get('seed')}; every cell on the same virtual patients (common random "
@@ -78,17 +93,27 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     if axes:
         cells = pd.DataFrame([{"cell": c["index"], **c["labels"]} for c in plan["cells"]])
         parts += ["<h2>Cells</h2>", _table(cells)]
-    parts += ["<h2>The truth</h2>",
-              f"<figure>{figures.truth_curves(summary, labels, unit)}</figure>",
-              "<h2>Operating characteristics, side by side</h2>", _table(comp),
-              "<h2>Selection</h2>",
-              f"<figure>{figures.bars(summary, labels, 'selected_pct', 'Selected dose', '% of trials')}</figure>",
-              "<h2>Allocation</h2>",
-              f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>",
-              "<h2>Per dose</h2>"]
-    for c, label in enumerate(labels):
-        cols = [x for x in summary.columns if x not in ("cell", *axes)]
-        parts += [f"<h3>{html.escape(label)}</h3>", _table(summary[summary["cell"] == c][cols])]
+    parts += ["<h2>Operating characteristics, side by side</h2>", _table(comp)]
+    if phase2:
+        power = metrics[metrics["metric"] == "power_pct"]
+        parts += ["<h2>Power</h2>",
+                  f"<figure>{figures.by_group(power, labels, 'power_pct', 'Power (MCP-Mod test)', '% of trials')}</figure>",
+                  "<h2>Fitted dose-response curves against the truth</h2>",
+                  f"<figure>{figures.fitted_curves(summary, labels, unit)}</figure>",
+                  "<h2>The dose taken forward</h2>",
+                  f"<figure>{figures.bars(summary, labels, 'forward_pct', 'Dose taken forward', '% of trials')}</figure>"]
+    else:
+        parts += ["<h2>The truth</h2>",
+                  f"<figure>{figures.truth_curves(summary, labels, unit)}</figure>",
+                  "<h2>Selection</h2>",
+                  f"<figure>{figures.bars(summary, labels, 'selected_pct', 'Selected dose', '% of trials')}</figure>",
+                  "<h2>Allocation</h2>",
+                  f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>"]
+    parts.append("<h2>Per dose</h2>")
+    for g, label in enumerate(labels):
+        keep = [x for x in summary.columns if x not in ("group", "cell", *cols)]
+        parts += [f"<h3>{html.escape(label)}</h3>",
+                  _table(summary[summary["group"] == g][keep])]
     parts += ["<h2>Study</h2>", "<pre>" + html.escape(yaml.safe_dump(
         cfg0, sort_keys=False)) + "</pre>"]
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
