@@ -77,6 +77,13 @@ def cmd_run(args) -> int:
     n_trials = args.trials if args.trials is not None else sim_cfg.get("n_trials", DEFAULT_TRIALS)
     seed = args.seed if args.seed is not None else sim_cfg.get("seed", DEFAULT_SEED)
     check_memory(study, n_trials, args.max_memory_gb)
+    if args.trace is not None:
+        if getattr(study, "conduct", None) is None:
+            raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
+                              ("--trace",))
+        if args.trace >= n_trials:
+            raise ConfigError(f"no trial {args.trace} in a run of {n_trials} trials (0.."
+                              f"{n_trials - 1})", ("--trace",))
     out = check_output(args.out if args.out is not None else Path("out") / study.name)
     print(f"{study.name}: simulating {n_trials:,} trials (seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
@@ -94,7 +101,13 @@ def cmd_run(args) -> int:
     for title, table in tables:
         print(f"\n{title}" if title else "")
         print(_fmt_table(table))
-    paths = save_simulations(sims, out, n_trials, ts.__version__)
+    extra = {}
+    if args.trace is not None:
+        trace = _trace(sims, args.trace)
+        print(f"\ntrial {args.trace} in calendar time (hours from the trial's start):")
+        print(trace.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
+        extra[f"trace_{args.trace}.csv"] = lambda p: trace.to_csv(p, index=False)
+    paths = save_simulations(sims, out, n_trials, ts.__version__, extra)
     print(f"\nwrote {', '.join(p.name for p in paths)} to {out}/")
     return 0
 
@@ -358,6 +371,24 @@ def _number_option(convert: type, low: float, above: bool, what: str):
     return parse
 
 
+def _trace(sims, k: int) -> pd.DataFrame:
+    """The event log of trial ``k`` of a timed run (enrolment, dosing, decisions, ...)."""
+    from trialsim.conduct.arrays import calendar_of
+    if sims.calendar is None:
+        raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
+                          ("--trace",))
+    rows = np.flatnonzero(sims.arrays.trials == k)
+    if rows.size == 0:
+        raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
+                          ("--trace",))
+    cal = calendar_of(sims.arrays, int(rows[0]), sims.study.conduct, sims.seed, sims.scenario,
+                      log=True)
+    df = pd.DataFrame(cal.events, columns=["time_h", "event", "patient", "site", "dose_index"])
+    doses = np.asarray(sims.study.doses, float)
+    df["dose"] = [doses[d] if d >= 0 else np.nan for d in df["dose_index"]]
+    return df.drop(columns="dose_index")
+
+
 def cmd_sweep(args) -> int:
     from trialsim.config.sweep import load_sweep
     from trialsim.sweep import collect, run_sweep
@@ -422,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  "results folder is replaced whole")
     r.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value, e.g. --set design.target=0.25 (repeatable)")
+    r.add_argument("--trace", type=_seed, metavar="K",
+                   help="print and write (trace_K.csv) the calendar of trial K: arrivals, "
+                        "dosing, decisions (studies with a conduct: section)")
     r.add_argument("--scenario", metavar="NAME",
                    help="run only this scenario of a phase II study's scenarios: section")
     r.add_argument("--max-memory-gb", type=_positive_float, default=DEFAULT_MAX_MEMORY_GB,

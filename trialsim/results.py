@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from trialsim.conduct.arrays import CalendarArrays
 from trialsim.designs.base import NO_DOSE
 from trialsim.study import Study, Truth
 
@@ -66,6 +67,7 @@ class Simulations:
     seed: int
     scenario: int
     arrays: TrialArrays
+    calendar: CalendarArrays | None = None
 
     @property
     def n_trials(self) -> int:
@@ -90,7 +92,19 @@ class Simulations:
             "stop_reason": a.reason,
             "stop_code": a.stop_code,
             "benchmark": a.benchmark,
+            **self._calendar_columns(),
         })
+
+    def _calendar_columns(self) -> dict:
+        c = self.calendar
+        if c is None:
+            return {}
+        return {"duration_weeks": c.duration_h / 168.0, "accrual_weeks": c.accrual_h / 168.0,
+                "screened": c.screened, "screen_failed": c.screen_failed,
+                "turned_away": c.turned_away, "wait_days_mean": c.wait_h / 24.0,
+                "chair_use": c.chair_use,
+                "decision_days": [np.round(r[np.isfinite(r)] / 24.0, 4).tolist()
+                                  for r in c.decision_h]}
 
     @cached_property
     def patients(self) -> pd.DataFrame:
@@ -173,6 +187,17 @@ class Simulations:
         }
         if truth.eff is not None:
             rows["responders_mean"] = a.eff.sum(axis=1).astype(float)
+        c = self.calendar
+        if c is not None:
+            rows.update({
+                "duration_weeks": c.duration_h / 168.0,
+                "accrual_weeks": c.accrual_h / 168.0,
+                "first_decision_days": c.decision_h[:, 0].astype(float) / 24.0,
+                "screened_mean": c.screened.astype(float),
+                "turned_away_mean": c.turned_away.astype(float),
+                "wait_days_mean": c.wait_h / 24.0,
+                "chair_use_pct": 100.0 * c.chair_use,
+            })
         return rows
 
     def _repr_html_(self) -> str:

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 
 from trialsim._lockstep_kernels import give_cohorts
+from trialsim.conduct.arrays import CalendarArrays, calendars
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
@@ -91,15 +92,18 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
         raise TypeError(f"progress must be a function progress(done, total), got "
                         f"{type(progress).__name__}")
     check_memory(study, n_trials, max_memory_gb, batch_size)
-    parts = []
+    parts, cals = [], []
     done = 0
     for start in range(first_trial, first_trial + n_trials, batch_size):
         trials = np.arange(start, min(start + batch_size, first_trial + n_trials), dtype=np.int64)
         parts.append(run_batch(study, trials, seed, scenario))
+        if study.conduct is not None:     # the timed path: each trial on its calendar
+            cals.append(calendars(parts[-1], study.conduct, seed, scenario))
         done += len(trials)
         if progress is not None:
             progress(done, n_trials)
-    return Simulations(study=study, seed=seed, scenario=scenario, arrays=TrialArrays.concat(parts))
+    return Simulations(study=study, seed=seed, scenario=scenario, arrays=TrialArrays.concat(parts),
+                       calendar=CalendarArrays.concat(cals) if cals else None)
 
 
 def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) -> TrialArrays:

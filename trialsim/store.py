@@ -166,9 +166,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def save_simulations(sims, out_dir: str | Path, n_trials: int, version: str) -> list[Path]:
+def save_simulations(sims, out_dir: str | Path, n_trials: int, version: str,
+                     extra: dict[str, Callable[[Path], None]] | None = None) -> list[Path]:
     """``summary.csv``, ``metrics.csv``, ``trials.parquet``, ``patients.parquet`` and
-    ``study.yaml`` (resolved config with seed, trial count and package version)."""
+    ``study.yaml`` (resolved config with seed, trial count and package version), and the
+    ``extra`` files (name: writer), all swapped in together."""
     meta = {"seed": sims.seed, "n_trials": n_trials, "scenario": sims.scenario,
             "trialsim_version": version}
     # simulation: makes the file re-run this very run; run: records it (ignored on load)
@@ -180,6 +182,7 @@ def save_simulations(sims, out_dir: str | Path, n_trials: int, version: str) -> 
         "trials.parquet": lambda p: write_parquet(sims.trials, p, resolved),
         "patients.parquet": lambda p: write_parquet(sims.patients, p, resolved),
         "study.yaml": lambda p: p.write_text(resolved, encoding="utf-8"),
+        **(extra or {}),
     })
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trialsim.conduct import Conduct
 from trialsim.designs.base import Design
 from trialsim.pk import PKSpec, check_metrics, pk_exposures
 from trialsim.population import Population, VirtualPatients
@@ -216,6 +217,7 @@ class Study:
     target: float
     config: dict = field(default_factory=dict, compare=False, hash=False)
     source: str | None = None
+    conduct: Conduct | None = None   # run in calendar time (None: the untimed path)
 
     def __post_init__(self) -> None:
         if not isinstance(self.design, Design):

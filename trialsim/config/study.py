@@ -39,7 +39,7 @@ from trialsim.study import DirectTruth, Mechanistic, Study
 #: ``run`` holds what ``trialsim run`` records in the study.yaml it writes (seed, trial count,
 #: version); it is ignored on load, so that file runs again as it is.
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "target", "truth", "population", "pk",
-            "response", "design", "simulation", "run")
+            "response", "design", "simulation", "run", "conduct")
 DOSE_UNITS = ("mg", "mg/kg", "")
 DEFAULT_TARGET = 0.30
 #: Most dose levels in a study, and the largest dose (mg or mg/kg).
@@ -96,6 +96,7 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     scenario = attempt(_scenario, doc, doses, unit)
     target = attempt(_target, doc, design)
     sim = attempt(_simulation, doc)
+    conduct = attempt(_conduct, doc) if "conduct" in doc else None
     checks.raise_any()
     if design.needs_efficacy and not scenario.has_efficacy:
         raise ConfigError(f"{design_to_config(design)['type']} decides on efficacy too: give "
@@ -105,7 +106,7 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     if description is not None:
         resolved["description"] = description
     resolved.update({"doses": list(doses), "dose_unit": unit, "target": target})
-    for k in ("truth", "population", "pk", "response"):
+    for k in ("truth", "population", "pk", "response", "conduct"):
         if k in doc:
             resolved[k] = copy.deepcopy(doc[k])
     resolved["design"] = design_to_config(design)
@@ -113,12 +114,28 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
         resolved["simulation"] = sim
     try:
         study = Study(name=name, doses=tuple(doses), dose_unit=unit, scenario=scenario,
-                      design=design, target=target, config=resolved, source=source)
+                      design=design, target=target, config=resolved, source=source,
+                      conduct=conduct)
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e), ("design",)) from None
     probe(study)
     _check_run_memory(study, sim)
     return study
+
+
+def _conduct(doc):
+    """The ``conduct:`` section (calendar-time conduct; see trialsim.conduct)."""
+    from trialsim.conduct import Conduct, Site
+    node = dict(expect_mapping(doc["conduct"], ("conduct",), "the conduct section (sites:, "
+                                                             "window_h:, ...)"))
+    sites = node.get("sites")
+    if not isinstance(sites, list) or not sites:
+        raise ConfigError(f"expected a non-empty list of sites ({{rate_per_week: ...}}), got "
+                          f"{describe_value(sites)}", ("conduct", "sites"))
+    node["sites"] = tuple(construct(Site, dict(expect_mapping(x, ("conduct", "sites", i),
+                                                              "a site")),
+                                    ("conduct", "sites", i)) for i, x in enumerate(sites))
+    return construct(Conduct, node, ("conduct",))
 
 
 def _check_run_memory(study, sim: dict) -> None:

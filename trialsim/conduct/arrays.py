@@ -1,0 +1,87 @@
+"""Calendars of a batch of escalation trials: per-trial summaries as arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsim.conduct.calendar import TrialCalendar, trial_calendar
+from trialsim.conduct.spec import Conduct
+from trialsim.rng import stream
+
+
+@dataclass(frozen=True)
+class CalendarArrays:
+    """Per trial (``T``): ``duration_h`` (first patient dosed to the last patient's primary
+    visit), ``accrual_h`` (trial start to the last patient dosed), ``screened``,
+    ``screen_failed``, ``enrolled``, ``turned_away`` and ``waiting`` (at the end) patients,
+    ``wait_h`` mean time from arrival to dosing, ``chair_use`` chair-hours used over
+    chair-hours open during the trial, and ``decision_h`` (T, P) the time of each decision
+    after a cohort (NaN beyond the trial's last)."""
+
+    duration_h: np.ndarray
+    accrual_h: np.ndarray
+    screened: np.ndarray
+    screen_failed: np.ndarray
+    enrolled: np.ndarray
+    turned_away: np.ndarray
+    waiting: np.ndarray
+    wait_h: np.ndarray
+    chair_use: np.ndarray
+    decision_h: np.ndarray
+
+    @classmethod
+    def concat(cls, parts: list["CalendarArrays"]) -> "CalendarArrays":
+        if len(parts) == 1:
+            return parts[0]
+        return cls(**{f: np.concatenate([getattr(p, f) for p in parts])
+                      for f in cls.__dataclass_fields__})
+
+
+def cohorts_of(patient_dose: np.ndarray, patient_cohort: np.ndarray) -> list[tuple[int, int]]:
+    """``[(dose, size), ...]`` of one trial from its patient records (slots not enrolled: -1)."""
+    given = patient_dose >= 0
+    c = patient_cohort[given]
+    d = patient_dose[given]
+    if c.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    sizes = np.diff(np.r_[starts, c.size])
+    return [(int(d[s]), int(n)) for s, n in zip(starts, sizes)]
+
+
+def open_fraction(conduct: Conduct) -> float:
+    lo, hi = conduct.open_hours
+    return (hi - lo) * len(conduct.open_days) / 168.0
+
+
+def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
+                log: bool = False) -> TrialCalendar:
+    """The calendar of the ``i``-th trial of ``arrays`` (its own ``accrual`` stream)."""
+    rng = stream(seed, scenario, int(arrays.trials[i]), "accrual")
+    return trial_calendar(cohorts_of(arrays.patient_dose[i], arrays.patient_cohort[i]),
+                          conduct, rng, log)
+
+
+def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:
+    """Every trial of ``arrays`` (a :class:`~trialsim.results.TrialArrays`) on its calendar."""
+    T, P = arrays.patient_dose.shape
+    out = {k: np.zeros(T) for k in ("duration_h", "accrual_h", "wait_h", "chair_use")}
+    counts = {k: np.zeros(T, np.int64) for k in ("screened", "screen_failed", "enrolled",
+                                                  "turned_away", "waiting")}
+    decisions = np.full((T, P), np.nan, np.float32)
+    chairs = sum(s.chairs for s in conduct.sites) * open_fraction(conduct)
+    for i in range(T):
+        cal = calendar_of(arrays, i, conduct, seed, scenario)
+        out["duration_h"][i] = cal.duration_h
+        out["accrual_h"][i] = max(cal.dosed) if cal.dosed else 0.0
+        out["wait_h"][i] = np.mean(np.subtract(cal.dosed, cal.arrived)) if cal.dosed else 0.0
+        span = cal.end - cal.dosed[0] if cal.dosed else 0.0
+        out["chair_use"][i] = cal.chair_busy_h / (chairs * span) if span > 0 else 0.0
+        counts["screened"][i] = cal.screened
+        counts["screen_failed"][i] = cal.screen_failed
+        counts["enrolled"][i] = len(cal.dosed)
+        counts["turned_away"][i] = cal.turned_away
+        counts["waiting"][i] = cal.waiting
+        decisions[i, :len(cal.decisions)] = cal.decisions
+    return CalendarArrays(**out, **counts, decision_h=decisions)

@@ -1,0 +1,119 @@
+"""One escalation trial on its calendar (simpy): arrivals at the sites, cohorts filled from the
+patients waiting, chairs, observation windows, decisions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
+
+
+@dataclass
+class TrialCalendar:
+    """Times in hours from the trial's start (the first site may open later).
+
+    ``dosed`` per enrolled patient, in enrolment order; ``arrived`` their arrival; ``decisions``
+    the time of each decision after a cohort (the window's end); ``end`` the last patient's
+    primary visit; counts of arrivals ``screened``, ``screen_failed``, ``turned_away`` and
+    ``waiting`` at the end; ``chair_busy_h`` summed over chairs; ``events`` the log
+    ``(time_h, event, patient, site, dose)`` when asked for."""
+
+    dosed: list = field(default_factory=list)
+    arrived: list = field(default_factory=list)
+    sites: list = field(default_factory=list)
+    decisions: list = field(default_factory=list)
+    end: float = 0.0
+    screened: int = 0
+    screen_failed: int = 0
+    turned_away: int = 0
+    waiting: int = 0
+    chair_busy_h: float = 0.0
+    events: list | None = None
+
+    @property
+    def duration_h(self) -> float:
+        """First patient dosed to the last patient's primary visit."""
+        return self.end - self.dosed[0] if self.dosed else 0.0
+
+
+def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,
+                   log: bool = False) -> TrialCalendar:
+    """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar."""
+    env = simpy.Environment()
+    cal = TrialCalendar(events=[] if log else None)
+    queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
+    arrived = simpy.Store(env)                    # wakes the trial on each eligible arrival
+    chairs = [simpy.Resource(env, capacity=s.chairs) for s in conduct.sites]
+    max_wait = conduct.max_wait_days * 24.0
+    done = env.event()
+    counter = [0]
+
+    def note(event, pid=-1, site=-1, dose=-1):
+        if cal.events is not None:
+            cal.events.append((env.now, event, pid, site, dose))
+
+    def arrivals(j: int, site):
+        yield env.timeout(site.opens_week * HOURS_PER_WEEK)
+        mean_gap = HOURS_PER_WEEK / site.rate_per_week
+        while not done.triggered:
+            yield env.timeout(rng.exponential(mean_gap))
+            if done.triggered:
+                return
+            counter[0] += 1
+            cal.screened += 1
+            if conduct.screen_fail and rng.random() < conduct.screen_fail:
+                cal.screen_failed += 1
+                note("screen_fail", counter[0], j)
+                continue
+            queue.append((env.now, counter[0], j))
+            note("arrive", counter[0], j)
+            arrived.put(counter[0])
+
+    def expire():
+        while queue and env.now - queue[0][0] > max_wait:
+            _, pid, j = queue.pop(0)
+            cal.turned_away += 1
+            note("turned_away", pid, j)
+
+    def dose_one(t_arr, pid, j, dose):
+        with chairs[j].request() as req:
+            yield req
+            start = conduct.next_open(env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            cal.dosed.append(env.now)
+            cal.arrived.append(t_arr)
+            cal.sites.append(j)
+            note("dose", pid, j, dose)
+            if conduct.session_h:
+                yield env.timeout(conduct.session_h)
+                cal.chair_busy_h += conduct.session_h
+
+    def trial():
+        for dose, size in cohorts:
+            while True:
+                expire()
+                if len(queue) >= size:
+                    break
+                yield arrived.get()
+            group, queue[:size] = queue[:size], []
+            procs = [env.process(dose_one(t, pid, j, dose)) for t, pid, j in group]
+            yield simpy.AllOf(env, procs)
+            last = max(cal.dosed[-size:])
+            wait = last + conduct.window_h - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+            cal.decisions.append(env.now)
+            note("decision")
+        cal.end = max(cal.dosed) + conduct.read_out if cal.dosed else 0.0
+        expire()
+        cal.waiting = len(queue)
+        done.succeed()
+
+    for j, s in enumerate(conduct.sites):
+        env.process(arrivals(j, s))
+    env.process(trial())
+    env.run(until=done)
+    return cal

@@ -1,0 +1,86 @@
+"""The ``conduct:`` section of a study: sites and accrual, observation windows, waiting limits,
+clinic chairs and opening hours.  Times in hours unless the name says otherwise."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, model_validator
+
+from trialsim.spec import spec
+
+HOURS_PER_WEEK = 168.0
+
+
+@spec
+class Site:
+    """A recruiting site: Poisson arrivals at ``rate_per_week`` from ``opens_week`` on, and
+    ``chairs`` infusion chairs."""
+
+    rate_per_week: Annotated[float, Field(gt=0, le=10_000, description="patients arriving "
+                                                                      "per week")]
+    opens_week: Annotated[float, Field(ge=0, le=10_000, description="week the site opens")] = 0.0
+    chairs: Annotated[int, Field(ge=1, le=1000, description="infusion chairs")] = 1
+
+
+@spec
+class Conduct:
+    """How a trial runs in calendar time.
+
+    ``sites``: the recruiting sites.  ``screen_fail``: probability an arrival is not eligible.
+    ``window_h``: observation window after a cohort's last dose before the next decision.
+    ``max_wait_days``: an eligible patient waits at most this long for a place in a cohort,
+    then is turned away.  ``session_h``: chair time per patient (infusion and monitoring; 0:
+    chairs are not modelled).  ``open_hours``: the clinic's daily ``[open, close)`` hours,
+    ``open_days``: days it opens (0 = the trial's first day, 7-day weeks); a session starts
+    only when the clinic is open.  ``read_out_h``: the primary visit after dosing (default:
+    the window), the end of a patient's participation for the trial's duration.
+    """
+
+    sites: tuple[Site, ...]
+    window_h: Annotated[float, Field(ge=0, le=100_000, description="observation window per "
+                                                                   "cohort (h)")] = 24.0
+    screen_fail: Annotated[float, Field(ge=0, lt=1, description="probability an arrival is "
+                                                                "not eligible")] = 0.0
+    max_wait_days: Annotated[float, Field(gt=0, le=10_000, description="longest wait for a "
+                                                                       "place (days)")] = 1e4
+    session_h: Annotated[float, Field(ge=0, le=1000, description="chair time per patient "
+                                                                 "(h)")] = 0.0
+    open_hours: tuple[float, float] = (0.0, 24.0)
+    open_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
+    read_out_h: Annotated[float | None, Field(ge=0, le=100_000, description="primary visit "
+                                                                          "after dosing (h)")] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "Conduct":
+        if not self.sites:
+            raise ValueError("expected at least one site")
+        lo, hi = self.open_hours
+        if not 0 <= lo < hi <= 24:
+            raise ValueError(f"open_hours must be [open, close) with 0 <= open < close <= 24, "
+                             f"got {list(self.open_hours)}")
+        if not self.open_days or any(not 0 <= d <= 6 for d in self.open_days) \
+                or len(set(self.open_days)) != len(self.open_days):
+            raise ValueError(f"open_days must be distinct days 0..6, got {list(self.open_days)}")
+        if self.session_h > hi - lo:
+            raise ValueError(f"a session of {self.session_h:g} h does not fit in the opening "
+                             f"hours {list(self.open_hours)}")
+        return self
+
+    @property
+    def read_out(self) -> float:
+        return self.window_h if self.read_out_h is None else self.read_out_h
+
+    def next_open(self, t: float) -> float:
+        """The earliest time >= ``t`` (hours) at which a session of ``session_h`` may start."""
+        lo, hi = self.open_hours
+        if (lo, hi) == (0.0, 24.0) and len(self.open_days) == 7:
+            return t
+        day = int(t // 24)
+        for k in range(8):
+            d = day + k
+            if d % 7 not in self.open_days:
+                continue
+            start = max(t, d * 24 + lo)
+            if start + self.session_h <= d * 24 + hi + 1e-9:
+                return start
+        raise AssertionError("no opening within a week")  # pragma: no cover - validated
