@@ -126,7 +126,7 @@ class Simulations:
         selection), ``patients_mean``/``patients_se`` and ``dlt_mean``/``dlt_se`` (per trial),
         and with efficacy ``true_eff`` and ``eff_mean``/``eff_se`` (responders per trial).
         """
-        a, truth, T = self.arrays, self.truth, self.n_trials
+        a, truth = self.arrays, self.truth
         D = self.study.n_doses
         sel = np.stack([a.selected == d for d in range(D)] + [a.selected == NO_DOSE], axis=1).astype(float)
         bench = np.stack([a.benchmark == d for d in range(D)] + [a.benchmark == NO_DOSE],
