@@ -124,3 +124,11 @@ def test_renders_in_headless_chromium(sweep_folder, tmp_path):
     assert shot.exists() and shot.stat().st_size > 10_000
     assert "Uncaught" not in r.stderr and "CONSOLE" not in r.stderr.upper().replace(
         "CONSOLE(0)", "")
+
+
+def test_timed_runs_show_the_trial_durations(tmp_path):
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ketamine_iv_trd.yaml"
+    assert main(["run", str(cfg), "--trials", "100", "--out", str(tmp_path / "run")]) == 0
+    path = write_report(tmp_path / "run")
+    c = _check(path)
+    assert "Trial duration" in path.read_text() and c.figures == 4

@@ -227,3 +227,20 @@ def test_flagship_sweep_on_a_dask_cluster_equals_serial(tmp_path, capsys):
     m = pd.read_csv(tmp_path / "s" / "metrics.csv")
     assert set(m["design.target,target"]) == {0.2, 0.25, 0.3}
     assert set(m["response.toxicity.x50"]) == {"more_toxic", "as_assumed", "less_toxic"}
+
+
+def test_timed_cells_keep_their_calendars(tmp_path):
+    """A study with a conduct: section: the task files keep each trial's calendar, and the
+    collected duration metrics equal one timed run."""
+    doc = dict(STUDY, conduct={"sites": [{"rate_per_week": 1.0}], "window_h": 48})
+    p = tmp_path / "t.yaml"
+    p.write_text(yaml.safe_dump({"study": doc, "n_trials": 60, "seed": 2, "chunk": 25,
+                                 "axes": {"design.target": [0.25, 0.3]}}, sort_keys=False))
+    sweep = load_sweep(p)
+    run_sweep(sweep, tmp_path / "o", backend="serial")
+    _, metrics = collect(tmp_path / "o")
+    one = ts.simulate(ts.from_dict(sweep.cells[1].doc), n_trials=60, seed=2)
+    got = metrics[metrics["cell"] == 1].set_index("metric")["value"]
+    want = one.metrics().set_index("metric")["value"]
+    assert "duration_weeks" in got.index
+    pd.testing.assert_series_equal(got, want, check_names=False)

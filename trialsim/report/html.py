@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -42,6 +43,26 @@ def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
             "n_trials": config.get("simulation", {}).get("n_trials"),
             "seed": config.get("simulation", {}).get("seed")}
     return plan, summary, metrics, []
+
+
+def _durations(folder: Path, plan: dict) -> dict[int, np.ndarray]:
+    """Trial durations (weeks) per cell, where the trials ran in calendar time."""
+    import pyarrow.parquet as pq
+    out = {}
+    if (folder / "sweep.json").exists():
+        for c in plan["cells"]:
+            files = sorted((folder / "cells" / f"{c['index']:05d}").glob("trials-*.parquet"))
+            cols = [pq.read_schema(f).names for f in files[:1]]
+            if files and "calendar.duration_h" in cols[0]:
+                out[c["index"]] = np.concatenate([
+                    pq.read_table(f, columns=["calendar.duration_h"]).column(0).to_numpy()
+                    for f in files]) / 168.0
+    elif (folder / "trials.parquet").exists():
+        names = pq.read_schema(folder / "trials.parquet").names
+        if "duration_weeks" in names:
+            out[0] = pq.read_table(folder / "trials.parquet",
+                                   columns=["duration_weeks"]).column(0).to_numpy()
+    return out
 
 
 def _groups(plan: dict, summary: pd.DataFrame, metrics: pd.DataFrame,
@@ -109,6 +130,12 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
                   f"<figure>{figures.bars(summary, labels, 'selected_pct', 'Selected dose', '% of trials')}</figure>",
                   "<h2>Allocation</h2>",
                   f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>"]
+    durations = _durations(folder, plan)
+    if durations:
+        names = [", ".join(f"{k}={v}" for k, v in c["labels"].items()) or
+                 c["config"].get("name", "study") for c in plan["cells"]]
+        parts += ["<h2>Trial duration</h2>",
+                  f"<figure>{figures.durations(durations, names)}</figure>"]
     parts.append("<h2>Per dose</h2>")
     for g, label in enumerate(labels):
         keep = [x for x in summary.columns if x not in ("group", "cell", *cols)]

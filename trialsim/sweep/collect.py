@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from trialsim.sweep.run import PLAN_FILE
-from trialsim.sweep.tasks import table_to_arrays
+from trialsim.sweep.tasks import CALENDAR, table_to_arrays
 
 
 def _arrays_class(name: str):
@@ -26,7 +26,8 @@ def cell_simulations(out: Path, cell: dict, n_trials: int, seed: int):
     ``ValueError`` naming the missing trials if the tasks do not cover ``0 .. n_trials - 1``."""
     from trialsim.config.study import from_dict
     files = sorted((out / "cells" / f"{cell['index']:05d}").glob("trials-*.parquet"))
-    parts, covered = [], 0
+    from trialsim.conduct.arrays import CalendarArrays
+    parts, cals, covered = [], [], 0
     kind = None
     for f in files:
         table = pq.read_table(f)
@@ -36,6 +37,7 @@ def cell_simulations(out: Path, cell: dict, n_trials: int, seed: int):
             break
         kind = meta["arrays"]
         parts.append(table_to_arrays(table, _arrays_class(kind)))
+        cals.append(table_to_arrays(table, CalendarArrays, CALENDAR))
         covered = t["stop"]
     if covered != n_trials:
         raise ValueError(f"cell {cell['index']} has trials 0..{covered - 1} of {n_trials}: run "
@@ -44,7 +46,9 @@ def cell_simulations(out: Path, cell: dict, n_trials: int, seed: int):
     arrays = _arrays_class(kind).concat(parts)
     if kind == "TrialArrays":
         from trialsim.results import Simulations
-        return Simulations(study=study, seed=seed, scenario=0, arrays=arrays)
+        calendar = CalendarArrays.concat(cals) if cals and all(c is not None for c in cals) \
+            else None
+        return Simulations(study=study, seed=seed, scenario=0, arrays=arrays, calendar=calendar)
     from trialsim.phase2.results import Phase2Simulations
     return Phase2Simulations(study=study, seed=seed, scenario=0, arrays=arrays)
 

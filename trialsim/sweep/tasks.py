@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 META_KEY = b"trialsim"
+#: Column prefix of the calendar arrays (timed path) in a task file.
+CALENDAR = "calendar."
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,13 @@ def run_task(task: Task, doc_json: str, seed: int, out: str) -> tuple[Task, int]
     sims = simulate(_study(doc_json), n_trials=task.stop - task.start, seed=seed,
                     first_trial=task.start)
     table = arrays_to_table(sims.arrays)
+    if getattr(sims, "calendar", None) is not None:      # the timed path's calendars
+        cal = arrays_to_table(sims.calendar, CALENDAR)
+        shapes = {**json.loads(table.schema.metadata[b"shapes"]),
+                  **json.loads(cal.schema.metadata[b"shapes"])}
+        for name in cal.column_names:
+            table = table.append_column(name, cal.column(name))
+        table = table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode()})
     meta = {"version": __version__, "seed": seed, "task": task.__dict__,
             "config": json.loads(doc_json), "arrays": type(sims.arrays).__name__}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
@@ -62,34 +71,39 @@ def run_task(task: Task, doc_json: str, seed: int, out: str) -> tuple[Task, int]
     return task, task.stop - task.start
 
 
-def arrays_to_table(arrays) -> pa.Table:
-    """A results dataclass of per-trial arrays (leading axis: trials) as an Arrow table."""
+def arrays_to_table(arrays, prefix: str = "") -> pa.Table:
+    """A results dataclass of per-trial arrays (leading axis: trials) as an Arrow table, its
+    column names prefixed with ``prefix``."""
     cols, shapes = {}, {}
     for f in fields(arrays):
         a = np.asarray(getattr(arrays, f.name))
-        shapes[f.name] = list(a.shape[1:])
+        name = prefix + f.name
+        shapes[name] = list(a.shape[1:])
         if a.ndim == 1:
-            cols[f.name] = pa.array(a)
+            cols[name] = pa.array(a)
         else:
             width = int(np.prod(a.shape[1:]))
             flat = pa.array(np.ascontiguousarray(a).reshape(-1))
-            cols[f.name] = pa.FixedSizeListArray.from_arrays(flat, width)
+            cols[name] = pa.FixedSizeListArray.from_arrays(flat, width)
     table = pa.table(cols)
     return table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode()})
 
 
-def table_to_arrays(table: pa.Table, cls):
-    """Inverse of :func:`arrays_to_table` for the dataclass ``cls``."""
+def table_to_arrays(table: pa.Table, cls, prefix: str = ""):
+    """Inverse of :func:`arrays_to_table` for the dataclass ``cls`` (the columns with
+    ``prefix``), or None if the table has none of them."""
     shapes = json.loads(table.schema.metadata[b"shapes"])
     out = {}
     for name, shape in shapes.items():
+        if not name.startswith(prefix) or (not prefix and name.startswith(CALENDAR)):
+            continue
         col = table.column(name).combine_chunks()
         if shape:
             flat = col.flatten().to_numpy(zero_copy_only=False)
-            out[name] = flat.reshape(len(table), *shape)
+            out[name[len(prefix):]] = flat.reshape(len(table), *shape)
         else:
-            out[name] = col.to_numpy(zero_copy_only=False)
-    return cls(**out)
+            out[name[len(prefix):]] = col.to_numpy(zero_copy_only=False)
+    return cls(**out) if out else None
 
 
 def read_meta(path: Path) -> dict | None:
