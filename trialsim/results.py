@@ -10,11 +10,12 @@ import pandas as pd
 
 from trialsim.conduct.arrays import CalendarArrays
 from trialsim.designs.base import NO_DOSE
+from trialsim.stack import PerTrial
 from trialsim.study import Study, Truth
 
 
 @dataclass(frozen=True)
-class TrialArrays:
+class TrialArrays(PerTrial):
     """Per-trial arrays of one or more batches (``T`` trials, ``D`` doses, ``P`` patient slots).
 
     ``selected`` (T,) dose index or NO_DOSE; ``reason`` (T,) why the trial stopped and
@@ -38,14 +39,6 @@ class TrialArrays:
     patient_tox: np.ndarray
     patient_eff: np.ndarray
     benchmark: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: list["TrialArrays"]) -> "TrialArrays":
-        """Stack batches of the same study (same doses and patient slots)."""
-        if len(parts) == 1:
-            return parts[0]
-        return cls(**{name: np.concatenate([getattr(p, name) for p in parts])
-                      for name in cls.__dataclass_fields__})
 
 
 def _mean_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:

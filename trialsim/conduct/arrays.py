@@ -8,10 +8,11 @@ import numpy as np
 from trialsim.conduct.calendar import TrialCalendar, trial_calendar
 from trialsim.conduct.spec import Conduct
 from trialsim.rng import stream
+from trialsim.stack import PerTrial
 
 
 @dataclass(frozen=True)
-class CalendarArrays:
+class CalendarArrays(PerTrial):
     """Per trial (``T``): ``duration_h`` (first patient dosed to the last patient's primary
     visit), ``accrual_h`` (trial start to the last patient dosed), ``screened``,
     ``screen_failed``, ``enrolled``, ``turned_away`` and ``waiting`` (at the end) patients,
@@ -29,13 +30,6 @@ class CalendarArrays:
     wait_h: np.ndarray
     chair_use: np.ndarray
     decision_h: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: list["CalendarArrays"]) -> "CalendarArrays":
-        if len(parts) == 1:
-            return parts[0]
-        return cls(**{f: np.concatenate([getattr(p, f) for p in parts])
-                      for f in cls.__dataclass_fields__})
 
 
 def cohorts_of(patient_dose: np.ndarray, patient_cohort: np.ndarray) -> list[tuple[int, int]]:

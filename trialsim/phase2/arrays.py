@@ -5,9 +5,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trialsim.stack import PerTrial
+
 
 @dataclass(frozen=True)
-class Phase2Arrays:
+class Phase2Arrays(PerTrial):
     """Per trial (``T``), arm (``D``) and patient (``N``): ``arm`` (T, N) randomised arm,
     ``dropout_h`` (T, N) dropout time (inf: none), ``y`` (T, N) the endpoint as analysed (NaN:
     not analysed), ``n`` / ``analysed`` (T, D) randomised / analysed patients, ``observed``
@@ -44,10 +46,3 @@ class Phase2Arrays:
     dropped: np.ndarray
     arm2: np.ndarray
     y2: np.ndarray
-
-    @classmethod
-    def concat(cls, parts: list["Phase2Arrays"]) -> "Phase2Arrays":
-        if len(parts) == 1:
-            return parts[0]
-        return cls(**{f: np.concatenate([getattr(p, f) for p in parts])
-                      for f in cls.__dataclass_fields__})
