@@ -126,9 +126,21 @@ def test_renders_in_headless_chromium(sweep_folder, tmp_path):
         "CONSOLE(0)", "")
 
 
-def test_timed_runs_show_the_trial_durations(tmp_path):
+def test_timed_pk_study_shows_durations_and_concentration_bands(tmp_path):
     cfg = Path(__file__).resolve().parents[1] / "configs" / "ketamine_iv_trd.yaml"
     assert main(["run", str(cfg), "--trials", "100", "--out", str(tmp_path / "run")]) == 0
     path = write_report(tmp_path / "run")
     c = _check(path)
-    assert "Trial duration" in path.read_text() and c.figures == 4
+    text = path.read_text()
+    assert "Trial duration" in text and "Pharmacokinetics" in text and c.figures == 5
+
+
+def test_pk_bands_are_ordered_and_scale_with_the_dose():
+    """The report's bands: 5th <= median <= 95th percentile; linear PK in mg/kg: the median
+    profile at 1.0 mg/kg is 10 times that at 0.1 mg/kg (the same virtual patients)."""
+    from trialsim.report.pk import pk_profiles
+    study = ts.load(Path(__file__).resolve().parents[1] / "configs" / "ketamine_iv_trd.yaml")
+    times, q = pk_profiles(study, n_patients=200, n_times=12)
+    assert (q[0] <= q[1]).all() and (q[1] <= q[2]).all() and times[-1] == 24
+    import numpy as np
+    np.testing.assert_allclose(q[1, :, -1] / q[1, :, 0], 10.0, rtol=1e-9)

@@ -113,3 +113,19 @@ def durations(weeks: dict, labels: list[str]) -> str:
     ax.set_title("Trial duration")
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
     return _svg(fig)
+
+
+def pk_bands(times, q, doses, unit: str) -> str:
+    """Median plasma concentration over time per dose level, with the 5-95 % band."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    for j, d in enumerate(doses):
+        colour = f"C{j % 10}"
+        ax.plot(times, q[1, :, j], color=colour, label=f"{d:g} {unit}".strip())
+        ax.fill_between(times, q[0, :, j], q[2, :, j], color=colour, alpha=0.15)
+    ax.set_xlabel("time after the dose (h)")
+    ax.set_ylabel("plasma concentration (ng/mL)")
+    ax.set_yscale("log")
+    ax.set_ylim(bottom=max(q[0][q[0] > 0].min(), q[1].max() * 1e-3))
+    ax.set_title("PK: median and 5-95% of virtual patients")
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1))
+    return _svg(fig)

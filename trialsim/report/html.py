@@ -65,6 +65,20 @@ def _durations(folder: Path, plan: dict) -> dict[int, np.ndarray]:
     return out
 
 
+def _pk_figure(config: dict, unit: str) -> str | None:
+    """The base study's concentration-time bands (studies with a PK model)."""
+    from trialsim.config.study import from_dict
+    from trialsim.report.pk import pk_profiles
+    if "pk" not in config:
+        return None
+    study = from_dict(config, name_default=config.get("name", "study"))
+    out = pk_profiles(study)
+    if out is None:
+        return None
+    times, q = out
+    return figures.pk_bands(times, q, study.doses, unit)
+
+
 def _groups(plan: dict, summary: pd.DataFrame, metrics: pd.DataFrame,
             axes: list[str]) -> tuple[list[str], list[str]]:
     """Number the (cell, phase II scenario) groups in column ``group`` of both tables; return
@@ -130,6 +144,9 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
                   f"<figure>{figures.bars(summary, labels, 'selected_pct', 'Selected dose', '% of trials')}</figure>",
                   "<h2>Allocation</h2>",
                   f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>"]
+    pk = _pk_figure(cfg0, unit)
+    if pk:
+        parts += ["<h2>Pharmacokinetics</h2>", f"<figure>{pk}</figure>"]
     durations = _durations(folder, plan)
     if durations:
         names = [", ".join(f"{k}={v}" for k, v in c["labels"].items()) or
