@@ -291,8 +291,7 @@ def cmd_sweep(args) -> int:
     sweep = load_sweep(args.sweep)
     if (args.task is None) != (args.of is None):
         raise ConfigError("--task and --of go together (task I of N array jobs)", ("--task",))
-    tasks = plan(sweep)
-    mine = tasks if args.task is None else tasks[args.task::args.of]
+    mine = plan(sweep, args.task, args.of or 1)
     print(f"{sweep.source}: {len(sweep.cells)} cells x {sweep.n_trials:,} trials "
           f"(seed {sweep.seed}), {len(mine)} tasks of up to {sweep.chunk:,} trials"
           + ("" if args.task is None else f" (array task {args.task} of {args.of})"), flush=True)

@@ -159,7 +159,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
         dec = design.decide_batch(state)
 
     benchmark = fully_informed_selection(tox_po, study.target)
-    if po.eff is not None:
+    if po.eff is not None and design.needs_efficacy:   # efficacy-toxicity designs only
         obd = design.optimal_dose(tox_po.mean(axis=1), eff_po.mean(axis=1),
                                   (tox_po & eff_po).mean(axis=1))
         benchmark = benchmark if obd is None else np.asarray(obd, np.int64)

@@ -50,9 +50,9 @@ class Scenario:
     population: Population
 
     @property
-    def has_efficacy(self) -> bool:
+    def has_efficacy(self) -> bool:  # pragma: no cover - abstract
         """Whether patients have an efficacy outcome."""
-        return getattr(self, "eff", None) is not None or getattr(self, "efficacy", None) is not None
+        raise NotImplementedError
 
     def n_z(self) -> int:
         return 0
@@ -81,6 +81,10 @@ class DirectTruth(Scenario):
     tox: tuple[float, ...]
     eff: tuple[float, ...] | None = None
     population: Population = field(default_factory=Population)
+
+    @property
+    def has_efficacy(self) -> bool:
+        return self.eff is not None
 
     def outcomes(self, patients, doses, dose_unit):
         tox = patients.u[..., 0:1] < np.asarray(self.tox)
@@ -135,6 +139,10 @@ class Mechanistic(Scenario):
     toxicity: OutcomeModel
     efficacy: OutcomeModel | None = None
     pk: PKSpec | None = None
+
+    @property
+    def has_efficacy(self) -> bool:
+        return self.efficacy is not None
 
     def __post_init__(self) -> None:
         for role, m in (("toxicity", self.toxicity), ("efficacy", self.efficacy)):

@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from numpy.polynomial.legendre import leggauss
@@ -98,7 +98,7 @@ class CRMModel:
     def logistic(self) -> bool:
         return self.kind == "logistic"
 
-    @property
+    @cached_property
     def x(self) -> np.ndarray:
         """The model's dose values: ``log s`` (power) or ``logit(s) - intercept`` (logistic)."""
         s = np.asarray(self.skeleton, dtype=float)
@@ -214,7 +214,12 @@ def _counts(n, tox, n_doses: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _model(skeleton, model: str, intercept: float) -> CRMModel:
-    return CRMModel(tuple(float(s) for s in skeleton), model, float(intercept))
+    return _cached_model(tuple(float(s) for s in skeleton), model, float(intercept))
+
+
+@lru_cache(maxsize=128)
+def _cached_model(skeleton: tuple[float, ...], model: str, intercept: float) -> CRMModel:
+    return CRMModel(skeleton, model, intercept)
 
 
 def _run(n, tox, q: Quadrature, mean_ptox: bool, model: CRMModel | None = None):

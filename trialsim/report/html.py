@@ -148,11 +148,11 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     if pk:
         parts += ["<h2>Pharmacokinetics</h2>", f"<figure>{pk}</figure>"]
     durations = _durations(folder, plan)
-    if durations:
-        names = [", ".join(f"{k}={v}" for k, v in c["labels"].items()) or
-                 c["config"].get("name", "study") for c in plan["cells"]]
+    if durations:      # calendars are escalation-only: one group per cell
+        group = dict(zip(summary["cell"], summary["group"]))
+        weeks = {group[c]: w for c, w in durations.items()}
         parts += ["<h2>Trial duration</h2>",
-                  f"<figure>{figures.durations(durations, names)}</figure>"]
+                  f"<figure>{figures.durations(weeks, labels)}</figure>"]
     parts.append("<h2>Per dose</h2>")
     for g, label in enumerate(labels):
         keep = [x for x in summary.columns if x not in ("group", "cell", *cols)]

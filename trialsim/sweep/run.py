@@ -23,10 +23,16 @@ PLAN_FILE = "sweep.json"
 BACKENDS = ("serial", "processes", "dask")
 
 
-def plan(sweep: Sweep) -> list[Task]:
-    """Every task of the sweep, cell by cell, in trial order."""
-    return [Task(sweep.key, c.index, a, min(a + sweep.chunk, sweep.n_trials))
-            for c in sweep.cells for a in range(0, sweep.n_trials, sweep.chunk)]
+def plan(sweep: Sweep, task_index: int | None = None, n_tasks: int = 1) -> list[Task]:
+    """The sweep's tasks, cell by cell, in trial order; with ``task_index``, only the share
+    ``i % n_tasks == task_index`` (array jobs)."""
+    tasks = [Task(sweep.key, c.index, a, min(a + sweep.chunk, sweep.n_trials))
+             for c in sweep.cells for a in range(0, sweep.n_trials, sweep.chunk)]
+    if task_index is None:
+        return tasks
+    if not 0 <= task_index < n_tasks:
+        raise ValueError(f"--task must lie in 0..{n_tasks - 1}, got {task_index}")
+    return tasks[task_index::n_tasks]
 
 
 def prepare(sweep: Sweep, out: Path) -> None:
@@ -94,12 +100,7 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     out = Path(out)
     prepare(sweep, out)
-    tasks = plan(sweep)
-    if task_index is not None:
-        if not 0 <= task_index < n_tasks:
-            raise ValueError(f"--task must lie in 0..{n_tasks - 1}, got {task_index}")
-        tasks = tasks[task_index::n_tasks]
-    todo = pending(tasks, out)
+    todo = pending(plan(sweep, task_index, n_tasks), out)
     docs = {c.index: json.dumps(c.doc, sort_keys=True) for c in sweep.cells}
     args = [(t, docs[t.cell], sweep.seed, str(out)) for t in todo]
     if backend == "dask" or scheduler is not None:
