@@ -2,6 +2,8 @@
 the untimed path, conservation of patients, opening hours, reproducibility and config errors."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,100 @@ def test_bad_conduct_names_the_path(conduct, path):
     with pytest.raises((ConfigError, ConfigErrors)) as e:
         study(conduct)
     assert path in str(e.value)
+
+
+def test_follow_up_calendars_keep_their_times_when_trials_stop_early():
+    """Designs deciding with partial follow-up: the calendars are laid out for every patient
+    before the decisions; a trial that stops early gets its calendar again for the cohorts it
+    had, and those cohorts keep their times (two sites, chairs, sessions, opening hours,
+    waiting limits: nothing in the calendar depends on later cohorts or on the doses)."""
+    from trialsim.conduct.arrays import calendar_of
+    from trialsim.conduct.followup import follow_up_clock
+    from trialsim.simulate import run_batch
+    tite = {"type": "tite_crm", "target": 0.25, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],
+            "cohort_size": 2, "max_patients": 24,
+            "modifiers": [{"type": "stop_when_too_toxic", "threshold": 0.3, "prob": 0.8}]}
+    conduct = {"sites": [{"rate_per_week": 3.0, "chairs": 1},
+                         {"rate_per_week": 2.0, "opens_week": 2, "chairs": 1}],
+               "window_h": 168, "session_h": 3, "open_hours": [8, 17],
+               "open_days": [0, 1, 2, 3, 4], "max_wait_days": 2, "screen_fail": 0.2}
+    s = ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": [0.3, 0.4, 0.5, 0.6, 0.7]},
+                      "design": tite, "conduct": conduct})
+    trials = np.arange(60)
+    clock = follow_up_clock(s, trials, 3, 0)
+    arrays = run_batch(s, trials, 3, 0, clock)
+    enrolled = (arrays.patient_dose >= 0).sum(axis=1)
+    assert (enrolled < 24).sum() >= 10 and (enrolled == 24).any()
+    for i in range(trials.size):
+        cal = calendar_of(arrays, i, s.conduct, 3, 0, follow_up=True)
+        k = len(cal.dosed)
+        assert k == enrolled[i]
+        np.testing.assert_array_equal(cal.dosed, clock.dosed[i, :k])
+        np.testing.assert_array_equal(cal.formed, clock.formed[i, :len(cal.formed)])
+        # decisions: each next cohort's formation, then the last cohort's window end
+        assert cal.decisions[:-1] == cal.formed[1:]
+        assert cal.decisions[-1] == max(cal.dosed) + 168
+    sims = ts.simulate(s, 60, seed=3)
+    np.testing.assert_array_equal(sims.arrays.patient_dose, arrays.patient_dose)
+    np.testing.assert_array_equal(sims.calendar.enrolled, enrolled)
+
+
+def test_trace_of_a_tite_trial_shows_each_dlt_within_its_window(tmp_path):
+    """`trialsim run --trace K` with a design deciding on partial follow-up: one `dlt` row per
+    DLT of the trial, after its patient's dose and within the window."""
+    import pandas as pd
+
+    from trialsim.cli import main
+    cfg = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / "examples" \
+        / "tite_crm.yaml"
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "--trials", "6", "--seed", "4", "--trace", "2",
+                 "--out", str(out)]) == 0
+    trace = pd.read_csv(out / "trace_2.csv")
+    trials = pd.read_parquet(out / "trials.parquet").set_index("trial")
+    dlt = trace[trace.event == "dlt"]
+    assert len(dlt) == trials.loc[2, "n_dlt"] > 0
+    dosed = trace[trace.event == "dose"].set_index("patient")["time_h"]
+    lag = dlt.set_index("patient")["time_h"] - dosed.loc[dlt.patient].to_numpy()
+    assert ((lag >= 0) & (lag < 1008)).all()
+    assert trace.time_h.is_monotonic_increasing
+
+
+def test_assessment_visits_decide_what_a_follow_up_design_knows():
+    """With DLT assessments at 24 h, 7 and 14 days (window 28 days), a DLT is known at the
+    first visit at or after it and follow-up counts up to the last visit held; the window's
+    end is always an assessment.  Hand-computed cases."""
+    from trialsim.conduct.followup import FollowUpClock
+    W = 672.0
+    clock = FollowUpClock(sizes=np.array([1, 1, 1, 1]), formed=np.array([[0.0, 10, 200, 400]]),
+                          dosed=np.array([[0.0, 10, 200, 400]]),
+                          onset=np.array([[20.0, 500, 100, 5]]), window_h=W, cals=[],
+                          visits=np.array([24.0, 168, 336, W]))
+    tox_po = np.ones((1, 4, 2), bool)                 # every patient would have a DLT
+    pat_dose = np.array([[0, 0, 1, 1]], np.int8)
+    z = np.zeros((1, 2), np.int64)
+    s = clock.state(np.array([0]), 3, np.array([[2, 1]]), tox_po, pat_dose, z, z)
+    f = s.followup
+    # at 400 h: patient 0 (dosed 0, DLT at 20 h, known at the 24-h visit): DLT, at 24/672;
+    # patient 1 (dosed 10, DLT at 510 h -> known at 10 + 672): none yet, followed to the
+    # 336-h visit; patient 2 (dosed 200, DLT at 300 h, known at the 7-day visit, 368 h)
+    np.testing.assert_array_equal(f.tox[0], [True, False, True])
+    np.testing.assert_allclose(f.elapsed[0], [24 / W, 336 / W, 168 / W])
+    np.testing.assert_array_equal(s.tox[0], [1, 1])
+    continuous = dataclasses.replace(clock, visits=None)
+    f = continuous.state(np.array([0]), 3, np.array([[2, 1]]), tox_po, pat_dose, z, z).followup
+    np.testing.assert_allclose(f.elapsed[0], [20 / W, 390 / W, 100 / W])
+
+
+@pytest.mark.parametrize("conduct, design, where, what", [
+    ({"visits_h": [24, 12]}, "tite", "conduct", "increasing"),
+    ({"visits_h": [24, 800]}, "tite", "conduct", "after window_h"),
+    ({"visits_h": [24, 168]}, "crm", "conduct.visits_h", "partial follow-up"),
+])
+def test_assessment_visit_errors(conduct, design, where, what):
+    tite = {"type": "tite_crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],
+            "max_patients": 12}
+    base = {"sites": [{"rate_per_week": 1.0}], "window_h": 672}
+    with pytest.raises((ConfigError, ConfigErrors), match=what) as e:
+        study({**base, **conduct}, tite if design == "tite" else CRM1)
+    assert where in str(e.value)

@@ -15,6 +15,7 @@ import numpy as np
 
 from trialsim._lockstep_kernels import give_cohorts
 from trialsim.conduct.arrays import CalendarArrays, calendars
+from trialsim.conduct.followup import FollowUpClock, follow_up_clock
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
@@ -96,9 +97,14 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
     done = 0
     for start in range(first_trial, first_trial + n_trials, batch_size):
         trials = np.arange(start, min(start + batch_size, first_trial + n_trials), dtype=np.int64)
-        parts.append(run_batch(study, trials, seed, scenario))
-        if study.conduct is not None:     # the timed path: each trial on its calendar
-            cals.append(calendars(parts[-1], study.conduct, seed, scenario))
+        if study.design.follow_up:        # decisions inside the calendar
+            clock = follow_up_clock(study, trials, seed, scenario)
+            parts.append(run_batch(study, trials, seed, scenario, clock))
+            cals.append(clock.calendars(parts[-1], study, seed, scenario))
+        else:
+            parts.append(run_batch(study, trials, seed, scenario))
+            if study.conduct is not None:     # the timed path: each trial on its calendar
+                cals.append(calendars(parts[-1], study.conduct, seed, scenario))
         done += len(trials)
         if progress is not None:
             progress(done, n_trials)
@@ -106,8 +112,13 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
                        calendar=CalendarArrays.concat(cals) if cals else None)
 
 
-def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) -> TrialArrays:
-    """Run the trials with the given indices in lockstep and return their raw arrays."""
+def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
+              clock: FollowUpClock | None = None) -> TrialArrays:
+    """Run the trials with the given indices in lockstep and return their raw arrays.
+
+    With ``clock`` (designs deciding with partial follow-up) each decision reads what is known
+    at its time on the trials' calendars, cohorts have the clock's sizes, and the selection is
+    the design's recommendation on every patient's complete follow-up."""
     design = study.design
     doses = np.asarray(study.doses, float)
     T, D, P = len(trials), len(doses), int(design.max_patients)
@@ -136,10 +147,16 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
     while True:
         ended = dec.stop | (dec.next_dose == NO_DOSE)
         if ended.any():
-            selected[act[ended]] = dec.recommended[ended]
-            reason[act[ended]] = dec.reason[ended]
+            done = act[ended]
+            if clock is None:
+                selected[done] = dec.recommended[ended]
+            else:       # the analysis once every enrolled patient is followed up
+                full = BatchState(n[done], ntox[done], neff[done], current[done], lc_n[done],
+                                  lc_tox[done], neff_tox[done])
+                selected[done] = design.decide_batch(full).recommended
+            reason[done] = dec.reason[ended]
             code = dec.stop_code[ended]
-            stop_code[act[ended]] = np.where(code == "", "no_next_dose", code)
+            stop_code[done] = np.where(code == "", "no_next_dose", code)
             act = act[~ended]
             nxt = dec.next_dose[~ended]
             sizes = None if dec.cohort_size is None else dec.cohort_size[~ended]
@@ -148,14 +165,23 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0) ->
             sizes = dec.cohort_size
         if act.size == 0:
             break
+        if clock is not None:
+            planned = clock.sizes[step]
+            if sizes is not None and (sizes != planned).any():
+                raise ValueError(f"{type(design).__name__} decides with partial follow-up: its "
+                                 f"cohorts must keep cohort_size ({cohort})")
+            sizes = None
         sizes = np.full(act.size, cohort, np.int64) if sizes is None else sizes.astype(np.int64)
         bad = give_cohorts(act, nxt.astype(np.int64), sizes, P, step, tox_po, eff_po, n, ntox,
                            neff, neff_tox, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
         if bad >= 0:
             raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
         step += 1
-        state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act], lc_tox[act],
-                           neff_tox[act])
+        if clock is None:
+            state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act],
+                               lc_tox[act], neff_tox[act])
+        else:
+            state = clock.state(act, step, n, tox_po, pat_dose, neff, neff_tox)
         dec = design.decide_batch(state)
 
     benchmark = fully_informed_selection(tox_po, study.target)

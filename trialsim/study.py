@@ -236,6 +236,12 @@ class Study:
         if self.design.n_doses != len(self.doses):
             raise ValueError(f"the design has {self.design.n_doses} doses but the study has "
                              f"{len(self.doses)}")
+        if self.design.follow_up and self.conduct is None:
+            raise ValueError(f"{type(self.design).__name__} decides with partial follow-up, on "
+                             "a calendar: the study needs a conduct (sites, window_h)")
+        if self.design.follow_up and self.design.needs_efficacy:
+            raise ValueError(f"{type(self.design).__name__}: deciding with partial follow-up "
+                             "on efficacy is not supported (efficacy has no onset times)")
 
     @property
     def n_doses(self) -> int:

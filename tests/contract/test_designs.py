@@ -44,7 +44,7 @@ def _modified() -> list[Design]:
             try:
                 out.append(m.wrap(base))
             except ValueError as e:   # e.g. a rule that needs a toxicity model
-                assert not base.toxicity_model, e
+                assert not base.toxicity_model or base.follow_up, e
     crm = lookup("design", "crm").example(N_DOSES)
     for m1, m2 in itertools.permutations(mods, 2):
         out.append(m2.wrap(m1.wrap(crm)))
@@ -61,7 +61,8 @@ def _variants() -> list[Design]:
     startup = (3,) * N_DOSES
     return [dataclasses.replace(crm, model="logistic"),
             dataclasses.replace(crm, method="likelihood", startup=startup),
-            dataclasses.replace(crm, model="logistic", startup=startup)]
+            dataclasses.replace(crm, model="logistic", startup=startup),
+            dataclasses.replace(lookup("design", "tite_crm").example(N_DOSES), scheme="adaptive")]
 
 
 DESIGNS = _bases() + _variants() + _modified()
@@ -98,6 +99,34 @@ def _check_rules(d) -> None:
     assert np.all(d.stop_code[stop] != ""), "a stop without a stop code"
     assert np.all(d.stop_code[~stop] == ""), "a stop code on a continuing trial"
     assert np.all(np.char.str_len(d.reason) > 0), "a decision without a reason"
+
+
+@pytest.mark.parametrize("design", [d for d in DESIGNS if d.follow_up],
+                         ids=[i for d, i in zip(DESIGNS, IDS) if d.follow_up])
+def test_decisions_with_partial_follow_up_keep_the_contract(design):
+    """Designs deciding with partial follow-up: random patients, DLTs seen and follow-up."""
+    from trialsim.designs.base import FollowUp
+    rng = np.random.default_rng(11)
+    T, K = 64, 12
+    k = rng.integers(1, K + 1, T)
+    dose = np.where(np.arange(K)[None, :] < k[:, None], rng.integers(0, N_DOSES, (T, K)),
+                    NO_DOSE)
+    given = dose >= 0
+    seen = given & (rng.random((T, K)) < 0.2)
+    elapsed = rng.random((T, K)) * given
+    onehot = dose[:, :, None] == np.arange(N_DOSES)
+    n = onehot.sum(axis=1).astype(np.int64)
+    tox = (onehot & seen[:, :, None]).sum(axis=1).astype(np.int64)
+    last = dose[np.arange(T), k - 1]
+    state = BatchState(n, tox, np.zeros_like(n), last, np.ones(T, np.int64),
+                       seen[np.arange(T), k - 1].astype(np.int64), None,
+                       FollowUp(dose, seen, elapsed))
+    dec = design.decide_batch(state)
+    _check_shapes(dec, T)
+    _check_rules(dec)
+    _same(dec, design.decide_batch(state))
+    _same(dec, _concat(design.decide_batch(state.subset(np.arange(T // 2))),
+                       design.decide_batch(state.subset(np.arange(T // 2, T)))))
 
 
 def _same(a, b) -> None:
@@ -193,6 +222,8 @@ def check_round_trip(design: Design) -> None:
     doc = {"doses": list(range(1, N_DOSES + 1)),
            "truth": {"tox": TRUE_TOX.tolist(), "eff": TRUE_EFF.tolist()},
            "design": design_to_config(design)}
+    if design.follow_up:      # decides on a calendar
+        doc["conduct"] = {"sites": [{"rate_per_week": 1.0}], "window_h": 168}
     study = ts.from_dict(doc)
     assert study.design == design
     assert design_to_config(study.design) == doc["design"]

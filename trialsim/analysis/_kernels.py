@@ -24,6 +24,28 @@ _CUTOFF = 46.0
 # any nearby peak, so the margin of 8 loses nothing above the cutoff.
 _STRIDE = 8
 _MARGIN = 8.0
+#: Weighted (TITE) posterior: nodes of the first fine pass over the region the coarse pass
+#: keeps, and the agreement between successive passes at which the step stops halving.
+_FINE_NODES = 32
+_FINE_TOL = 1e-9
+
+
+@numba.njit(cache=True, inline="always")
+def _pack(n_tox, n_free, tidx, tcnt, idx, cnt):
+    """The doses with DLTs (``tidx``, counts ``tcnt``) and with DLT-free patients (``idx``,
+    ``cnt``) of one trial's per-dose counts; returns how many of each."""
+    kt = 0
+    k = 0
+    for i in range(n_tox.shape[0]):
+        if n_tox[i] > 0:
+            tidx[kt] = i
+            tcnt[kt] = n_tox[i]
+            kt += 1
+        if n_free[i] > 0:
+            idx[k] = i
+            cnt[k] = n_free[i]
+            k += 1
+    return kt, k
 
 
 @numba.njit(cache=True, inline="always")
@@ -76,18 +98,7 @@ def crm_posterior_kernel(n, tox, nodes, weights, log_prior, log_p_table, log1m_t
     tidx = np.empty(D, np.int64)
     tcnt = np.empty(D)
     for t in range(T):
-        kt = 0
-        k = 0
-        for i in range(D):
-            if tox[t, i] > 0:
-                tidx[kt] = i
-                tcnt[kt] = tox[t, i]
-                kt += 1
-            m = n[t, i] - tox[t, i]
-            if m > 0:
-                idx[k] = i
-                cnt[k] = m
-                k += 1
+        kt, k = _pack(tox[t], n[t] - tox[t], tidx, tcnt, idx, cnt)
         lo = 0
         hi = G - 1
         # bisection for the grid maximum of a concave L
@@ -249,3 +260,141 @@ def crm_mle_kernel(n, tox, x, logistic, intercept, lo, hi):
             a = nxt
         out[t] = a
     return out
+
+
+@numba.njit(cache=True, inline="always")
+def _log_post_weighted(g, kt, tidx, tcnt, k, idx, cnt, pdose, pw, log_prior, log_p_table,
+                       log1m_table, p_table):
+    v = _log_post(g, kt, tidx, tcnt, k, idx, cnt, log_prior, log_p_table, log1m_table)
+    # one logarithm for all partly followed patients (a product of factors in (0, 1], taken
+    # into the sum before it could underflow)
+    prod = 1.0
+    for j in range(pdose.shape[0]):
+        d = pdose[j]
+        if d < 0:
+            break
+        prod *= 1.0 - pw[j] * p_table[g, d]
+        if prod < 1e-200:
+            v += np.log(prod)
+            prod = 1.0
+    return v + np.log(prod)
+
+
+@numba.njit(cache=True)
+def crm_weighted_kernel(dose, tox, weight, nodes, log_prior, log_p_table, log1m_table, p_table):
+    """Posterior mean and variance of a CRM model's ``a`` with partly followed patients (the
+    TITE-CRM's weighted likelihood, Cheung & Chappell 2000), for ``T`` trials by quadrature.
+
+    Patients ``dose`` int64 ``(T, K)`` (dose index; ``-1``: none), ``tox`` bool ``(T, K)``
+    (DLT observed) and ``weight`` ``(T, K)`` in ``[0, 1]``: a patient with a DLT contributes
+    ``log p_d(a)``, one without ``log(1 - w p_d(a))`` (tabulated when ``w = 1``).  The weighted
+    log likelihood need
+    not be concave, so every ``_STRIDE``-th node is evaluated first (with the grid step at
+    most 2/3 of the posterior sd this pass cannot miss a peak); then the trapezoidal rule over
+    the region where that pass is within ``_CUTOFF + _MARGIN`` of its maximum (the density is
+    negligible outside it), on equally spaced nodes whose step is halved until two successive
+    steps agree.  Nodes (uniform, ascending) and tables as in :func:`crm_posterior_kernel`.
+    Returns ``mean``, ``var`` and ``edge`` ``(T,)``.
+    """
+    T, K = dose.shape
+    D = log_p_table.shape[1]
+    G = nodes.shape[0]
+    mean = np.empty(T)
+    var = np.empty(T)
+    edge = np.zeros(T)
+    lp = np.empty(G)
+    idx = np.empty(D, np.int64)
+    cnt = np.empty(D)
+    tidx = np.empty(D, np.int64)
+    tcnt = np.empty(D)
+    nt = np.empty(D)
+    nn = np.empty(D)
+    pdose = np.empty(K, np.int64)      # patients in follow-up without a DLT (-1 ends them)
+    pw = np.empty(K)
+    for t in range(T):
+        nt[:] = 0.0
+        nn[:] = 0.0
+        kp = 0
+        for j in range(K):
+            d = dose[t, j]
+            if d < 0:
+                continue
+            if tox[t, j]:
+                nt[d] += 1.0
+            elif weight[t, j] >= 1.0:
+                nn[d] += 1.0
+            else:
+                pdose[kp] = d
+                pw[kp] = weight[t, j]
+                kp += 1
+        if kp < K:
+            pdose[kp] = -1
+        kt, k = _pack(nt, nn, tidx, tcnt, idx, cnt)
+        top = -np.inf
+        for g in range(0, G + _STRIDE - 1, _STRIDE):
+            gg = min(g, G - 1)
+            v = _log_post_weighted(gg, kt, tidx, tcnt, k, idx, cnt, pdose, pw, log_prior,
+                                   log_p_table, log1m_table, p_table)
+            lp[gg] = v
+            top = max(top, v)
+        first = G - 1
+        last = 0
+        for g in range(0, G + _STRIDE - 1, _STRIDE):
+            gg = min(g, G - 1)
+            if lp[gg] >= top - _CUTOFF - _MARGIN:
+                first = min(first, gg)
+                last = max(last, gg)
+        left = max(first - _STRIDE, 0)
+        right = min(last + _STRIDE, G - 1)
+        # the trapezoidal rule over the region, from a step giving ~_FINE_NODES nodes, halved
+        # until the estimates with the step and with twice the step agree (a posterior with a
+        # narrow peak and a wide tail needs a step finer than its region suggests); the rule
+        # converges like exp(-c / step**2), so agreement to _FINE_TOL leaves an error many
+        # orders of magnitude smaller
+        step = 1
+        while step * 2 * _FINE_NODES <= right - left:
+            step *= 2
+        right = left + (right - left) // step * step
+        for g in range(left, right + 1, step):
+            if g % _STRIDE:        # nodes of the coarse pass are known
+                lp[g] = _log_post_weighted(g, kt, tidx, tcnt, k, idx, cnt, pdose, pw,
+                                           log_prior, log_p_table, log1m_table, p_table)
+        while True:
+            top = -np.inf
+            best = left
+            for g in range(left, right + 1, step):
+                if lp[g] > top:
+                    top = lp[g]
+                    best = g
+            c = nodes[best]        # moments about the peak node: no cancellation
+            z = z2 = s1 = s12 = s2 = s22 = 0.0
+            for g in range(left, right + 1, step):
+                w = np.exp(lp[g] - top)
+                dx = nodes[g] - c
+                z += w
+                s1 += w * dx
+                s2 += w * dx * dx
+                if (g - left) % (2 * step) == 0:
+                    z2 += w
+                    s12 += w * dx
+                    s22 += w * dx * dx
+            d1 = s1 / z
+            d2 = s12 / z2
+            v = s2 / z - d1 * d1
+            v2 = s22 / z2 - d2 * d2
+            mu = c + d1
+            if step == 1 or (abs(d1 - d2) <= _FINE_TOL * np.sqrt(v)
+                             and abs(v - v2) <= _FINE_TOL * v):
+                break
+            step //= 2
+            for g in range(left + step, right + 1, 2 * step):
+                if g % _STRIDE:
+                    lp[g] = _log_post_weighted(g, kt, tidx, tcnt, k, idx, cnt, pdose, pw,
+                                               log_prior, log_p_table, log1m_table, p_table)
+        mean[t] = mu
+        var[t] = v
+        if left == 0:
+            edge[t] = np.exp(lp[0] - top)
+        if right >= G - 1 - step:
+            edge[t] = max(edge[t], np.exp(lp[right] - top))
+    return mean, var, edge

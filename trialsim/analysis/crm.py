@@ -245,6 +245,68 @@ def crm_posterior(n, tox, skeleton, prior_sd: float = DEFAULT_PRIOR_SD, *,
     return CRMPosterior(mean, var, ptox, mp, edge)
 
 
+WEIGHT_SCHEMES = ("linear", "adaptive")
+
+
+def tite_weights(dose, tox, elapsed, scheme: str = "linear") -> np.ndarray:
+    """Follow-up weights of the TITE-CRM, as dfcrm's ``titecrm``, for patients ``dose`` int
+    ``(T, K)`` (``-1``: none), ``tox`` bool (DLT observed) and ``elapsed``: the fraction of the
+    observation window followed, or for a DLT the fraction at which it occurred.
+
+    ``linear`` (Cheung & Chappell 2000): ``w = elapsed``.  ``adaptive`` (ibid.): with the ``z``
+    observed DLT times ``s_1 <= ... <= s_z`` (fractions of the window) of the trial,
+    ``w = (m + (u - s_m) / (s_{m+1} - s_m)) / (z + 1)`` for a patient followed ``u`` with
+    ``s_m <= u < s_{m+1}`` (``s_0 = 0``, ``s_{z+1} = 1``); linear without DLTs.  A patient with a
+    DLT weighs 1; no patient more than 1; no patient 0."""
+    dose = np.atleast_2d(np.asarray(dose))
+    tox = np.atleast_2d(np.asarray(tox, bool))
+    u = np.atleast_2d(np.asarray(elapsed, float))
+    if scheme not in WEIGHT_SCHEMES:
+        raise ValueError(f"scheme must be one of {WEIGHT_SCHEMES}, got {scheme!r}")
+    w = u.copy()
+    if scheme == "adaptive" and tox.any():
+        support = np.sort(np.where(tox, u, np.inf), axis=1)              # observed DLT times
+        z = tox.sum(axis=1)[:, None]
+        m = (support[:, None, :] <= u[:, :, None]).sum(axis=2)            # s_m <= u
+        lo = np.where(m > 0, np.take_along_axis(support, np.maximum(m - 1, 0), axis=1), 0.0)
+        nxt = np.take_along_axis(support, np.minimum(m, support.shape[1] - 1), axis=1)
+        hi = np.where(m < z, nxt, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(hi > lo, (u - lo) / (hi - lo), 1.0)   # a DLT at the window's end
+        adaptive = (m + frac) / (z + 1)
+        w = np.where(z > 0, adaptive, u)
+    w = np.where(tox, 1.0, np.minimum(w, 1.0))
+    return np.where(dose >= 0, w, 0.0)
+
+
+def crm_posterior_weighted(dose, tox, weight, skeleton, prior_sd: float = DEFAULT_PRIOR_SD, *,
+                           model: str = "empiric", intercept: float = 3.0) -> CRMPosterior:
+    """Posterior of ``a`` under the TITE-CRM's weighted likelihood (Cheung & Chappell 2000):
+    patient ``j`` contributes ``p(d_j)`` with a DLT and ``1 - w_j p(d_j)`` without, where
+    ``w_j`` in ``[0, 1]`` is the fraction of the observation window followed (a patient with a
+    DLT weighs 1, as in dfcrm's ``titecrm``).  ``dose`` int ``(T, K)`` (``-1``: no patient),
+    ``tox`` bool ``(T, K)`` (DLT observed), ``weight`` ``(T, K)``; or 1-D for one trial.
+    With every weight 1 this is :func:`crm_posterior` on the counts."""
+    m = _model(skeleton, model, intercept)
+    D = len(m.skeleton)
+    dose = np.atleast_2d(np.asarray(dose, dtype=np.int64))
+    tox = np.atleast_2d(np.asarray(tox, dtype=bool))
+    weight = np.atleast_2d(np.asarray(weight, dtype=float))
+    if not dose.shape == tox.shape == weight.shape:
+        raise ValueError(f"dose, tox and weight must have one shape, got {dose.shape}, "
+                         f"{tox.shape} and {weight.shape}")
+    if (dose >= D).any() or (dose < -1).any():
+        raise ValueError(f"dose indices must be in -1..{D - 1}")
+    given = dose >= 0
+    if not ((weight[given] >= 0) & (weight[given] <= 1)).all():
+        raise ValueError("weights must lie in [0, 1]")
+    q = trapezoid_rule(m, float(prior_sd))
+    mean, var, edge = _kernels.crm_weighted_kernel(
+        np.ascontiguousarray(dose), np.ascontiguousarray(tox), np.ascontiguousarray(weight),
+        q.nodes, q.log_prior, q.log_p_table, q.log1m_table, q.p_table)
+    return CRMPosterior(mean, var, m.ptox(mean), None, edge)
+
+
 def crm_mle(n, tox, skeleton, *, model: str = "empiric", intercept: float = 3.0,
             ptox: bool = False):
     """Maximum likelihood estimate of ``a`` in ``[-MLE_BOUND, MLE_BOUND]`` for each trial,

@@ -50,23 +50,31 @@ def open_fraction(conduct: Conduct) -> float:
 
 
 def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
-                log: bool = False) -> TrialCalendar:
-    """The calendar of the ``i``-th trial of ``arrays`` (its own ``accrual`` stream)."""
+                log: bool = False, follow_up: bool = False) -> TrialCalendar:
+    """The calendar of the ``i``-th trial of ``arrays`` (its own ``accrual`` stream);
+    ``follow_up``: the design decides with partial follow-up (see ``trial_calendar``)."""
     rng = stream(seed, scenario, int(arrays.trials[i]), "accrual")
     return trial_calendar(cohorts_of(arrays.patient_dose[i], arrays.patient_cohort[i]),
-                          conduct, rng, log)
+                          conduct, rng, log, follow_up)
 
 
-def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:
+def calendars(arrays, conduct: Conduct, seed: int, scenario: int,
+              follow_up: bool = False) -> CalendarArrays:
     """Every trial of ``arrays`` (a :class:`~trialsim.results.TrialArrays`) on its calendar."""
-    T, P = arrays.patient_dose.shape
+    cals = [calendar_of(arrays, i, conduct, seed, scenario, follow_up=follow_up)
+            for i in range(arrays.patient_dose.shape[0])]
+    return summarise(cals, conduct, arrays.patient_dose.shape[1])
+
+
+def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarArrays:
+    """Per-trial arrays of the calendars ``cals`` of trials of up to ``P`` patients."""
+    T = len(cals)
     out = {k: np.zeros(T) for k in ("duration_h", "accrual_h", "wait_h", "chair_use")}
     counts = {k: np.zeros(T, np.int64) for k in ("screened", "screen_failed", "enrolled",
                                                   "turned_away", "waiting")}
     decisions = np.full((T, P), np.nan, np.float32)
     chairs = sum(s.chairs for s in conduct.sites) * open_fraction(conduct)
-    for i in range(T):
-        cal = calendar_of(arrays, i, conduct, seed, scenario)
+    for i, cal in enumerate(cals):
         out["duration_h"][i] = cal.duration_h
         out["accrual_h"][i] = max(cal.dosed) if cal.dosed else 0.0
         out["wait_h"][i] = np.mean(np.subtract(cal.dosed, cal.arrived)) if cal.dosed else 0.0

@@ -14,8 +14,10 @@ from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
 class TrialCalendar:
     """Times in hours from the trial's start (the first site may open later).
 
-    ``dosed`` per enrolled patient, in enrolment order; ``arrived`` their arrival; ``decisions``
-    the time of each decision after a cohort (the window's end); ``end`` the last patient's
+    ``dosed`` per enrolled patient, in enrolment order; ``arrived`` their arrival; ``formed``
+    the time each cohort was formed (its patients ready); ``decisions`` the time of each
+    decision after a cohort (the window's end; with partial follow-up the next cohort's
+    formation, and for the last cohort its window's end); ``end`` the last patient's
     primary visit; counts of arrivals ``screened``, ``screen_failed``, ``turned_away`` and
     ``waiting`` at the end; ``chair_busy_h`` summed over chairs; ``events`` the log
     ``(time_h, event, patient, site, dose)`` when asked for."""
@@ -23,6 +25,7 @@ class TrialCalendar:
     dosed: list = field(default_factory=list)
     arrived: list = field(default_factory=list)
     sites: list = field(default_factory=list)
+    formed: list = field(default_factory=list)
     decisions: list = field(default_factory=list)
     end: float = 0.0
     screened: int = 0
@@ -39,8 +42,14 @@ class TrialCalendar:
 
 
 def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,
-                   log: bool = False) -> TrialCalendar:
-    """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar."""
+                   log: bool = False, follow_up: bool = False) -> TrialCalendar:
+    """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar.
+
+    A cohort is formed once enough eligible patients wait and the previous cohort is dosed;
+    it is dosed at the sites' chairs; the next cohort waits for the observation window after
+    its last dose (the decision), or, with ``follow_up`` (designs deciding with partial
+    follow-up), only for its dosing; the last cohort's window ends the trial's decisions.
+    The times of the first ``k`` cohorts do not depend on the cohorts after them."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
     queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
@@ -77,7 +86,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.turned_away += 1
             note("turned_away", pid, j)
 
-    def dose_one(t_arr, pid, j, dose):
+    def dose_one(t_arr, pid, j, dose, started):
         with chairs[j].request() as req:
             yield req
             start = conduct.next_open(env.now)
@@ -86,21 +95,30 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.dosed.append(env.now)
             cal.arrived.append(t_arr)
             cal.sites.append(j)
+            cal.chair_busy_h += conduct.session_h
             note("dose", pid, j, dose)
-            if conduct.session_h:
+            started.succeed()
+            if conduct.session_h:     # the chair stays taken for the session
                 yield env.timeout(conduct.session_h)
-                cal.chair_busy_h += conduct.session_h
 
     def trial():
-        for dose, size in cohorts:
+        for k, (dose, size) in enumerate(cohorts):
             while True:
                 expire()
                 if len(queue) >= size:
                     break
                 yield arrived.get()
+            if follow_up and k:
+                cal.decisions.append(env.now)
+                note("decision")
+            cal.formed.append(env.now)
             group, queue[:size] = queue[:size], []
-            procs = [env.process(dose_one(t, pid, j, dose)) for t, pid, j in group]
-            yield simpy.AllOf(env, procs)
+            started = [env.event() for _ in group]
+            for (t, pid, j), ev in zip(group, started):
+                env.process(dose_one(t, pid, j, dose, ev))
+            yield simpy.AllOf(env, started)
+            if follow_up and k < len(cohorts) - 1:
+                continue
             last = max(cal.dosed[-size:])
             wait = last + conduct.window_h - env.now
             if wait > 0:

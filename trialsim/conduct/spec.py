@@ -49,6 +49,7 @@ class Conduct:
     open_days: tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6)
     read_out_h: Annotated[float | None, Field(ge=0, le=100_000, description="primary visit "
                                                                           "after dosing (h)")] = None
+    visits_h: tuple[Annotated[float, Field(gt=0, le=100_000)], ...] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "Conduct":
@@ -61,6 +62,14 @@ class Conduct:
         if not self.open_days or any(not 0 <= d <= 6 for d in self.open_days) \
                 or len(set(self.open_days)) != len(self.open_days):
             raise ValueError(f"open_days must be distinct days 0..6, got {list(self.open_days)}")
+        if self.visits_h is not None:
+            v = self.visits_h
+            if not v or any(b <= a for a, b in zip(v, v[1:])):
+                raise ValueError(f"visits_h must be increasing hours after the dose, got "
+                                 f"{list(v)}")
+            if v[-1] > self.window_h:
+                raise ValueError(f"visits_h are DLT assessments within the window: the last "
+                                 f"({v[-1]:g} h) is after window_h ({self.window_h:g} h)")
         if self.session_h > hi - lo:
             raise ValueError(f"a session of {self.session_h:g} h does not fit in the opening "
                              f"hours {list(self.open_hours)}")
@@ -69,6 +78,15 @@ class Conduct:
     @property
     def read_out(self) -> float:
         return self.window_h if self.read_out_h is None else self.read_out_h
+
+    @property
+    def assessments(self) -> tuple[float, ...] | None:
+        """DLT assessment times after the dose (h), the window's end included; ``None``:
+        continuous observation."""
+        if self.visits_h is None:
+            return None
+        return tuple(self.visits_h) + ((self.window_h,) if self.visits_h[-1] < self.window_h
+                                       else ())
 
     def next_open(self, t: float) -> float:
         """The earliest time >= ``t`` (hours) at which a session of ``session_h`` may start."""

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from trialsim.errors import ConfigError
+from trialsim.conduct.followup import follow_up_clock
 from trialsim.simulate import run_batch
 from trialsim.study import DirectTruth, Mechanistic, Study
 
@@ -70,8 +71,10 @@ def probe(study: Study) -> None:
         stand_in = DirectTruth(tuple(np.linspace(0.05, 0.6, study.n_doses)),
                                tuple(np.linspace(0.1, 0.5, study.n_doses)))
         trial = Study(study.name, study.doses, study.dose_unit, stand_in, study.design,
-                      study.target)
-        run_batch(trial, trials, PROBE_SEED)
+                      study.target, conduct=study.conduct)
+        clock = (follow_up_clock(trial, trials, PROBE_SEED, 0) if study.design.follow_up
+                 else None)
+        run_batch(trial, trials, PROBE_SEED, 0, clock)
 
 
 def probe_phase2(study) -> None:

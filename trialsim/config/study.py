@@ -102,6 +102,14 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
         raise ConfigError(f"{design_to_config(design)['type']} decides on efficacy too: give "
                           "response probabilities (truth.eff) or an efficacy model "
                           "(response.efficacy)", ("design", "type"))
+    if design.follow_up and conduct is None:
+        raise ConfigError(f"{design_to_config(design)['type']} decides with partial follow-up, "
+                          "on a calendar: add a conduct: section (sites, window_h)",
+                          ("design", "type"))
+    if conduct is not None and conduct.visits_h is not None and not design.follow_up:
+        raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
+                          f"follow-up (tite_crm); {design_to_config(design)['type']} waits for "
+                          f"each window's end: leave visits_h out", ("conduct", "visits_h"))
     resolved: dict[str, Any] = {"name": name}
     if description is not None:
         resolved["description"] = description

@@ -1,9 +1,10 @@
 """Dose-finding designs: the contract (:mod:`.base`), the escalation designs, the modifiers
 that wrap a design and the stopping rules they apply.  Importing this package registers them:
 ``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
-``mtpi2``, ``keyboard``, ``i3plus3`` and ``boin12``; ``modifier`` kinds ``dont_skip_doses``,
-``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``, ``stop_when_too_toxic`` and ``stop_when`` (with the
-``stopping_rule`` kinds); ``phase2_design`` kinds ``parallel``, ``adaptive`` and ``spcd``."""
+``mtpi2``, ``keyboard``, ``i3plus3``, ``boin12`` and ``tite_crm``; ``modifier`` kinds
+``dont_skip_doses``, ``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``,
+``stop_when_too_toxic`` and ``stop_when`` (with the ``stopping_rule`` kinds); ``phase2_design``
+kinds ``parallel``, ``adaptive`` and ``spcd``."""
 from trialsim.designs.accelerated import AcceleratedTitration
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.blrm import BLRM
@@ -18,10 +19,12 @@ from trialsim.designs.spcd import SPCD
 from trialsim.designs.stopping import (AllOf, AnyOf, NAtRecommended, NPatients, StoppingRule,
                                        StopWhen, TargetProbability, TooToxic)
 from trialsim.designs.three_plus_three import ThreePlusThree
+from trialsim.designs.tite_crm import TITECRM
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "BLRM", "BOIN12", "ThreePlusThree", "AcceleratedTitration", "IntervalDesign", "BOIN", "MTPI2",
+    "CRM", "TITECRM", "BLRM", "BOIN12", "ThreePlusThree", "AcceleratedTitration",
+    "IntervalDesign", "BOIN", "MTPI2",
     "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
     "StopWhenTooToxic",
     "Parallel", "Adaptive", "SPCD", "StoppingRule", "AnyOf", "AllOf", "NPatients",

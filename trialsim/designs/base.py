@@ -26,6 +26,22 @@ MAX_PATIENTS = 100_000
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """Patients of ``T`` trials in the order treated, as seen at a decision taken before every
+    outcome is known (designs with partial follow-up, e.g. the TITE-CRM): ``dose`` int64
+    ``(T, K)`` (``NO_DOSE``: no patient), ``tox`` bool ``(T, K)`` (DLT observed by now) and
+    ``elapsed`` ``(T, K)``, the fraction of each patient's observation window followed so far
+    (at most 1), or for a patient with a DLT observed, the fraction at which it occurred."""
+
+    dose: np.ndarray
+    tox: np.ndarray
+    elapsed: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> "FollowUp":
+        return FollowUp(self.dose[mask], self.tox[mask], self.elapsed[mask])
+
+
+@dataclass(frozen=True)
 class BatchState:
     """What has been observed in each of ``T`` trials over ``D`` doses.
 
@@ -35,6 +51,11 @@ class BatchState:
     shape ``(T,)``, the size and DLT count of that cohort; ``eff_tox`` ``(T, D)``, patients
     with both a DLT and an efficacy response per dose (with ``n``, ``tox`` and ``eff`` it gives
     the four joint outcomes that efficacy-toxicity designs need; zeros if not given).
+
+    ``followup``: at a decision taken with partial follow-up (the timed path of designs that
+    decide before every outcome is in, ``Design.follow_up``), each patient's dose, observed
+    DLT and follow-up so far; the counts then hold the DLTs observed so far.  ``None``: every
+    outcome is known.
     """
 
     n: np.ndarray
@@ -44,6 +65,7 @@ class BatchState:
     last_cohort_n: np.ndarray
     last_cohort_tox: np.ndarray
     eff_tox: np.ndarray | None = None
+    followup: FollowUp | None = None
 
     def __post_init__(self) -> None:
         if self.eff_tox is None:
@@ -96,7 +118,8 @@ class BatchState:
         """The trials selected by a boolean mask or index array."""
         return BatchState(self.n[mask], self.tox[mask], self.eff[mask], self.current[mask],
                           self.last_cohort_n[mask], self.last_cohort_tox[mask],
-                          self.eff_tox[mask])
+                          self.eff_tox[mask],
+                          None if self.followup is None else self.followup.subset(mask))
 
 
 @dataclass(frozen=True)
@@ -174,6 +197,9 @@ class Design:
     fixed_cohorts: ClassVar[bool] = False
     #: Whether the design decides on efficacy too (the study must give an efficacy outcome).
     needs_efficacy: ClassVar[bool] = False
+    #: Whether the design decides with partial follow-up (reads ``BatchState.followup``); its
+    #: studies need a ``conduct:`` section, whose calendar times the decisions.
+    follow_up: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -82,6 +82,10 @@ class Modifier(Design):
         return self.parent.needs_efficacy
 
     @property
+    def follow_up(self) -> bool:  # type: ignore[override]
+        return self.parent.follow_up
+
+    @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
         d: Design = self
@@ -200,6 +204,10 @@ class CohortSizes(Modifier):
             raise ValueError(f"cohort_sizes cannot change the cohorts of "
                              f"{type(self.base_design).__name__}, whose rules assume cohorts of "
                              f"{self.base_design.cohort_size}")
+        if self.base_design.follow_up:
+            raise ValueError(f"cohort_sizes cannot change the cohorts of "
+                             f"{type(self.base_design).__name__}: its calendar is laid out for "
+                             f"cohorts of {self.base_design.cohort_size} before it decides")
 
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         later = (np.full(state.n_trials, self.parent.cohort_size, np.int64)

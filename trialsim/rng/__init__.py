@@ -23,6 +23,7 @@ STREAMS: dict[str, int] = {
     "dropout": 5,   # dropout times (phase II)
     "safety": 6,    # sensitivities and noise of the acute safety measures (phase II)
     "period2": 7,   # the second period of a sequential parallel comparison design (phase II)
+    "onset": 8,     # when within its observation window each patient's DLT would occur (timed)
 }
 
 #: First spawn-key element used for study-level (not per-trial) streams.

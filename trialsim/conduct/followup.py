@@ -1,0 +1,112 @@
+"""Calendars of designs that decide with partial follow-up (``Design.follow_up``, the
+TITE-CRM): the cohorts' times come first, then the decisions read what is known at each.
+
+With such a design the next cohort does not wait for the previous one's observation window,
+so when a cohort is formed and dosed depends on arrivals, waiting limits and chairs only, not
+on the doses.  Each trial's calendar is therefore laid out for up to ``max_patients`` patients
+first (:func:`follow_up_clock`); the lockstep simulator then decides for cohort ``k`` on what
+is observed at its formation time (:meth:`FollowUpClock.state`): patients dosed so far, each
+DLT once it has occurred (and when), and each patient's follow-up so far.  A trial stopping
+early gets its calendar again for the cohorts it had (the first cohorts' times are the same).
+
+A patient's DLT, if any, occurs at ``onset * window_h`` after the dose, ``onset`` uniform on
+(0, 1) from the trial's own ``onset`` stream (dfcrm's ``surv = "uniform"``); with assessment
+visits (``conduct.visits_h``) it becomes known at the first visit at or after it, and the
+follow-up known DLT-free is that up to the last visit held.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from trialsim.conduct.arrays import CalendarArrays, calendar_of, summarise
+from trialsim.conduct.calendar import TrialCalendar, trial_calendar
+from trialsim.designs.base import NO_DOSE, BatchState, FollowUp
+from trialsim.rng import stream, stream_uniforms
+
+
+@dataclass(frozen=True)
+class FollowUpClock:
+    """For ``T`` trials of up to ``P`` patients in cohorts of ``sizes`` (``C`` cohorts):
+    ``formed`` ``(T, C)`` hours each cohort is formed (its decision), ``dosed`` ``(T, P)`` hours
+    each patient is dosed, ``onset`` ``(T, P)`` hours from dose to the DLT (if one occurs),
+    ``window_h`` the observation window, the calendars laid out, and ``visits`` the DLT
+    assessments after the dose (h; ``None``: continuous observation)."""
+
+    sizes: np.ndarray
+    formed: np.ndarray
+    dosed: np.ndarray
+    onset: np.ndarray
+    window_h: float
+    cals: list
+    visits: np.ndarray | None = None
+
+    def state(self, act: np.ndarray, step: int, n: np.ndarray, tox_po: np.ndarray,
+              pat_dose: np.ndarray, eff: np.ndarray, eff_tox: np.ndarray) -> BatchState:
+        """What the running trials ``act`` know when cohort ``step`` is formed; every outcome
+        after the last cohort.  ``n``, ``eff``, ``eff_tox`` ``(T, D)`` and ``pat_dose``
+        ``(T, P)`` are the simulator's records of all trials, ``tox_po`` ``(T, P, D)`` the
+        potential DLTs.  Efficacy counts are passed as they are (a study refuses a design that
+        decides with partial follow-up on efficacy)."""
+        K = int(self.sizes[:step].sum())
+        dose = pat_dose[act, :K].astype(np.int64)
+        D = n.shape[1]
+        given = dose >= 0
+        rows = act[:, None]
+        y = tox_po[rows, np.arange(K)[None, :], np.maximum(dose, 0)] & given
+        last = step >= len(self.sizes)
+        if last:
+            seen, elapsed = y, given.astype(float)
+        else:
+            t = self.formed[act, step][:, None]
+            since = t - self.dosed[act, :K]
+            onset = self.onset[act, :K]
+            if self.visits is None:                # observed continuously
+                known, followed = onset, np.minimum(since, self.window_h)
+            else:                                  # at the assessments only
+                v = self.visits
+                known = v[np.minimum(np.searchsorted(v, onset, "left"), v.size - 1)]
+                held = np.searchsorted(v, since, "right")
+                followed = np.where(held > 0, v[np.maximum(held - 1, 0)], 0.0)
+            seen = y & (known <= since)
+            if self.window_h > 0:
+                elapsed = np.where(seen, known, followed) / self.window_h
+            else:
+                elapsed = np.ones(since.shape)
+            elapsed = elapsed * given
+        cell = (np.arange(act.size)[:, None] * D + np.maximum(dose, 0))[seen]
+        ntox = np.bincount(cell, minlength=act.size * D).reshape(act.size, D).astype(np.int64)
+        first = K - int(self.sizes[step - 1]) if step else 0
+        current = dose[:, K - 1] if K else np.full(act.size, NO_DOSE, np.int64)
+        lc_n = given[:, first:].sum(axis=1).astype(np.int64)
+        lc_tox = seen[:, first:].sum(axis=1).astype(np.int64)
+        return BatchState(n[act], ntox, eff[act], current, lc_n, lc_tox, eff_tox[act],
+                          None if last else FollowUp(dose, seen, elapsed))
+
+    def calendars(self, arrays, study, seed: int, scenario: int) -> CalendarArrays:
+        """Per-trial calendar arrays of the finished trials ``arrays``: the calendars laid out
+        for trials that enrolled every patient, laid out again for the others."""
+        P = arrays.patient_dose.shape[1]
+        enrolled = (arrays.patient_dose >= 0).sum(axis=1)
+        cals: list[TrialCalendar] = [
+            cal if enrolled[i] == P else calendar_of(arrays, i, study.conduct, seed, scenario,
+                                                     follow_up=True)
+            for i, cal in enumerate(self.cals)]
+        return summarise(cals, study.conduct, P)
+
+
+def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> FollowUpClock:
+    """Lay out the calendars of ``trials`` for ``study`` (its design decides with partial
+    follow-up) with every patient of ``max_patients`` enrolled."""
+    conduct = study.conduct
+    P, c = int(study.design.max_patients), int(study.design.cohort_size)
+    sizes = np.array([c] * (P // c) + ([P % c] if P % c else []), np.int64)
+    plan = [(NO_DOSE, int(s)) for s in sizes]
+    cals = [trial_calendar(plan, conduct, stream(seed, scenario, int(k), "accrual"),
+                           follow_up=True) for k in trials]
+    dosed = np.array([cal.dosed for cal in cals], float).reshape(len(trials), P)
+    formed = np.array([cal.formed for cal in cals], float).reshape(len(trials), sizes.size)
+    onset = stream_uniforms(seed, scenario, trials, "onset", P) * conduct.window_h
+    visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
+    return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits)
