@@ -31,9 +31,10 @@ _FINE_TOL = 1e-9
 
 
 @numba.njit(cache=True, inline="always")
-def _pack(n_tox, n_free, tidx, tcnt, idx, cnt):
+def _pack(n_tox, n_other, other_is_total, tidx, tcnt, idx, cnt):
     """The doses with DLTs (``tidx``, counts ``tcnt``) and with DLT-free patients (``idx``,
-    ``cnt``) of one trial's per-dose counts; returns how many of each."""
+    ``cnt``) of one trial's per-dose counts: DLTs ``n_tox`` and ``n_other``, all patients if
+    ``other_is_total`` else the DLT-free ones; returns how many doses of each."""
     kt = 0
     k = 0
     for i in range(n_tox.shape[0]):
@@ -41,9 +42,10 @@ def _pack(n_tox, n_free, tidx, tcnt, idx, cnt):
             tidx[kt] = i
             tcnt[kt] = n_tox[i]
             kt += 1
-        if n_free[i] > 0:
+        free = n_other[i] - n_tox[i] if other_is_total else n_other[i]
+        if free > 0:
             idx[k] = i
-            cnt[k] = n_free[i]
+            cnt[k] = free
             k += 1
     return kt, k
 
@@ -98,7 +100,7 @@ def crm_posterior_kernel(n, tox, nodes, weights, log_prior, log_p_table, log1m_t
     tidx = np.empty(D, np.int64)
     tcnt = np.empty(D)
     for t in range(T):
-        kt, k = _pack(tox[t], n[t] - tox[t], tidx, tcnt, idx, cnt)
+        kt, k = _pack(tox[t], n[t], True, tidx, tcnt, idx, cnt)
         lo = 0
         hi = G - 1
         # bisection for the grid maximum of a concave L
@@ -329,7 +331,7 @@ def crm_weighted_kernel(dose, tox, weight, nodes, log_prior, log_p_table, log1m_
                 kp += 1
         if kp < K:
             pdose[kp] = -1
-        kt, k = _pack(nt, nn, tidx, tcnt, idx, cnt)
+        kt, k = _pack(nt, nn, False, tidx, tcnt, idx, cnt)
         top = -np.inf
         for g in range(0, G + _STRIDE - 1, _STRIDE):
             gg = min(g, G - 1)
