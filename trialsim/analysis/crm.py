@@ -257,7 +257,7 @@ def tite_weights(dose, tox, elapsed, scheme: str = "linear") -> np.ndarray:
     observed DLT times ``s_1 <= ... <= s_z`` (fractions of the window) of the trial,
     ``w = (m + (u - s_m) / (s_{m+1} - s_m)) / (z + 1)`` for a patient followed ``u`` with
     ``s_m <= u < s_{m+1}`` (``s_0 = 0``, ``s_{z+1} = 1``); linear without DLTs.  A patient with a
-    DLT weighs 1; no patient more than 1; no patient 0."""
+    DLT weighs 1, no patient more than 1."""
     dose = np.atleast_2d(np.asarray(dose))
     tox = np.atleast_2d(np.asarray(tox, bool))
     u = np.atleast_2d(np.asarray(elapsed, float))
@@ -267,7 +267,9 @@ def tite_weights(dose, tox, elapsed, scheme: str = "linear") -> np.ndarray:
     if scheme == "adaptive" and tox.any():
         support = np.sort(np.where(tox, u, np.inf), axis=1)              # observed DLT times
         z = tox.sum(axis=1)[:, None]
-        m = (support[:, None, :] <= u[:, :, None]).sum(axis=2)            # s_m <= u
+        m = np.zeros(u.shape, np.int64)                                   # s_m <= u < s_m+1
+        for j in range(int(z.max())):
+            m += support[:, j:j + 1] <= u
         lo = np.where(m > 0, np.take_along_axis(support, np.maximum(m - 1, 0), axis=1), 0.0)
         nxt = np.take_along_axis(support, np.minimum(m, support.shape[1] - 1), axis=1)
         hi = np.where(m < z, nxt, 1.0)

@@ -58,10 +58,9 @@ def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
                           conduct, rng, log, follow_up)
 
 
-def calendars(arrays, conduct: Conduct, seed: int, scenario: int,
-              follow_up: bool = False) -> CalendarArrays:
+def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:
     """Every trial of ``arrays`` (a :class:`~trialsim.results.TrialArrays`) on its calendar."""
-    cals = [calendar_of(arrays, i, conduct, seed, scenario, follow_up=follow_up)
+    cals = [calendar_of(arrays, i, conduct, seed, scenario)
             for i in range(arrays.patient_dose.shape[0])]
     return summarise(cals, conduct, arrays.patient_dose.shape[1])
 
