@@ -31,6 +31,14 @@ _FINE_TOL = 1e-9
 
 
 @numba.njit(cache=True, inline="always")
+def _buffers(T, G, D):
+    """Outputs (posterior mean, variance, edge density) of ``T`` trials and the work arrays of
+    the quadrature kernels: log density at ``G`` nodes, packed per-dose counts (``_pack``)."""
+    return (np.empty(T), np.empty(T), np.zeros(T), np.empty(G), np.empty(D, np.int64),
+            np.empty(D), np.empty(D, np.int64), np.empty(D))
+
+
+@numba.njit(cache=True, inline="always")
 def _pack(n_tox, n_other, other_is_total, tidx, tcnt, idx, cnt):
     """The doses with DLTs (``tidx``, counts ``tcnt``) and with DLT-free patients (``idx``,
     ``cnt``) of one trial's per-dose counts: DLTs ``n_tox`` and ``n_other``, all patients if
@@ -89,16 +97,9 @@ def crm_posterior_kernel(n, tox, nodes, weights, log_prior, log_p_table, log1m_t
     T, D = n.shape
     G = nodes.shape[0]
     K = cut_index.shape[0]
-    mean = np.empty(T)
-    var = np.empty(T)
+    mean, var, edge, lp, tidx, tcnt, idx, cnt = _buffers(T, G, D)
     cdf = np.empty((T, K))
     mean_p = np.zeros((T if want_mean_p else 0, D))
-    edge = np.zeros(T)
-    lp = np.empty(G)
-    idx = np.empty(D, np.int64)
-    cnt = np.empty(D)
-    tidx = np.empty(D, np.int64)
-    tcnt = np.empty(D)
     for t in range(T):
         kt, k = _pack(tox[t], n[t], True, tidx, tcnt, idx, cnt)
         lo = 0
@@ -301,14 +302,7 @@ def crm_weighted_kernel(dose, tox, weight, nodes, log_prior, log_p_table, log1m_
     T, K = dose.shape
     D = log_p_table.shape[1]
     G = nodes.shape[0]
-    mean = np.empty(T)
-    var = np.empty(T)
-    edge = np.zeros(T)
-    lp = np.empty(G)
-    idx = np.empty(D, np.int64)
-    cnt = np.empty(D)
-    tidx = np.empty(D, np.int64)
-    tcnt = np.empty(D)
+    mean, var, edge, lp, tidx, tcnt, idx, cnt = _buffers(T, G, D)
     nt = np.empty(D)
     nn = np.empty(D)
     pdose = np.empty(K, np.int64)      # patients in follow-up without a DLT (-1 ends them)

@@ -20,6 +20,7 @@ import yaml
 
 from trialsim.config import pk as pk_config
 from trialsim.config.collect import Collector
+from trialsim.config.conduct import check_conduct, conduct_section
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
                                    finite_number, lookup_type, path_key, to_config)
 from trialsim.config.overrides import apply_overrides, set_path
@@ -96,20 +97,13 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     scenario = attempt(_scenario, doc, doses, unit)
     target = attempt(_target, doc, design)
     sim = attempt(_simulation, doc)
-    conduct = attempt(_conduct, doc) if "conduct" in doc else None
+    conduct = attempt(conduct_section, doc) if "conduct" in doc else None
     checks.raise_any()
     if design.needs_efficacy and not scenario.has_efficacy:
         raise ConfigError(f"{design_to_config(design)['type']} decides on efficacy too: give "
                           "response probabilities (truth.eff) or an efficacy model "
                           "(response.efficacy)", ("design", "type"))
-    if design.follow_up and conduct is None:
-        raise ConfigError(f"{design_to_config(design)['type']} decides with partial follow-up, "
-                          "on a calendar: add a conduct: section (sites, window_h)",
-                          ("design", "type"))
-    if conduct is not None and conduct.visits_h is not None and not design.follow_up:
-        raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
-                          f"follow-up (tite_crm); {design_to_config(design)['type']} waits for "
-                          f"each window's end: leave visits_h out", ("conduct", "visits_h"))
+    check_conduct(design_to_config(design)["type"], design, conduct)
     resolved: dict[str, Any] = {"name": name}
     if description is not None:
         resolved["description"] = description
@@ -129,21 +123,6 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
     probe(study)
     _check_run_memory(study, sim)
     return study
-
-
-def _conduct(doc):
-    """The ``conduct:`` section (calendar-time conduct; see trialsim.conduct)."""
-    from trialsim.conduct import Conduct, Site
-    node = dict(expect_mapping(doc["conduct"], ("conduct",), "the conduct section (sites:, "
-                                                             "window_h:, ...)"))
-    sites = node.get("sites")
-    if not isinstance(sites, list) or not sites:
-        raise ConfigError(f"expected a non-empty list of sites ({{rate_per_week: ...}}), got "
-                          f"{describe_value(sites)}", ("conduct", "sites"))
-    node["sites"] = tuple(construct(Site, dict(expect_mapping(x, ("conduct", "sites", i),
-                                                              "a site")),
-                                    ("conduct", "sites", i)) for i, x in enumerate(sites))
-    return construct(Conduct, node, ("conduct",))
 
 
 def _check_run_memory(study, sim: dict) -> None:

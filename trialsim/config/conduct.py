@@ -1,0 +1,33 @@
+"""The ``conduct:`` section of an escalation study (calendar time; see
+:mod:`trialsim.conduct`) and its fit with the design."""
+from __future__ import annotations
+
+from trialsim.config.build import construct, describe_value, expect_mapping
+from trialsim.errors import ConfigError
+
+
+def conduct_section(doc):
+    """The study's ``conduct:`` section as a :class:`~trialsim.conduct.Conduct`."""
+    from trialsim.conduct import Conduct, Site
+    node = dict(expect_mapping(doc["conduct"], ("conduct",), "the conduct section (sites:, "
+                                                             "window_h:, ...)"))
+    sites = node.get("sites")
+    if not isinstance(sites, list) or not sites:
+        raise ConfigError(f"expected a non-empty list of sites ({{rate_per_week: ...}}), got "
+                          f"{describe_value(sites)}", ("conduct", "sites"))
+    node["sites"] = tuple(construct(Site, dict(expect_mapping(x, ("conduct", "sites", i),
+                                                              "a site")),
+                                    ("conduct", "sites", i)) for i, x in enumerate(sites))
+    return construct(Conduct, node, ("conduct",))
+
+
+def check_conduct(design_type: str, design, conduct) -> None:
+    """A design deciding with partial follow-up needs a calendar; assessment visits matter to
+    such designs only."""
+    if design.follow_up and conduct is None:
+        raise ConfigError(f"{design_type} decides with partial follow-up, on a calendar: add a "
+                          "conduct: section (sites, window_h)", ("design", "type"))
+    if conduct is not None and conduct.visits_h is not None and not design.follow_up:
+        raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
+                          f"follow-up (tite_crm); {design_type} waits for each window's end: "
+                          f"leave visits_h out", ("conduct", "visits_h"))
