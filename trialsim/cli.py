@@ -279,14 +279,13 @@ def _trace(sims, k: int) -> pd.DataFrame:
                       log=True, follow_up=sims.study.design.follow_up)
     events = list(cal.events)
     if sims.study.design.follow_up:   # DLTs as they occur within the window (onset stream)
-        from trialsim.rng import stream_uniforms
-        onset = stream_uniforms(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
-                                "onset", sims.arrays.patient_dose.shape[1])[0]
+        from trialsim.conduct.followup import dlt_onsets
+        onset = dlt_onsets(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
+                           sims.arrays.patient_dose.shape[1], sims.study.conduct.window_h)[0]
         doses_given = [e for e in cal.events if e[1] == "dose"]
         for p, (t, _, pid, site, dose) in enumerate(doses_given):
             if sims.arrays.patient_tox[rows[0], p]:
-                events.append((t + onset[p] * sims.study.conduct.window_h, "dlt", pid, site,
-                               dose))
+                events.append((t + onset[p], "dlt", pid, site, dose))
         events.sort(key=lambda e: e[0])      # stable: simultaneous events keep their order
     df = pd.DataFrame(events, columns=["time_h", "event", "patient", "site", "dose_index"])
     doses = np.asarray(sims.study.doses, float)

@@ -96,6 +96,13 @@ class FollowUpClock:
         return summarise(cals, study.conduct, P)
 
 
+def dlt_onsets(seed: int, scenario: int, trials: np.ndarray, n_patients: int,
+               window_h: float) -> np.ndarray:
+    """Hours from dose to DLT (if one occurs) of each patient slot, ``(T, n_patients)``:
+    uniform within the window, from each trial's ``onset`` stream."""
+    return stream_uniforms(seed, scenario, trials, "onset", n_patients) * window_h
+
+
 def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> FollowUpClock:
     """Lay out the calendars of ``trials`` for ``study`` (its design decides with partial
     follow-up) with every patient of ``max_patients`` enrolled."""
@@ -107,6 +114,6 @@ def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> Foll
                            follow_up=True) for k in trials]
     dosed = np.array([cal.dosed for cal in cals], float).reshape(len(trials), P)
     formed = np.array([cal.formed for cal in cals], float).reshape(len(trials), sizes.size)
-    onset = stream_uniforms(seed, scenario, trials, "onset", P) * conduct.window_h
+    onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
     visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
     return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits)
