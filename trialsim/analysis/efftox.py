@@ -1,0 +1,166 @@
+"""The EffTox probability model (Thall & Cook 2004, Biometrics 60:684-693; Thall, Herrick,
+Nguyen, Venier & Norris 2014, Clinical Trials 11:657-666): posterior summaries for many trials.
+
+Doses ``d_j`` are coded ``x_j = log d_j - mean(log d)``.  With
+``theta = (alpha, beta, gamma, zeta, eta, psi)``::
+
+    logit pi_T(x) = alpha + beta x                  (toxicity)
+    logit pi_E(x) = gamma + zeta x + eta x^2        (efficacy)
+    P(E = a, T = b) = pi_E^a (1 - pi_E)^(1 - a) pi_T^b (1 - pi_T)^(1 - b)
+                      + (-1)^(a + b) pi_E (1 - pi_E) pi_T (1 - pi_T) (e^psi - 1) / (e^psi + 1)
+
+with independent normal priors.  Data per dose: patients with neither event, efficacy only,
+toxicity only, both.
+
+**Computation** (no Markov chain Monte Carlo; :mod:`._efftox_kernels`): the posterior mode by
+Newton's method; a pilot importance sample of ``points / PILOT`` points from a multivariate
+Student-t (``DF`` degrees of freedom) centred on the mode with the inverse Hessian there
+(scaled by ``SCALE``); then the main importance sample of ``points`` points from a normal with
+the pilot's weighted mean and covariance (scaled by ``MAIN_SCALE``).  Each summary is its
+exact value under the normal proposal (one-dimensional Gauss quadrature) plus the
+self-normalised importance-sampling correction.  The points are scrambled Sobol points with a
+fixed seed, the same for every data set, so a summary is a deterministic function of the data.
+Accuracy: errors of a few 1e-3 on posterior probabilities and means with the default 4,096
+points, shrinking about as ``points ** -0.5`` to ``-0.7`` (checked against R rstan on
+trialr's Stan model with 200,000 draws in ``tests/analysis/test_efftox.py``); R trialr's
+default (4 chains of 1,000 draws) has Monte Carlo errors of the same order.  Kish's effective
+sample size of the weights is returned per data set.
+Trials with identical counts share one computation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy import stats
+from numpy.polynomial.hermite_e import hermegauss
+from scipy.special import gammaln, logit, roots_genlaguerre
+
+from trialsim.analysis._efftox_kernels import efftox_posterior_kernel
+from trialsim.analysis.states import unique_rows
+
+#: Degrees of freedom of the proposal, its scale against the Laplace approximation, and the
+#: seed of the Sobol sequence.
+DF, SCALE, SOBOL_SEED = 6.0, 1.2, 20261129
+#: The pilot pass uses 1/PILOT of the points.
+PILOT = 4
+MAIN_DF, MAIN_SCALE = np.inf, 1.1
+#: Nodes of the Gauss rules for expectations under the proposal.
+G_NODES, H_NODES = 48, 40
+PARAMETERS = ("alpha", "beta", "gamma", "zeta", "eta", "psi")
+
+
+@lru_cache(maxsize=16)
+def proposal_points(points: int, df: float = DF) -> tuple[np.ndarray, np.ndarray]:
+    """``(z, log_q)``: ``points`` standardised Student-t points (N, 6) from a scrambled Sobol
+    sequence (fixed seed) and their log density up to a constant.  ``points`` a power of 2."""
+    m = int(points).bit_length() - 1
+    if points < 2 or 1 << m != points:
+        raise ValueError(f"points must be a power of 2 (at least 2), got {points}")
+    u = stats.qmc.Sobol(d=7, scramble=True, seed=SOBOL_SEED).random_base2(m)
+    z = stats.norm.ppf(u[:, :6])
+    if np.isinf(df):
+        log_q = -0.5 * (z * z).sum(axis=1)
+    else:
+        z /= np.sqrt(stats.chi2.ppf(u[:, 6], df) / df)[:, None]
+        log_q = -0.5 * (df + 6) * np.log1p((z * z).sum(axis=1) / df)
+    z.setflags(write=False)
+    log_q.setflags(write=False)
+    return z, log_q
+
+
+@lru_cache(maxsize=4)
+def proposal_rules(df: float = DF) -> tuple[np.ndarray, ...]:
+    """Gauss rules for expectations under the proposal: nodes and weights of
+    ``g = chi2_DF / DF`` (generalised Gauss-Laguerre) and of a standard normal
+    (Gauss-Hermite)."""
+    h, hw = hermegauss(H_NODES)
+    if np.isinf(df):
+        return np.ones(1), np.ones(1), h, hw / np.sqrt(2.0 * np.pi)
+    a = df / 2.0
+    x, w = roots_genlaguerre(G_NODES, a - 1.0)
+    g, gw = x / a, w / np.exp(gammaln(a))
+    return g, gw, h, hw / np.sqrt(2.0 * np.pi)
+
+
+def coded_doses(doses) -> np.ndarray:
+    """``log d - mean(log d)`` (Thall & Cook's standardisation)."""
+    ld = np.log(np.asarray(doses, float))
+    return ld - ld.mean()
+
+
+@dataclass(frozen=True)
+class EffToxPosterior:
+    """Posterior summaries per trial and dose (T, D): means of ``pi_E`` and ``pi_T``,
+    ``P(pi_E > eff_cut)``, ``P(pi_T > tox_cuts[k])`` (T, D, K), and Kish's effective sample
+    size of the importance weights (T,)."""
+
+    mean_eff: np.ndarray
+    mean_tox: np.ndarray
+    prob_eff_above: np.ndarray
+    prob_tox_above: np.ndarray
+    ess: np.ndarray
+
+
+def outcome_counts(n, tox, eff, eff_tox) -> np.ndarray:
+    """Patients with (neither, efficacy only, toxicity only, both) per trial and dose:
+    (T, D, 4) from the per-dose totals."""
+    n, tox, eff, both = (np.asarray(a, np.int64) for a in (n, tox, eff, eff_tox))
+    return np.stack([n - tox - eff + both, eff - both, tox - both, both], axis=-1)
+
+
+def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
+              tox_cuts, points: int = 4096) -> EffToxPosterior:
+    """Posterior summaries for every trial: ``counts`` (T, D, 4) patients with neither event,
+    efficacy only, toxicity only and both at each dose; ``doses`` (D,) positive;
+    ``prior_mean``, ``prior_sd`` (6,) of ``(alpha, beta, gamma, zeta, eta, psi)``;
+    ``eff_cut`` and ``tox_cuts`` (K,) probabilities in (0, 1)."""
+    counts = np.asarray(counts, np.int64)
+    x = coded_doses(doses)
+    T, D = counts.shape[0], counts.shape[1]
+    if counts.shape != (T, x.size, 4) or (counts < 0).any():
+        raise ValueError(f"counts must be non-negative with shape (T, {x.size}, 4), got "
+                         f"{counts.shape}")
+    mu = np.asarray(prior_mean, float)
+    sd = np.asarray(prior_sd, float)
+    if mu.shape != (6,) or sd.shape != (6,) or not (sd > 0).all():
+        raise ValueError("prior_mean and prior_sd need 6 values (alpha, beta, gamma, zeta, "
+                         "eta, psi), the sds positive")
+    tox_cuts = np.atleast_1d(np.asarray(tox_cuts, float))
+    cuts = np.append(tox_cuts, eff_cut)
+    if not ((cuts > 0) & (cuts < 1)).all():
+        raise ValueError(f"cut points must lie in (0, 1), got {cuts.tolist()}")
+    flat = counts.reshape(T, D * 4)
+    uniq, inverse = unique_rows(flat)
+    S, K = uniq.shape[0], tox_cuts.size
+    z, log_q = proposal_points(points, MAIN_DF)
+    z1, log_q1 = proposal_points(max(points // PILOT, 64), DF)
+    out = [np.empty((S, D)), np.empty((S, D)), np.empty((S, D)), np.empty((S, D, K)),
+           np.empty(S)]
+    efftox_posterior_kernel(uniq.reshape(S, D, 4).astype(float), x, x * x, mu, 1.0 / sd ** 2,
+                            z1, log_q1, z, log_q, SCALE, MAIN_SCALE, float(logit(eff_cut)), logit(tox_cuts),
+                            *proposal_rules(MAIN_DF), *out)
+    return EffToxPosterior(*(a[inverse] for a in out))
+
+
+@lru_cache(maxsize=64)
+def solve_p(eff0: float, tox1: float, eff_star: float, tox_star: float) -> float:
+    """The ``p`` of the L^p contour through ``(eff0, 0)``, ``(1, tox1)`` and
+    ``(eff_star, tox_star)``: the root of ``((1 - eff_star) / (1 - eff0))^p +
+    (tox_star / tox1)^p = 1`` (Thall, Cook & Estey 2006, J Biopharm Stat 16:623-638; as R trialr's
+    ``efftox_solve_p``)."""
+    from scipy.optimize import brentq
+    a, b = (1 - eff_star) / (1 - eff0), tox_star / tox1
+    if not (0 < a < 1 and 0 < b < 1):
+        raise ValueError("the contour point (eff_star, tox_star) must satisfy eff0 < eff_star "
+                         "< 1 and 0 < tox_star < tox1")
+    return float(brentq(lambda p: a ** p + b ** p - 1.0, 1e-9, 1e3, xtol=1e-14, rtol=1e-15))
+
+
+def utility(eff, tox, p: float, eff0: float, tox1: float) -> np.ndarray:
+    """Desirability ``1 - (((1 - pi_E) / (1 - eff0))^p + (pi_T / tox1)^p)^(1/p)``: 0 on the
+    contour through the three points, higher towards more efficacy and less toxicity."""
+    a = (1.0 - np.asarray(eff, float)) / (1.0 - eff0)
+    b = np.asarray(tox, float) / tox1
+    return 1.0 - (a ** p + b ** p) ** (1.0 / p)
