@@ -1,7 +1,7 @@
 """Dose-finding designs: the contract (:mod:`.base`), the escalation designs, the modifiers
 that wrap a design and the stopping rules they apply.  Importing this package registers them:
 ``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
-``mtpi2``, ``keyboard``, ``i3plus3``, ``boin12`` and ``tite_crm``; ``modifier`` kinds
+``mtpi2``, ``keyboard``, ``i3plus3``, ``boin12``, ``efftox`` and ``tite_crm``; ``modifier`` kinds
 ``dont_skip_doses``, ``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``,
 ``stop_when_too_toxic`` and ``stop_when`` (with the ``stopping_rule`` kinds); ``phase2_design``
 kinds ``parallel``, ``adaptive`` and ``spcd``."""
@@ -11,6 +11,7 @@ from trialsim.designs.blrm import BLRM
 from trialsim.designs.boin12 import BOIN12
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Decision, Design
 from trialsim.designs.crm import CRM
+from trialsim.designs.efftox import EffTox
 from trialsim.designs.interval import BOIN, MTPI2, I3Plus3, IntervalDesign, Keyboard
 from trialsim.designs.modifiers import (CoherentEscalation, CohortSizes, DontSkipDoses,
                                         Modifier, StopAtN, StopWhenTooToxic)
@@ -23,7 +24,7 @@ from trialsim.designs.tite_crm import TITECRM
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "TITECRM", "BLRM", "BOIN12", "ThreePlusThree", "AcceleratedTitration",
+    "CRM", "TITECRM", "BLRM", "BOIN12", "EffTox", "ThreePlusThree", "AcceleratedTitration",
     "IntervalDesign", "BOIN", "MTPI2",
     "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
     "StopWhenTooToxic",
