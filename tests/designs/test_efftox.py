@@ -1,0 +1,225 @@
+"""EffTox (Thall & Cook 2004; Thall et al. 2014): the posterior against R rstan on R trialr
+0.1.6's Stan model (``tests/fixtures/make_efftox_fixture.R``, 200,000 draws per data set) and
+against exact results, the decisions against trialr's rules (``efftox_process``), the
+utility contour, and the kernel's derivatives."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import integrate, stats
+
+from trialsim.analysis import _efftox_kernels as K
+from trialsim.analysis import efftox as E
+from trialsim.designs import EffTox
+from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.outcomes import TrialHistory
+
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "efftox_reference.json")
+                     .read_text())
+SETTINGS = FIXTURE["settings"]
+CASES = FIXTURE["cases"]
+#: Largest error of the importance-sampling posterior measured against long reference runs:
+#: with 65,536 points (the fixture comparison) and with the default 4,096.
+ERR_65536, ERR_4096 = 3e-3, 8e-3
+
+
+def _design(name: str, points: int = 4096) -> EffTox:
+    s = SETTINGS[name]
+    return EffTox(doses=tuple(s["real_doses"]), max_patients=39,
+                  prior_mean=tuple(s[f"{k}_mean"] for k in E.PARAMETERS),
+                  prior_sd=tuple(s[f"{k}_sd"] for k in E.PARAMETERS),
+                  efficacy_hurdle=s["efficacy_hurdle"], toxicity_hurdle=s["toxicity_hurdle"],
+                  p_e=s["p_e"], p_t=s["p_t"], eff0=s["eff0"], tox1=s["tox1"],
+                  eff_star=s["eff_star"], tox_star=s["tox_star"], points=points)
+
+
+def _state(case: dict, n_doses: int) -> BatchState:
+    h = TrialHistory(dose=tuple(d - 1 for d in case["doses"]),
+                     tox=tuple(bool(t) for t in case["tox"]),
+                     eff=tuple(bool(e) for e in case["eff"]),
+                     cohort=tuple(range(len(case["doses"]))),
+                     n_doses=n_doses)
+    return BatchState.from_history(h)
+
+
+def _ids(cases):
+    return [f"{c['setting']}:{c['outcomes'] or 'none'}" for c in cases]
+
+
+@pytest.mark.parametrize("name", sorted(SETTINGS))
+def test_p_solves_the_contour_as_trialr(name):
+    s = SETTINGS[name]
+    d = _design(name)
+    assert d.p == pytest.approx(s["p"], rel=1e-9)
+    u = d.utility(np.array([s["eff0"], s["eff_star"], 1.0]),
+                  np.array([0.0, s["tox_star"], s["tox1"]]))
+    np.testing.assert_allclose(u, 0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_posterior_against_rstan(case):
+    """Posterior means and acceptability probabilities within 4 Monte Carlo standard errors of
+    the Stan run plus this method's own error (65,536 points), and with the default 4,096
+    points within 4 standard errors plus ``ERR_4096``."""
+    d = _design(case["setting"], points=65536)
+    state = _state(case, d.n_doses)
+    for design, err in ((d, ERR_65536), (_design(case["setting"]), ERR_4096)):
+        post = design.posterior(state)
+        got = {"prob_eff": post.mean_eff[0], "prob_tox": post.mean_tox[0],
+               "prob_acc_eff": post.prob_eff_above[0],
+               "prob_acc_tox": 1.0 - post.prob_tox_above[0, :, 0]}
+        for key, value in got.items():
+            ref = np.asarray(case[key])
+            tol = 4 * np.asarray(case[f"{key}_se"]) + err
+            assert (np.abs(value - ref) <= tol).all(), (key, value, ref, tol)
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_decision_as_trialr(case):
+    """The next dose is trialr's (``efftox_process``: acceptable, within one level of the doses
+    given, highest plug-in utility), unless the Stan run itself leaves it in doubt: an
+    acceptability probability within 3 standard errors of its cut-off or two utilities of
+    acceptable doses within 0.01."""
+    d = _design(case["setting"])
+    dec = d.decide_batch(_state(case, d.n_doses))
+    ok_ref = np.asarray(case["acceptable"], bool)
+    close = (np.abs(np.asarray(case["prob_acc_eff"]) - d.p_e)
+             < 3 * np.asarray(case["prob_acc_eff_se"])) | \
+            (np.abs(np.asarray(case["prob_acc_tox"]) - d.p_t)
+             < 3 * np.asarray(case["prob_acc_tox_se"]))
+    u = np.sort(np.asarray(case["utility"])[ok_ref])[::-1]
+    if close.any() or (u.size > 1 and u[0] - u[1] < 0.01):
+        pytest.skip("the reference run cannot settle this decision")
+    np.testing.assert_array_equal(dec.admissible[0], ok_ref)
+    want = case["recommended_dose"]
+    if want is None:
+        assert dec.stop[0] and dec.stop_code[0] == "none_acceptable"
+    else:
+        assert not dec.stop[0] and dec.next_dose[0] == want - 1
+
+
+def test_trialr_vignette_example():
+    """trialr's EffTox vignette (Thall et al. 2014's settings): after '1NNE 2EEB' dose level 3
+    is recommended; levels 4 and 5 are not acceptable (level 3 has not been given)."""
+    d = EffTox.example()
+    dec = d.decide("1NNE 2EEB")
+    assert dec.next_dose == 2 and dec.recommended == 2
+    assert dec.admissible == (True, True, True, False, False)
+
+
+def test_prior_only_posterior_is_exact():
+    """Without data the posterior is the prior: each linear predictor is normal, so
+    ``P(pi_E > hurdle)``, ``P(pi_T > cut)`` are normal tails and the means one-dimensional
+    integrals."""
+    d = EffTox.example()
+    x = E.coded_doses(d.doses)
+    mu, sd = np.array(d.prior_mean), np.array(d.prior_sd)
+    post = d.posterior(BatchState.empty(1, 5), [0.1, 0.3])
+    loc_e = mu[2] + mu[3] * x + mu[4] * x * x
+    sd_e = np.sqrt(sd[2] ** 2 + (sd[3] * x) ** 2 + (sd[4] * x * x) ** 2)
+    loc_t, sd_t = mu[0] + mu[1] * x, np.hypot(sd[0], sd[1] * x)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    np.testing.assert_allclose(post.prob_eff_above[0], stats.norm.sf(0.0, loc_e, sd_e),
+                               atol=2e-3)
+    for k, cut in enumerate((0.1, 0.3)):
+        np.testing.assert_allclose(post.prob_tox_above[0, :, k],
+                                   stats.norm.sf(logit(cut), loc_t, sd_t), atol=2e-3)
+    mean = [integrate.quad(lambda z: stats.norm.pdf(z) / (1 + np.exp(-(m + s * z))), -40, 40)[0]
+            for m, s in zip(loc_e, sd_e)]
+    np.testing.assert_allclose(post.mean_eff[0], mean, atol=2e-3)
+
+
+def _random_data(rng, n_doses=5):
+    counts = np.zeros((n_doses, 4))
+    for _ in range(rng.integers(1, 14)):
+        counts[rng.integers(n_doses)] += rng.multinomial(3, [0.25] * 4)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_gradient_and_hessian_match_finite_differences(seed):
+    rng = np.random.default_rng(seed)
+    x = E.coded_doses([1, 2, 4, 6.6, 10])
+    counts = _random_data(rng)
+    used = np.flatnonzero(counts.sum(axis=1) > 0)
+    mu, prec = rng.normal(0, 1, 6), 1 / rng.uniform(0.3, 3, 6) ** 2
+    th = rng.normal(0, 1.5, 6)
+    grad, hess = np.empty(6), np.empty((6, 6))
+    K._grad_hess(th, counts, x, x * x, mu, prec, used, grad, hess)
+    f = lambda t: K._log_post(t, counts, x, x * x, mu, prec, used)  # noqa: E731
+    h = 1e-4
+    eye = np.eye(6) * h
+    num_g = np.array([(f(th + e) - f(th - e)) / (2 * h) for e in eye])
+    num_h = np.array([[(f(th + a + b) - f(th + a - b) - f(th - a + b) + f(th - a - b)) / (4 * h * h)
+                       for b in eye] for a in eye])
+    np.testing.assert_allclose(grad, num_g, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(hess, num_h, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_mode_is_a_maximum(seed):
+    rng = np.random.default_rng(100 + seed)
+    x = E.coded_doses([1, 2, 4, 6.6, 10])
+    counts = _random_data(rng)
+    used = np.flatnonzero(counts.sum(axis=1) > 0)
+    mu, prec = np.array(EffTox.example().prior_mean), 1 / np.array(EffTox.example().prior_sd) ** 2
+    th, nh, low = np.empty(6), np.empty((6, 6)), np.empty((6, 6))
+    K._mode(counts, x, x * x, mu, prec, used, th, nh, low)
+    grad, hess = np.empty(6), np.empty((6, 6))
+    K._grad_hess(th, counts, x, x * x, mu, prec, used, grad, hess)
+    assert np.abs(grad).max() < 1e-6
+    assert (np.linalg.eigvalsh(-hess) > 0).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.01, 0.8), st.floats(0.01, 0.98), st.floats(0.01, 0.98), st.floats(0.01, 0.98),
+       st.floats(0, 1), st.floats(0, 1), st.floats(0, 0.3))
+def test_utility_contour_properties(eff0, a, b, c, pe, pt, step):
+    """The three points lie on the zero contour; more efficacy never lowers the utility and
+    more toxicity never raises it."""
+    eff_star = eff0 + a * (1 - eff0)
+    tox1 = 0.02 + 0.97 * b
+    tox_star = c * tox1
+    p = E.solve_p(eff0, tox1, eff_star, tox_star)
+    u = lambda e, t: E.utility(e, t, p, eff0, tox1)  # noqa: E731
+    np.testing.assert_allclose([u(eff0, 0.0), u(eff_star, tox_star), u(1.0, tox1)], 0.0,
+                               atol=1e-9)
+    assert u(min(pe + step, 1.0), pt) >= u(pe, pt) - 1e-12
+    assert u(pe, min(pt + step, 1.0)) <= u(pe, pt) + 1e-12
+
+
+def test_posterior_is_deterministic_and_shared_by_equal_states():
+    d = EffTox.example()
+    h = BatchState.from_history(TrialHistory.parse("1NNE 2EEB 3TEN", 5))
+    two = BatchState(*(np.repeat(a, 2, axis=0) for a in (h.n, h.tox, h.eff, h.current,
+                                                        h.last_cohort_n, h.last_cohort_tox,
+                                                        h.eff_tox)))
+    a, b = d.posterior(h), d.posterior(two)
+    np.testing.assert_array_equal(np.repeat(a.prob_eff_above, 2, axis=0), b.prob_eff_above)
+    np.testing.assert_array_equal(a.mean_tox, d.posterior(h).mean_tox)
+
+
+def test_optimal_dose_is_the_best_utility_among_acceptable_doses():
+    d = EffTox.example()
+    tox = np.array([[0.05, 0.10, 0.15, 0.20, 0.40]])
+    eff = np.array([[0.20, 0.40, 0.60, 0.80, 0.90]])
+    assert d.optimal_dose(tox, eff, tox * eff)[0] == 3       # 10 is too toxic
+    assert d.optimal_dose(tox, eff * 0.5, tox * eff)[0] == NO_DOSE   # nothing efficacious
+
+
+def test_refuses_bad_settings():
+    base = EffTox.example()
+    kw = {f: getattr(base, f) for f in ("doses", "max_patients", "prior_mean", "prior_sd",
+                                        "efficacy_hurdle", "toxicity_hurdle", "eff0", "tox1",
+                                        "eff_star", "tox_star")}
+    with pytest.raises(ValueError, match="eff0 < eff_star"):
+        EffTox(**{**kw, "eff_star": 0.4})
+    with pytest.raises(ValueError, match="power of 2"):
+        EffTox(**kw, points=3000)
+    with pytest.raises(ValueError, match="strictly increasing"):
+        EffTox(**{**kw, "doses": (1.0, 1.0, 2.0, 3.0, 4.0)})
