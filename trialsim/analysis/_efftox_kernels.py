@@ -22,6 +22,8 @@ import numpy as np
 _SIGN = np.array([1.0, -1.0, -1.0, 1.0])
 _A_EFF = np.array([0, 1, 0, 1])   # efficacy indicator of each outcome
 _A_TOX = np.array([0, 0, 1, 1])   # toxicity indicator
+#: Fewest effective pilot points whose weighted covariance replaces the Laplace proposal's.
+MIN_PILOT_ESS = 32.0
 
 
 @numba.njit(cache=True, inline="always")
@@ -169,6 +171,27 @@ def _chol_solve(low, b, out):
 
 
 @numba.njit(cache=True)
+def _damped_factor(hess, neg_hess, low):
+    """``neg_hess = -hess + damping I`` and its Cholesky factor ``low``, with the smallest
+    damping in 0, 1e-6, 1e-5, ... that makes it positive definite (the identity if none up to
+    1e30 does); returns the damping."""
+    damp = 0.0
+    for _ in range(38):
+        for a in range(6):
+            for b in range(6):
+                neg_hess[a, b] = -hess[a, b]
+            neg_hess[a, a] += damp
+        if _cholesky(neg_hess, low):
+            return damp
+        damp = 1e-6 if damp == 0.0 else damp * 10.0
+    for a in range(6):
+        for b in range(6):
+            neg_hess[a, b] = 1.0 if a == b else 0.0
+            low[a, b] = neg_hess[a, b]
+    return damp
+
+
+@numba.njit(cache=True)
 def _mode(counts, x, x2, mu, prec, used, th, neg_hess, low):
     """Posterior mode into ``th`` (started at the prior mean) by Newton's method with
     Levenberg damping where ``-H`` is not positive definite and step halving; ``neg_hess``
@@ -183,15 +206,7 @@ def _mode(counts, x, x2, mu, prec, used, th, neg_hess, low):
     lp = _log_post(th, counts, x, x2, mu, prec, used)
     for it in range(200):
         _grad_hess(th, counts, x, x2, mu, prec, used, grad, hess)
-        damp = 0.0
-        while True:
-            for a in range(6):
-                for b in range(6):
-                    neg_hess[a, b] = -hess[a, b]
-                neg_hess[a, a] += damp
-            if _cholesky(neg_hess, low):
-                break
-            damp = 1e-6 if damp == 0.0 else damp * 10.0
+        damp = _damped_factor(hess, neg_hess, low)
         _chol_solve(low, grad, step)
         t = 1.0
         improved = False
@@ -213,15 +228,7 @@ def _mode(counts, x, x2, mu, prec, used, th, neg_hess, low):
         if not improved or (size < 1e-9 and damp == 0.0):
             break
     _grad_hess(th, counts, x, x2, mu, prec, used, grad, hess)
-    damp = 0.0
-    while True:
-        for a in range(6):
-            for b in range(6):
-                neg_hess[a, b] = -hess[a, b]
-            neg_hess[a, a] += damp
-        if _cholesky(neg_hess, low):
-            break
-        damp = 1e-6 if damp == 0.0 else damp * 10.0
+    _damped_factor(hess, neg_hess, low)
     return lp
 
 
@@ -372,9 +379,11 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                 fac[a, b] *= scale
         _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, lw1, ee1, et1, pe1, pt1, pt_)
         tot = 0.0
+        tot2 = 0.0
         for i in range(N1):
             lw1[i] = math.exp(lw1[i])
             tot += lw1[i]
+            tot2 += lw1[i] * lw1[i]
             for a in range(6):
                 v = th[a]
                 for b in range(6):
@@ -392,11 +401,11 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                     v += lw1[i] * (th1[i, a] - center[a]) * (th1[i, b] - center[b])
                 cov[a, b] = v / tot
                 cov[b, a] = cov[a, b]
-        if _cholesky(cov, low):
+        if tot * tot / tot2 >= MIN_PILOT_ESS and _cholesky(cov, low):
             for a in range(6):
                 for b in range(6):
                     fac[a, b] = scale2 * low[a, b]
-        else:   # degenerate pilot: keep the Laplace proposal
+        else:   # too few effective pilot points for a covariance: keep the Laplace proposal
             for a in range(6):
                 center[a] = th[a]
         _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, lw, ee_s, et_s, pe_s, pt_s, pt_)

@@ -141,6 +141,11 @@ def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
     efftox_posterior_kernel(uniq.reshape(S, D, 4).astype(float), x, x * x, mu, 1.0 / sd ** 2,
                             z1, log_q1, z, log_q, SCALE, MAIN_SCALE, float(logit(eff_cut)), logit(tox_cuts),
                             *proposal_rules(MAIN_DF), *out)
+    bad = ~np.isfinite(np.concatenate([a.reshape(S, -1) for a in out], axis=1)).all(axis=1)
+    if bad.any():
+        raise FloatingPointError(f"the EffTox posterior could not be computed for the counts "
+                                 f"(neither, efficacy, toxicity, both per dose) "
+                                 f"{uniq[bad][0].reshape(D, 4).tolist()}")
     return EffToxPosterior(*(a[inverse] for a in out))
 
 
