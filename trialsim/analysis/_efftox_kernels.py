@@ -272,27 +272,28 @@ def _ipow(v, n):
 
 
 @numba.njit(cache=True)
-def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, lw, ee_s, et_s, pe_s, pt_s,
-            pt_):
-    """Log weights ``lw`` (normalised to a maximum of 0), the linear predictors and the
-    probabilities at the points ``theta_i = center + fac z_i``; ``has[j]``: dose ``j`` has
-    patients.  The log posterior is :func:`_log_post`'s, with one logarithm per dose (of the
+def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et_s, pe_s,
+            pt_s):
+    """The points ``theta_i = center + fac z_i`` (into ``theta``), their weights
+    (exponentiated, the largest 1; returns their sum and sum of squares), linear predictors and
+    probabilities; ``has[j]``: dose ``j`` has patients.  The log posterior is :func:`_log_post`'s, with one logarithm per dose (of the
     product of the outcome probabilities' powers)."""
     N, J = z.shape[0], x.size
     top = -np.inf
     for i in range(N):
         v = 0.0
+        th = theta[i]
         for a in range(6):
             t = center[a]
             for b in range(6):
                 t += fac[a, b] * z[i, b]
-            pt_[a] = t
+            th[a] = t
             d = t - mu[a]
             v -= 0.5 * prec[a] * d * d
-        c = np.tanh(0.5 * pt_[5])
+        c = np.tanh(0.5 * th[5])
         for j in range(J):
-            ee = pt_[2] + pt_[3] * x[j] + pt_[4] * x2[j]
-            et = pt_[0] + pt_[1] * x[j]
+            ee = th[2] + th[3] * x[j] + th[4] * x2[j]
+            et = th[0] + th[1] * x[j]
             pe, qe = _expit_pair(ee)
             pt, qt = _expit_pair(et)
             ee_s[i, j] = ee
@@ -307,8 +308,13 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, lw, ee_s, et_s, pe_
         lw[i] = v - log_q[i]
         if lw[i] > top:
             top = lw[i]
+    tot = 0.0
+    tot2 = 0.0
     for i in range(N):
-        lw[i] -= top
+        lw[i] = math.exp(lw[i] - top)
+        tot += lw[i]
+        tot2 += lw[i] * lw[i]
+    return tot, tot2
 
 
 @numba.njit(cache=True)
@@ -339,11 +345,11 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     fac = np.empty((6, 6))
     cov = np.empty((6, 6))
     center = np.empty(6)
-    pt_ = np.empty(6)
     av = np.empty(6)
     lw1 = np.empty(N1)
     th1 = np.empty((N1, 6))
     lw = np.empty(N)
+    th_s = np.empty((N, 6))
     ee_s = np.empty((N, J))
     et_s = np.empty((N, J))
     pe_s = np.empty((N, J))
@@ -355,17 +361,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     has = np.empty(J, np.bool_)
     for s in range(S):
         cs = counts[s]
-        nu = 0
-        for j in range(J):
-            if cs[j, 0] + cs[j, 1] + cs[j, 2] + cs[j, 3] > 0:
-                nu += 1
-        used = np.empty(nu, np.int64)
-        nu = 0
         for j in range(J):
             has[j] = cs[j, 0] + cs[j, 1] + cs[j, 2] + cs[j, 3] > 0
-            if has[j]:
-                used[nu] = j
-                nu += 1
+        used = np.nonzero(has)[0]
         _mode(cs, x, x2, mu, prec, used, th, neg_hess, low)
         # pilot: theta = m + scale L^-T z (fac = scale L^-T, by columns)
         for b in range(6):
@@ -377,18 +375,8 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
         for a in range(6):
             for b in range(6):
                 fac[a, b] *= scale
-        _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, lw1, ee1, et1, pe1, pt1, pt_)
-        tot = 0.0
-        tot2 = 0.0
-        for i in range(N1):
-            lw1[i] = math.exp(lw1[i])
-            tot += lw1[i]
-            tot2 += lw1[i] * lw1[i]
-            for a in range(6):
-                v = th[a]
-                for b in range(6):
-                    v += fac[a, b] * z1[i, b]
-                th1[i, a] = v
+        tot, tot2 = _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, th1, lw1, ee1, et1,
+                            pe1, pt1)
         for a in range(6):
             v = 0.0
             for i in range(N1):
@@ -408,13 +396,8 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
         else:   # too few effective pilot points for a covariance: keep the Laplace proposal
             for a in range(6):
                 center[a] = th[a]
-        _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, lw, ee_s, et_s, pe_s, pt_s, pt_)
-        tot = 0.0
-        tot2 = 0.0
-        for i in range(N):
-            lw[i] = math.exp(lw[i])
-            tot += lw[i]
-            tot2 += lw[i] * lw[i]
+        tot, tot2 = _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, th_s, lw, ee_s,
+                            et_s, pe_s, pt_s)
         ess[s] = tot * tot / tot2
         for i in range(N):
             lw[i] = lw[i] / tot - 1.0 / N      # weight minus its proposal value

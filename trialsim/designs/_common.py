@@ -113,6 +113,33 @@ def _start_below_n_doses(cls, v: int, info: ValidationInfo) -> int:
 start_dose_below_n_doses = field_validator("start_dose")(classmethod(_start_below_n_doses))
 
 
+def _log_doses(v: tuple[float, ...]) -> tuple[float, ...]:
+    d = np.asarray(v, float)
+    if d.size == 0 or not (d > 0).all() or (np.diff(d) <= 0).any():
+        raise ValueError(f"doses must be positive and strictly increasing (the model uses "
+                         f"log(dose)), got {list(v)}")
+    n = context().get("n_doses")
+    if n is not None and d.size != n:
+        raise ValueError(f"expected one dose per study dose level ({n}), got {d.size}")
+    return tuple(float(x) for x in v)
+
+
+#: The ``doses`` field of designs whose model uses log(dose) (filled in from the study).
+LogDoses = Annotated[tuple[float, ...], Field(description="dose levels (positive, the study's)"),
+                     AfterValidator(_log_doses)]
+
+
+def _start_below_doses(cls, v: int, info: ValidationInfo) -> int:
+    doses = info.data.get("doses")
+    if doses is not None and v >= len(doses):
+        raise ValueError(f"start_dose must be a 0-based dose index below {len(doses)}, got {v}")
+    return v
+
+
+#: A validator of ``start_dose`` against ``doses`` (assign it in the class body).
+start_dose_below_doses = field_validator("start_dose")(classmethod(_start_below_doses))
+
+
 def _max_patients_at_least_cohort(self):
     if self.max_patients < self.cohort_size:
         raise ValueError(f"max_patients must be at least cohort_size ({self.cohort_size}), got "

@@ -4,14 +4,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
 
 from trialsim.analysis.blrm import BLRMPrior, prob_at_or_above
-from trialsim.designs._common import (check_state, make_decision, max_patients_at_least_cohort,
+from trialsim.designs._common import (LogDoses, check_state, make_decision,
+                                      max_patients_at_least_cohort, start_dose_below_doses,
                                       stop_at_max_patients, stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 START = "start"
 MOVE = "{}: the highest posterior probability of the target interval among doses passing EWOC"
@@ -41,7 +42,7 @@ class BLRM(Design):
     ``doses`` are the study's (filled in from the study file).
     """
 
-    doses: Annotated[tuple[float, ...], Field(description="dose levels (positive, the study's)")]
+    doses: LogDoses
     max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                                        description="trial size cap (patients)")]
     target_interval: Annotated[tuple[float, float], Field(description="[lower, upper) DLT rates "
@@ -62,18 +63,6 @@ class BLRM(Design):
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
 
     toxicity_model = True
-
-    @field_validator("doses")
-    @classmethod
-    def _doses_ok(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        d = np.asarray(v, float)
-        if d.size == 0 or not (d > 0).all() or (np.diff(d) <= 0).any():
-            raise ValueError(f"doses must be positive and strictly increasing (the model uses "
-                             f"log(dose)), got {list(v)}")
-        n = context().get("n_doses")
-        if n is not None and d.size != n:
-            raise ValueError(f"expected one dose per study dose level ({n}), got {d.size}")
-        return tuple(float(x) for x in v)
 
     @field_validator("target_interval")
     @classmethod
@@ -97,15 +86,7 @@ class BLRM(Design):
             raise ValueError(f"prior_mean must be two numbers in [-100, 100], got {list(v)}")
         return v
 
-    @field_validator("start_dose")
-    @classmethod
-    def _start_in_range(cls, v: int, info: ValidationInfo) -> int:
-        doses = info.data.get("doses")
-        if doses is not None and v >= len(doses):
-            raise ValueError(f"start_dose must be a 0-based dose index below {len(doses)}, "
-                             f"got {v}")
-        return v
-
+    _start_ok = start_dose_below_doses
     _sizes_ok = max_patients_at_least_cohort
 
     @property

@@ -26,14 +26,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from trialsim.analysis.efftox import EffToxPosterior, outcome_counts, posterior, solve_p, utility
-from trialsim.designs._common import (check_state, make_decision, max_patients_at_least_cohort,
+from trialsim.designs._common import (LogDoses, check_state, make_decision,
+                                      max_patients_at_least_cohort, start_dose_below_doses,
                                       stop_at_max_patients, stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.registry import register
-from trialsim.spec import context, spec
+from trialsim.spec import spec
 
 START = "start"
 MOVE = "{}: highest utility among the acceptable doses"
@@ -49,7 +50,7 @@ class EffTox(Design):
     ``doses`` are the study's (filled in from the study file); priors in the order
     ``(alpha, beta, gamma, zeta, eta, psi)``."""
 
-    doses: Annotated[tuple[float, ...], Field(description="dose levels (positive, the study's)")]
+    doses: LogDoses
     max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                                        description="trial size cap (patients)")]
     prior_mean: Annotated[Six, Field(description="prior means of alpha, beta (toxicity), "
@@ -84,18 +85,6 @@ class EffTox(Design):
     toxicity_model = True
     _sizes_ok = max_patients_at_least_cohort
 
-    @field_validator("doses")
-    @classmethod
-    def _doses_ok(cls, v: tuple[float, ...]) -> tuple[float, ...]:
-        d = np.asarray(v, float)
-        if d.size < 2 or not (d > 0).all() or (np.diff(d) <= 0).any():
-            raise ValueError(f"doses must be at least 2, positive and strictly increasing (the "
-                             f"model uses log(dose)), got {list(v)}")
-        n = context().get("n_doses")
-        if n is not None and d.size != n:
-            raise ValueError(f"expected one dose per study dose level ({n}), got {d.size}")
-        return tuple(float(x) for x in v)
-
     @field_validator("prior_sd")
     @classmethod
     def _sd_ok(cls, v: Six) -> Six:
@@ -117,14 +106,7 @@ class EffTox(Design):
             raise ValueError(f"points must be a power of 2, got {v}")
         return v
 
-    @field_validator("start_dose")
-    @classmethod
-    def _start_in_range(cls, v: int, info: ValidationInfo) -> int:
-        doses = info.data.get("doses")
-        if doses is not None and v >= len(doses):
-            raise ValueError(f"start_dose must be a 0-based dose index below {len(doses)}, "
-                             f"got {v}")
-        return v
+    _start_ok = start_dose_below_doses
 
     @model_validator(mode="after")
     def _contour_ok(self) -> "EffTox":
