@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
 
+import trialsim as ts
+from tests.helpers.oc_compare import assert_oc_close
 from trialsim.analysis import _efftox_kernels as K
 from trialsim.analysis import efftox as E
 from trialsim.designs import EffTox
@@ -249,3 +251,34 @@ def test_prior_moments_against_scipy_quadrature():
         m2 = integrate.quad(f, -40, 40, args=(2,), epsabs=1e-13)[0]
         assert m[k] == pytest.approx(m1, abs=1e-10)
         assert s[k] == pytest.approx(np.sqrt(m2 - m1 * m1), abs=1e-8)
+
+
+OC = json.loads((Path(__file__).parents[1] / "fixtures" / "efftox_oc_reference.json")
+                .read_text())
+
+
+@pytest.mark.parametrize("scen", OC["scenarios"], ids=lambda s: s["name"])
+def test_operating_characteristics_as_trialr_simulations(scen):
+    """Thall et al. (2014)'s settings, 13 cohorts of 3 from the lowest dose, on two scenarios
+    (S1: trialr's vignette, Thall et al. 2014 Table 1 scenario 1): selection per dose and of no
+    dose, and mean patients per dose, within Monte Carlo error of R trialr 0.1.6's
+    ``efftox_simulate`` rules run on its Stan model (``tests/fixtures/
+    make_efftox_oc_fixture.R``) and of 1,000 trialsim trials."""
+    study = ts.from_dict({"doses": [1, 2, 4, 6.6, 10], "target": 0.3,
+                          "truth": {"tox": scen["true_tox"], "eff": scen["true_eff"]},
+                          "design": {"type": "efftox", **_example_keys(), "max_patients": 39}})
+    sims = ts.simulate(study, 1000, seed=20261129)
+    n_ref = scen["n_trials"]
+    sel = np.asarray(scen["selected"], float) / n_ref
+    assert_oc_close(sims.arrays, n_ref, sel[:-1], scen["patients_per_dose_mean"], None,
+                    no_selection=sel[-1])
+    total = sims.arrays.n.sum(axis=1)
+    se = np.sqrt(total.var(ddof=1) / total.size + scen["n_patients_sd"] ** 2 / n_ref) + 1e-9
+    assert abs(total.mean() - scen["n_patients_mean"]) <= 4.5 * se
+
+
+def _example_keys() -> dict:
+    d = EffTox.example()
+    return {k: getattr(d, k) for k in ("prior_mean", "prior_sd", "efficacy_hurdle",
+                                       "toxicity_hurdle", "eff0", "tox1", "eff_star",
+                                       "tox_star", "p_e", "p_t", "cohort_size")}
