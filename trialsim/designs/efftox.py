@@ -46,9 +46,13 @@ Six = tuple[float, float, float, float, float, float]
 @register("design", "efftox")
 @spec
 class EffTox(Design):
-    """EffTox (Thall & Cook 2004; Thall et al. 2014): see the module docstring for the rules.
-    ``doses`` are the study's (filled in from the study file); priors in the order
-    ``(alpha, beta, gamma, zeta, eta, psi)``."""
+    """EffTox (Thall & Cook 2004; Thall et al. 2014; docs/designs.md): each next cohort gets
+    the acceptable dose (P(efficacy > efficacy_hurdle) > p_e, P(toxicity < toxicity_hurdle) >
+    p_t, within one level of the doses given) whose posterior mean efficacy and toxicity have
+    the highest utility on the contour through (eff0, 0), (eff_star, tox_star), (1, tox1); none
+    acceptable: stop with no dose.  ``doses`` are the study's (filled in from the study file);
+    priors in the order ``(alpha, beta, gamma, zeta, eta, psi)``
+    (``trialsim.analysis.efftox.elicited_prior`` derives them from prior guesses)."""
 
     doses: LogDoses
     max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
