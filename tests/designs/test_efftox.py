@@ -4,6 +4,7 @@ against exact results, the decisions against trialr's rules (``efftox_process``)
 utility contour, and the kernel's derivatives."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -118,7 +119,7 @@ def test_prior_only_posterior_is_exact():
     """Without data the posterior is the prior: each linear predictor is normal, so
     ``P(pi_E > hurdle)``, ``P(pi_T > cut)`` are normal tails and the means one-dimensional
     integrals."""
-    d = EffTox.example()
+    d = dataclasses.replace(EffTox.example(), points=4096)
     x = E.coded_doses(d.doses)
     mu, sd = np.array(d.prior_mean), np.array(d.prior_sd)
     post = d.posterior(BatchState.empty(1, 5), [0.1, 0.3])
@@ -263,11 +264,11 @@ def test_operating_characteristics_as_trialr_simulations(scen):
     (S1: trialr's vignette, Thall et al. 2014 Table 1 scenario 1): selection per dose and of no
     dose, and mean patients per dose, within Monte Carlo error of R trialr 0.1.6's
     ``efftox_simulate`` rules run on its Stan model (``tests/fixtures/
-    make_efftox_oc_fixture.R``) and of 1,000 trialsim trials."""
+    make_efftox_oc_fixture.R``, 106 trials) and of 500 trialsim trials."""
     study = ts.from_dict({"doses": [1, 2, 4, 6.6, 10], "target": 0.3,
                           "truth": {"tox": scen["true_tox"], "eff": scen["true_eff"]},
                           "design": {"type": "efftox", **_example_keys(), "max_patients": 39}})
-    sims = ts.simulate(study, 1000, seed=20261129)
+    sims = ts.simulate(study, 500, seed=20261129)
     n_ref = scen["n_trials"]
     sel = np.asarray(scen["selected"], float) / n_ref
     assert_oc_close(sims.arrays, n_ref, sel[:-1], scen["patients_per_dose_mean"], None,
@@ -281,4 +282,18 @@ def _example_keys() -> dict:
     d = EffTox.example()
     return {k: getattr(d, k) for k in ("prior_mean", "prior_sd", "efficacy_hurdle",
                                        "toxicity_hurdle", "eff0", "tox1", "eff_star",
-                                       "tox_star", "p_e", "p_t", "cohort_size")}
+                                       "tox_star", "p_e", "p_t", "cohort_size")}  # 4,096 points
+
+
+def test_summaries_are_probabilities_on_random_data():
+    """The importance-sampling correction can push an estimate past 0 or 1; every summary is
+    kept in [0, 1] (a mean of -1e-4 made the utility NaN, and ``argmax`` picks NaN)."""
+    rng = np.random.default_rng(11)
+    counts = np.zeros((3000, 5, 4), np.int64)
+    for c in counts:                     # few patients, one at a time: skewed posteriors
+        for _ in range(rng.integers(1, 5)):
+            c[rng.integers(5), rng.integers(4)] += 1
+    post = E.posterior(counts, [1, 2, 4, 6.6, 10], EffTox.example().prior_mean,
+                       EffTox.example().prior_sd, 0.5, [0.1, 0.3], points=256)
+    for a in (post.mean_eff, post.mean_tox, post.prob_eff_above, post.prob_tox_above):
+        assert ((a >= 0) & (a <= 1)).all()

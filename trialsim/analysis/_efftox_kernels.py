@@ -332,6 +332,7 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     predictor, a scaled t variable under the proposal; :func:`_proposal_prob`,
     :func:`_proposal_mean`) plus the importance-sampling correction (a control variate: the
     points' own error in ``E_q[f]`` cancels where the weights are near 1/N).
+    The correction can carry an estimate just outside [0, 1]; estimates are clipped to it.
     Out: posterior means of ``pi_E`` and ``pi_T`` (S, J); ``P(logit pi_E > logit_eff_cut)``
     (S, J); ``P(logit pi_T > logit_tox_cuts[k])`` (S, J, K); Kish's effective sample size of
     the main pass's weights (S,).
@@ -430,7 +431,7 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                         mc += lw[i] * pe_s[i, j]
                         if e > logit_eff_cut:
                             pc += lw[i]
-                    mean_eff[s, j] = mq + mc
+                    mean_eff[s, j] = min(max(mq + mc, 0.0), 1.0)
                     p_eff_above[s, j] = min(max(pq + pc, 0.0), 1.0)
                 else:
                     mc = 0.0
@@ -443,4 +444,4 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                             if et_s[i, j] > logit_tox_cuts[k]:
                                 pc += lw[i]
                         p_tox_above[s, j, k] = min(max(pq + pc, 0.0), 1.0)
-                    mean_tox[s, j] = mq + mc
+                    mean_tox[s, j] = min(max(mq + mc, 0.0), 1.0)
