@@ -204,13 +204,13 @@ def _mode(counts, x, x2, mu, prec, used, th, neg_hess, low):
     for k in range(6):
         th[k] = mu[k]
     lp = _log_post(th, counts, x, x2, mu, prec, used)
-    for it in range(200):
+    for _ in range(200):
         _grad_hess(th, counts, x, x2, mu, prec, used, grad, hess)
         damp = _damped_factor(hess, neg_hess, low)
         _chol_solve(low, grad, step)
         t = 1.0
         improved = False
-        for half in range(60):
+        for _ in range(60):
             for k in range(6):
                 trial[k] = th[k] + t * step[k]
             new = _log_post(trial, counts, x, x2, mu, prec, used)
@@ -239,26 +239,11 @@ def _phi_upper(v):
 
 
 @numba.njit(cache=True)
-def _proposal_prob(loc, sd, cut, g, gw):
-    """Under the proposal a linear predictor is ``loc + sd t``, ``t ~ t_nu``: its ``P(> cut)``
-    by Gauss quadrature over ``g = chi2_nu / nu`` (nodes ``g``, weights ``gw``)."""
-    p = 0.0
-    for k in range(g.size):
-        p += gw[k] * _phi_upper((cut - loc) * math.sqrt(g[k]) / sd)
-    return p
-
-
-@numba.njit(cache=True)
-def _proposal_mean(loc, sd, g, gw, h, hw):
-    """``E[expit(loc + sd t)]``, ``t ~ t_nu``: Gauss quadrature over ``g`` and a standard
-    normal (nodes ``h``, weights ``hw``)."""
+def _proposal_mean(loc, sd, h, hw):
+    """``E[expit(loc + sd Z)]``, ``Z`` standard normal (nodes ``h``, weights ``hw``)."""
     m = 0.0
-    for k in range(g.size):
-        r = math.sqrt(g[k])
-        inner = 0.0
-        for l in range(h.size):
-            inner += hw[l] * _expit_pair(loc + sd * h[l] / r)[0]
-        m += gw[k] * inner
+    for l in range(h.size):
+        m += hw[l] * _expit_pair(loc + sd * h[l])[0]
     return m
 
 
@@ -273,10 +258,11 @@ def _ipow(v, n):
 
 @numba.njit(cache=True)
 def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et_s, pe_s,
-            pt_s):
-    """The points ``theta_i = center + fac z_i`` (into ``theta``), their weights
-    (exponentiated, the largest 1; returns their sum and sum of squares), linear predictors and
-    probabilities; ``has[j]``: dose ``j`` has patients.  The log posterior is :func:`_log_post`'s, with one logarithm per dose (of the
+            pt_s, summaries):
+    """The points ``theta_i = center + fac z_i`` (into ``theta``) and their weights
+    (exponentiated, the largest 1; returns their sum and sum of squares); with ``summaries``
+    also every dose's linear predictors and probabilities.  ``has[j]``: dose ``j`` has
+    patients.  The log posterior is :func:`_log_post`'s, with one logarithm per dose (of the
     product of the outcome probabilities' powers)."""
     N, J = z.shape[0], x.size
     top = -np.inf
@@ -292,14 +278,17 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
             v -= 0.5 * prec[a] * d * d
         c = np.tanh(0.5 * th[5])
         for j in range(J):
+            if not (summaries or has[j]):
+                continue
             ee = th[2] + th[3] * x[j] + th[4] * x2[j]
             et = th[0] + th[1] * x[j]
             pe, qe = _expit_pair(ee)
             pt, qt = _expit_pair(et)
-            ee_s[i, j] = ee
-            et_s[i, j] = et
-            pe_s[i, j] = pe
-            pt_s[i, j] = pt
+            if summaries:
+                ee_s[i, j] = ee
+                et_s[i, j] = et
+                pe_s[i, j] = pe
+                pt_s[i, j] = pt
             if has[j]:
                 g = c * pe * qe * pt * qt
                 cj = cs[j]
@@ -319,18 +308,19 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
 
 @numba.njit(cache=True)
 def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale, scale2,
-                            logit_eff_cut, logit_tox_cuts, g, gw, h, hw, mean_eff, mean_tox,
+                            logit_eff_cut, logit_tox_cuts, h, hw, mean_eff, mean_tox,
                             p_eff_above, p_tox_above, ess):
     """Posterior summaries of ``S`` data sets (``counts`` (S, J, 4) float).
 
-    For each, importance sampling in two passes on fixed standardised Student-t points (log
-    proposal densities ``log_q1``, ``log_q`` up to a constant): a pilot on ``z1`` around the
-    mode with the inverse of ``-H`` there (:func:`_mode`); then the main pass on ``z`` with
-    the pilot's weighted mean and covariance; both scaled by ``scale``.  With normalised
+    For each, importance sampling in two passes on fixed standardised points (log proposal
+    densities ``log_q1``, ``log_q`` up to a constant): a pilot on the Student-t points ``z1``
+    around the mode with the inverse of ``-H`` there (:func:`_mode`), scaled by ``scale``; then
+    the main pass on the normal points ``z`` with the pilot's weighted mean and covariance,
+    scaled by ``scale2``.  With normalised
     weights ``w_i``, each summary ``E[f]`` is estimated as ``E_q[f] + sum_i (w_i - 1/N)
-    f(theta_i)``: its exact value under the proposal (each ``f`` depends on one linear
-    predictor, a scaled t variable under the proposal; :func:`_proposal_prob`,
-    :func:`_proposal_mean`) plus the importance-sampling correction (a control variate: the
+    f(theta_i)``: its exact value under the normal proposal (each ``f`` depends on one linear
+    predictor, normal under the proposal: a normal tail, or :func:`_proposal_mean` on the
+    rule ``h``, ``hw``) plus the importance-sampling correction (a control variate: the
     points' own error in ``E_q[f]`` cancels where the weights are near 1/N).
     The correction can carry an estimate just outside [0, 1]; estimates are clipped to it.
     Out: posterior means of ``pi_E`` and ``pi_T`` (S, J); ``P(logit pi_E > logit_eff_cut)``
@@ -355,10 +345,6 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     et_s = np.empty((N, J))
     pe_s = np.empty((N, J))
     pt_s = np.empty((N, J))
-    ee1 = np.empty((N1, J))
-    et1 = np.empty((N1, J))
-    pe1 = np.empty((N1, J))
-    pt1 = np.empty((N1, J))
     has = np.empty(J, np.bool_)
     for s in range(S):
         cs = counts[s]
@@ -376,8 +362,8 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
         for a in range(6):
             for b in range(6):
                 fac[a, b] *= scale
-        tot, tot2 = _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, th1, lw1, ee1, et1,
-                            pe1, pt1)
+        tot, tot2 = _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, th1, lw1, ee_s,
+                            et_s, pe_s, pt_s, False)
         for a in range(6):
             v = 0.0
             for i in range(N1):
@@ -398,7 +384,7 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
             for a in range(6):
                 center[a] = th[a]
         tot, tot2 = _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, th_s, lw, ee_s,
-                            et_s, pe_s, pt_s)
+                            et_s, pe_s, pt_s, True)
         ess[s] = tot * tot / tot2
         for i in range(N):
             lw[i] = lw[i] / tot - 1.0 / N      # weight minus its proposal value
@@ -421,9 +407,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                         v += fac[a, b] * av[a]
                     nb += v * v
                 sd = math.sqrt(nb)
-                mq = _proposal_mean(loc, sd, g, gw, h, hw)
+                mq = _proposal_mean(loc, sd, h, hw)
                 if kind == 0:
-                    pq = _proposal_prob(loc, sd, logit_eff_cut, g, gw)
+                    pq = _phi_upper((logit_eff_cut - loc) / sd)
                     pc = 0.0
                     mc = 0.0
                     for i in range(N):
@@ -438,7 +424,7 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                     for i in range(N):
                         mc += lw[i] * pt_s[i, j]
                     for k in range(K):
-                        pq = _proposal_prob(loc, sd, logit_tox_cuts[k], g, gw)
+                        pq = _phi_upper((logit_tox_cuts[k] - loc) / sd)
                         pc = 0.0
                         for i in range(N):
                             if et_s[i, j] > logit_tox_cuts[k]:

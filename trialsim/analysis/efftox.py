@@ -35,26 +35,26 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 from scipy.optimize import brentq, minimize
-from scipy.special import expit, gammaln, logit, roots_genlaguerre
+from scipy.special import expit, logit
 
 from trialsim.analysis._efftox_kernels import efftox_posterior_kernel
 from trialsim.analysis.states import unique_rows
 
-#: Degrees of freedom of the proposal, its scale against the Laplace approximation, and the
-#: seed of the Sobol sequence.
+#: The pilot proposal's degrees of freedom and scale against the Laplace approximation, and
+#: the seed of the Sobol sequence.
 DF, SCALE, SOBOL_SEED = 6.0, 1.2, 20261129
-#: The pilot pass uses 1/PILOT of the points.
+#: The pilot pass uses 1/PILOT of the points; the main (normal) proposal's scale against the
+#: pilot's weighted covariance.
 PILOT = 4
-MAIN_DF, MAIN_SCALE = np.inf, 1.1
-#: Nodes of the Gauss-Laguerre rule for expectations under a Student-t proposal.
-G_NODES = 48
+MAIN_SCALE = 1.1
 PARAMETERS = ("alpha", "beta", "gamma", "zeta", "eta", "psi")
 
 
 @lru_cache(maxsize=16)
 def proposal_points(points: int, df: float = DF) -> tuple[np.ndarray, np.ndarray]:
-    """``(z, log_q)``: ``points`` standardised Student-t points (N, 6) from a scrambled Sobol
-    sequence (fixed seed) and their log density up to a constant.  ``points`` a power of 2."""
+    """``(z, log_q)``: ``points`` standardised Student-t points (N, 6) with ``df`` degrees of
+    freedom (``inf``: normal) from a scrambled Sobol sequence (fixed seed) and their log
+    density up to a constant.  ``points`` a power of 2."""
     m = int(points).bit_length() - 1
     if points < 2 or 1 << m != points:
         raise ValueError(f"points must be a power of 2 (at least 2), got {points}")
@@ -68,20 +68,6 @@ def proposal_points(points: int, df: float = DF) -> tuple[np.ndarray, np.ndarray
     z.setflags(write=False)
     log_q.setflags(write=False)
     return z, log_q
-
-
-@lru_cache(maxsize=4)
-def proposal_rules(df: float = DF) -> tuple[np.ndarray, ...]:
-    """Rules for expectations under the proposal: nodes and weights of ``g = chi2_df / df``
-    (generalised Gauss-Laguerre; one node 1 for a normal proposal) and of a standard normal
-    (:func:`_normal_grid`)."""
-    h, hw = _normal_grid()
-    if np.isinf(df):
-        return np.ones(1), np.ones(1), h, hw
-    a = df / 2.0
-    x, w = roots_genlaguerre(G_NODES, a - 1.0)
-    g, gw = x / a, w / np.exp(gammaln(a))
-    return g, gw, h, hw
 
 
 def coded_doses(doses) -> np.ndarray:
@@ -134,13 +120,13 @@ def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
     flat = counts.reshape(T, D * 4)
     uniq, inverse = unique_rows(flat)
     S, K = uniq.shape[0], tox_cuts.size
-    z, log_q = proposal_points(points, MAIN_DF)
+    z, log_q = proposal_points(points, np.inf)
     z1, log_q1 = proposal_points(max(points // PILOT, 64), DF)
     out = [np.empty((S, D)), np.empty((S, D)), np.empty((S, D)), np.empty((S, D, K)),
            np.empty(S)]
     efftox_posterior_kernel(uniq.reshape(S, D, 4).astype(float), x, x * x, mu, 1.0 / sd ** 2,
                             z1, log_q1, z, log_q, SCALE, MAIN_SCALE, float(logit(eff_cut)),
-                            logit(tox_cuts), *proposal_rules(MAIN_DF), *out)
+                            logit(tox_cuts), *_normal_grid(), *out)
     bad = ~np.isfinite(np.concatenate([a.reshape(S, -1) for a in out], axis=1)).all(axis=1)
     if bad.any():
         raise FloatingPointError(f"the EffTox posterior could not be computed for the counts "
