@@ -89,6 +89,15 @@ def check_state(state: BatchState, n_doses: int, design: str) -> None:
         raise ValueError("trial state must satisfy 0 <= tox <= n at every dose")
 
 
+def check_joint_outcomes(state: BatchState) -> None:
+    """Raise ``ValueError`` unless every dose's four joint outcomes (neither, efficacy only,
+    toxicity only, both) have non-negative counts (designs deciding on efficacy too)."""
+    n, t, e, b = state.n, state.tox, state.eff, state.eff_tox
+    if (b < 0).any() or (b > t).any() or (b > e).any() or (t + e - b > n).any():
+        raise ValueError("trial state must satisfy 0 <= eff_tox <= min(tox, eff) and "
+                         "tox + eff - eff_tox <= n at every dose")
+
+
 def _n_doses_of_study(v: int) -> int:
     n = context().get("n_doses")
     if n is not None and v != n:

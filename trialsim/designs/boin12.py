@@ -48,9 +48,10 @@ from pydantic import Field, model_validator
 from scipy.special import betainc
 
 from trialsim.analysis.utility import select_obd
-from trialsim.designs._common import (NDoses, check_state, make_decision,
-                                      max_patients_at_least_cohort, start_dose_below_n_doses,
-                                      stop_at_max_patients, stop_trials)
+from trialsim.designs._common import (NDoses, check_joint_outcomes, check_state,
+                                      make_decision, max_patients_at_least_cohort,
+                                      start_dose_below_n_doses, stop_at_max_patients,
+                                      stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.designs.interval import boin_boundaries, check_boin_phis
 from trialsim.registry import register
@@ -195,10 +196,7 @@ class BOIN12(Design):
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         check_state(state, self.n_doses, "boin12")
-        if (state.eff < 0).any() or (state.eff > state.n).any() or (state.eff_tox < 0).any() \
-                or (state.eff_tox > np.minimum(state.tox, state.eff)).any():
-            raise ValueError("trial state must satisfy 0 <= eff <= n and 0 <= eff_tox <= "
-                             "min(tox, eff) at every dose")
+        check_joint_outcomes(state)
         T, J = state.n_trials, self.n_doses
         rows = np.arange(T)
         toxic, futile = self.eliminated(state)

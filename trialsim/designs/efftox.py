@@ -29,9 +29,9 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from trialsim.analysis.efftox import EffToxPosterior, outcome_counts, posterior, solve_p, utility
-from trialsim.designs._common import (LogDoses, check_state, make_decision,
-                                      max_patients_at_least_cohort, start_dose_below_doses,
-                                      stop_at_max_patients, stop_trials)
+from trialsim.designs._common import (LogDoses, check_joint_outcomes, check_state,
+                                      make_decision, max_patients_at_least_cohort,
+                                      start_dose_below_doses, stop_at_max_patients, stop_trials)
 from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.registry import register
 from trialsim.spec import spec
@@ -142,10 +142,8 @@ class EffTox(Design):
         """Posterior summaries per trial and dose (``prob_tox_above`` at ``toxicity_hurdle``
         by default, else at ``tox_cuts``)."""
         check_state(state, self.n_doses, "efftox")
+        check_joint_outcomes(state)
         counts = outcome_counts(state.n, state.tox, state.eff, state.eff_tox)
-        if (counts < 0).any():
-            raise ValueError("trial state must satisfy 0 <= eff_tox <= min(tox, eff) and "
-                             "tox + eff - eff_tox <= n at every dose")
         cuts = [self.toxicity_hurdle] if tox_cuts is None else tox_cuts
         return posterior(counts, self.doses, self.prior_mean, self.prior_sd,
                          self.efficacy_hurdle, cuts, self.points)
