@@ -394,3 +394,66 @@ def crm_weighted_kernel(dose, tox, weight, nodes, log_prior, log_p_table, log1m_
         if right >= G - 1 - step:
             edge[t] = max(edge[t], np.exp(lp[right] - top))
     return mean, var, edge
+
+
+@numba.njit(cache=True, inline="always")
+def _skeleton_log_post(g, k, y, n, doses, m, log_prior, log_p, log1m):
+    s = log_prior[g]
+    for j in range(m):
+        d = doses[j]
+        if y[d] > 0:
+            s += y[d] * log_p[k, g, d]
+        if n[d] > y[d]:
+            s += (n[d] - y[d]) * log1m[k, g, d]
+    return s
+
+
+@numba.njit(cache=True)
+def skeleton_fits_kernel(n, y, nodes, weights, log_prior, log_p, log1m):
+    """Power-model fits of binary data under each of ``K`` skeletons.
+
+    ``n``, ``y`` int64 ``(U, D)``: patients and events per dose; ``nodes``, ``weights``,
+    ``log_prior`` ``(G,)``: a quadrature rule over ``a`` and the unnormalised log prior there;
+    ``log_p``, ``log1m`` ``(K, G, D)``: ``log p`` and ``log(1 - p)`` of each skeleton's curve at
+    each node.  Returns the posterior mean of ``a`` and the log of the integral of likelihood
+    times (unnormalised) prior, both ``(U, K)``.  The log posterior is concave in ``a`` (each
+    dose's terms are, whatever the skeleton), so its mode is found by bisection over the nodes
+    and only the window of nodes within ``_CUTOFF`` of it is summed (as the CRM kernel)."""
+    U, D = n.shape
+    K, G = log_p.shape[0], log_p.shape[1]
+    mean = np.empty((U, K))
+    log_ev = np.empty((U, K))
+    doses = np.empty(D, np.int64)
+    for u in range(U):
+        m = 0
+        for d in range(D):
+            if n[u, d] > 0:
+                doses[m] = d
+                m += 1
+        nu, yu = n[u], y[u]
+        for k in range(K):
+            lo, hi = 0, G - 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if (_skeleton_log_post(mid + 1, k, yu, nu, doses, m, log_prior, log_p, log1m)
+                        > _skeleton_log_post(mid, k, yu, nu, doses, m, log_prior, log_p,
+                                             log1m)):
+                    lo = mid + 1
+                else:
+                    hi = mid
+            top = _skeleton_log_post(lo, k, yu, nu, doses, m, log_prior, log_p, log1m)
+            tot = weights[lo]
+            first = weights[lo] * nodes[lo]
+            for step in (-1, 1):
+                g = lo + step
+                while 0 <= g < G:
+                    v = _skeleton_log_post(g, k, yu, nu, doses, m, log_prior, log_p, log1m) - top
+                    if v < -_CUTOFF:
+                        break
+                    w = weights[g] * np.exp(v)
+                    tot += w
+                    first += w * nodes[g]
+                    g += step
+            mean[u, k] = first / tot
+            log_ev[u, k] = top + np.log(tot)
+    return mean, log_ev

@@ -341,3 +341,55 @@ def prob_tox_exceeds(n, tox, skeleton, threshold: float,
     out = np.empty_like(cdf)
     out[:, order] = cdf
     return out
+
+
+@dataclass(frozen=True)
+class SkeletonFits:
+    """Power-model fits of ``T`` trials under ``K`` skeletons: ``mean`` ``(T, K)``, the posterior
+    mean of ``a``; ``log_evidence`` ``(T, K)``, the log marginal likelihood
+    ``log ∫ L(a) N(a; 0, prior_sd²) da``; ``curves`` ``(T, K, D)``, the plug-in curves
+    ``s_ki ** exp(mean)``."""
+
+    mean: np.ndarray
+    log_evidence: np.ndarray
+    curves: np.ndarray
+
+    def model_weights(self, prior_weights) -> np.ndarray:
+        """Posterior probabilities of the skeletons ``(T, K)`` given their prior weights."""
+        lw = self.log_evidence + np.log(np.asarray(prior_weights, float))[None, :]
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))
+        return w / w.sum(axis=1, keepdims=True)
+
+
+@lru_cache(maxsize=32)
+def _skeleton_tables(skeletons: tuple[tuple[float, ...], ...], prior_sd: float):
+    half = RANGE_SDS * prior_sd
+    nodes = np.linspace(-half, half, int(math.ceil(2 * half / TRAPEZOID_STEP)) + 1)
+    w = np.full(nodes.size, nodes[1] - nodes[0])
+    w[[0, -1]] *= 0.5
+    x = np.log(np.asarray(skeletons, float))                       # (K, D)
+    log_p = np.exp(nodes)[None, :, None] * x[:, None, :]            # (K, G, D)
+    with np.errstate(divide="ignore"):
+        log1m = np.log(-np.expm1(log_p))
+    log_prior = -0.5 * (nodes / prior_sd) ** 2
+    return nodes, w, log_prior, np.ascontiguousarray(log_p), np.ascontiguousarray(log1m)
+
+
+def skeleton_fits(n, events, skeletons, prior_sd: float = DEFAULT_PRIOR_SD) -> SkeletonFits:
+    """Bayesian power-model (empiric CRM) fits of the same data under each skeleton (rows of
+    ``skeletons``, shape ``(K, D)``, values in (0, 1); they need not increase, e.g. the
+    efficacy skeletons of Wages & Tait 2015).  ``n``, ``events``: patients and events per dose,
+    ``(T, D)``.  Posterior mean and marginal likelihood by the trapezoidal rule of
+    :func:`trapezoid_rule` (same grid, same accuracy); trials with equal counts share one
+    computation."""
+    sk = np.atleast_2d(np.asarray(skeletons, float))
+    if sk.size == 0 or not ((sk > 0) & (sk < 1)).all():
+        raise ValueError("skeleton values must be probabilities in (0, 1)")
+    n, events = _counts(n, events, sk.shape[1])
+    nodes, w, log_prior, log_p, log1m = _skeleton_tables(
+        tuple(tuple(float(v) for v in row) for row in sk), float(prior_sd))
+    n_u, e_u, inv = unique_rows(n, events)
+    mean, log_ev = _kernels.skeleton_fits_kernel(n_u, e_u, nodes, w, log_prior, log_p, log1m)
+    log_ev = log_ev - math.log(prior_sd * math.sqrt(2 * math.pi))
+    curves = sk[None, :, :] ** np.exp(mean)[:, :, None]
+    return SkeletonFits(mean[inv], log_ev[inv], curves[inv])
