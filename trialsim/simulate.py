@@ -8,6 +8,7 @@ or on the number of workers.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +25,7 @@ from trialsim.phase2.scenarios import scenario_memory, simulate_scenarios
 from trialsim.phase2.simulate import simulate_phase2
 from trialsim.phase2.study import Phase2Study
 from trialsim.results import Simulations, TrialArrays
-from trialsim.rng import check_seed
+from trialsim.rng import check_seed, stream_uniforms
 from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
 DEFAULT_BATCH = 4096
@@ -142,7 +143,10 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
     reason = np.empty(T, dtype=object)
     stop_code = np.empty(T, dtype=object)
     act = np.arange(T)
-    dec = design.decide_batch(BatchState.empty(T, D))
+    # designs that randomise the next dose: one uniform per (trial, patients treated so far)
+    draws = (stream_uniforms(seed, scenario, trials, "model", P + 1) if design.randomises
+             else None)
+    dec = design.decide_batch(_with_draws(BatchState.empty(T, D), draws, act, total))
     step = 0
     while True:
         ended = dec.stop | (dec.next_dose == NO_DOSE)
@@ -182,7 +186,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
                                lc_tox[act], neff_tox[act])
         else:
             state = clock.state(act, step, n, tox_po, pat_dose, neff, neff_tox)
-        dec = design.decide_batch(state)
+        dec = design.decide_batch(_with_draws(state, draws, act, total))
 
     benchmark = fully_informed_selection(tox_po, study.target)
     if po.eff is not None and design.needs_efficacy:   # efficacy-toxicity designs only
@@ -197,6 +201,14 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
                        patient_tox=tox_po[rows, cols, d] & given,
                        patient_eff=eff_po[rows, cols, d] & given,
                        benchmark=benchmark)
+
+
+def _with_draws(state: BatchState, draws: np.ndarray | None, act: np.ndarray,
+                total: np.ndarray) -> BatchState:
+    """``state`` with each active trial's uniform for this decision (``None``: no draws)."""
+    if draws is None:
+        return state
+    return dataclasses.replace(state, u=draws[act, total[act]])
 
 
 def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:

@@ -147,7 +147,7 @@ def check_decisions(design: Design) -> None:
     rng = np.random.default_rng(7)
     T, D = 64, N_DOSES
     frozen = design_to_config(design)
-    state = BatchState.empty(T, D)
+    state = dataclasses.replace(BatchState.empty(T, D), u=rng.random(T))
     histories = [TrialHistory(D) for _ in range(T)]
     alive = np.ones(T, bool)
     for step in range(200):
@@ -159,7 +159,7 @@ def check_decisions(design: Design) -> None:
         _same(dec, _concat(design.decide_batch(state.subset(np.arange(half))),
                            design.decide_batch(state.subset(np.arange(half, T)))))
         for i in np.flatnonzero(alive)[:8]:                         # decide == batch of one
-            one = design.decide(histories[i])
+            one = design.decide(histories[i], u=float(state.u[i]))
             item = dec.item(i)
             assert one == item, (histories[i].format(), one, item)
         alive &= ~dec.stop
@@ -181,7 +181,7 @@ def check_decisions(design: Design) -> None:
             both[i, dose] += (t & e).sum()
             cur[i], lcn[i], lct[i] = dose, size, t.sum()
             histories[i] = histories[i].add_cohort(dose, t, e)
-        state = BatchState(n, tox, eff, cur, lcn, lct, both)
+        state = BatchState(n, tox, eff, cur, lcn, lct, both, u=rng.random(T))
     else:
         pytest.fail("trials did not end within 200 cohorts")
     assert design_to_config(design) == frozen, "deciding changed the design"

@@ -56,6 +56,11 @@ class BatchState:
     decide before every outcome is in, ``Design.follow_up``), each patient's dose, observed
     DLT and follow-up so far; the counts then hold the DLTs observed so far.  ``None``: every
     outcome is known.
+
+    ``u``: for designs that randomise the next dose (``Design.randomises``), one uniform in
+    [0, 1) per trial, ``(T,)`` float64; the simulator draws it from the trial's ``model``
+    stream at the index of the patients treated so far, so a trial's draws do not depend on
+    its batch.  ``None``: no draw given (such a design then refuses to randomise).
     """
 
     n: np.ndarray
@@ -66,6 +71,7 @@ class BatchState:
     last_cohort_tox: np.ndarray
     eff_tox: np.ndarray | None = None
     followup: FollowUp | None = None
+    u: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.eff_tox is None:
@@ -99,7 +105,7 @@ class BatchState:
                    z2.copy())
 
     @classmethod
-    def from_history(cls, history: TrialHistory) -> "BatchState":
+    def from_history(cls, history: TrialHistory, u: float | None = None) -> "BatchState":
         n, t, e = history.counts()
         both = np.bincount(np.asarray(history.dose, np.int64),
                            weights=np.asarray(history.tox, float) * np.asarray(history.eff, float),
@@ -112,14 +118,16 @@ class BatchState:
         else:
             cur, lcn, lct = NO_DOSE, 0, 0
         one = lambda v: np.array([v], dtype=np.int64)  # noqa: E731
-        return cls(n[None], t[None], e[None], one(cur), one(lcn), one(lct), both[None])
+        return cls(n[None], t[None], e[None], one(cur), one(lcn), one(lct), both[None],
+                   u=None if u is None else np.array([u], dtype=float))
 
     def subset(self, mask: np.ndarray) -> "BatchState":
         """The trials selected by a boolean mask or index array."""
         return BatchState(self.n[mask], self.tox[mask], self.eff[mask], self.current[mask],
                           self.last_cohort_n[mask], self.last_cohort_tox[mask],
                           self.eff_tox[mask],
-                          None if self.followup is None else self.followup.subset(mask))
+                          None if self.followup is None else self.followup.subset(mask),
+                          None if self.u is None else self.u[mask])
 
 
 @dataclass(frozen=True)
@@ -200,14 +208,17 @@ class Design:
     #: Whether the design decides with partial follow-up (reads ``BatchState.followup``); its
     #: studies need a ``conduct:`` section, whose calendar times the decisions.
     follow_up: ClassVar[bool] = False
+    #: Whether the design may randomise the next dose (reads ``BatchState.u``).
+    randomises: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def decide(self, history: TrialHistory | str) -> Decision:
+    def decide(self, history: TrialHistory | str, u: float | None = None) -> Decision:
         """Decide for a single trial (a batch of one).  ``history`` is a
         :class:`~trialsim.outcomes.TrialHistory` or its text in the outcome mini-language
-        (``"1NNN 2NTN"``, read with this design's number of doses)."""
+        (``"1NNN 2NTN"``, read with this design's number of doses); ``u``, a uniform in [0, 1)
+        for designs that randomise the next dose (``randomises``)."""
         if isinstance(history, str):
             history = TrialHistory.parse(history, self.n_doses)
         if not isinstance(history, TrialHistory):
@@ -216,11 +227,18 @@ class Design:
         if history.n_doses != self.n_doses:
             raise ValueError(f"the history has {history.n_doses} doses but the design has "
                              f"{self.n_doses}")
-        return self.decide_batch(BatchState.from_history(history)).item(0)
+        if u is not None and not 0.0 <= u < 1.0:
+            raise ValueError(f"u must be a uniform draw in [0, 1), got {u}")
+        return self.decide_batch(BatchState.from_history(history, u)).item(0)
 
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
         raise TypeError(f"{type(self).__name__} has no probability model of toxicity")
+
+    def randomisation(self, state: BatchState) -> np.ndarray:
+        """Designs that randomise the next dose (``randomises``): the probability of each dose,
+        ``(T, D)``, where the next cohort is randomised."""
+        raise TypeError(f"{type(self).__name__} does not randomise its next dose")
 
     def optimal_dose(self, tox: np.ndarray, eff: np.ndarray,
                      eff_tox: np.ndarray) -> np.ndarray | None:

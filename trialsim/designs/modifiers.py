@@ -77,6 +77,10 @@ class Modifier(Design):
     def optimal_dose(self, tox, eff, eff_tox):
         return self.parent.optimal_dose(tox, eff, eff_tox)
 
+    def randomisation(self, state: BatchState) -> np.ndarray:
+        """The parent's randomisation probabilities (before this modifier adjusts the dose)."""
+        return self.parent.randomisation(state)
+
     @property
     def needs_efficacy(self) -> bool:  # type: ignore[override]
         return self.parent.needs_efficacy
@@ -84,6 +88,10 @@ class Modifier(Design):
     @property
     def follow_up(self) -> bool:  # type: ignore[override]
         return self.parent.follow_up
+
+    @property
+    def randomises(self) -> bool:  # type: ignore[override]
+        return self.parent.randomises
 
     @property
     def base_design(self) -> Design:

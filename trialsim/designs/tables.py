@@ -4,9 +4,10 @@ Clin Cancer Res 23:7440-7447): every possible outcome of the next cohorts and th
 each.  ``trialsim table CONFIG`` prints both and writes them as CSV."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from trialsim.designs.base import Design
+from trialsim.designs.base import BatchState, Design
 from trialsim.outcomes import TrialHistory
 
 #: Largest number of pathway rows written (cohorts of 3 over 6 cohorts give 5,460).
@@ -56,9 +57,14 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
     rows: list[dict] = []
 
     def visit(h: TrialHistory, depth: int, path: str) -> None:
-        d = design.decide(h)
-        if depth > 0:
-            rows[-1].update(_decision_columns(d, doses))
+        node = dict(rows[-1])           # the outcome's row, before its decision
+        for i, (d, p) in enumerate(_branches(design, h)):
+            if i:                       # another randomised next dose after the same outcome
+                rows.append(dict(node))
+            rows[-1].update(_decision_columns(d, doses, p if design.randomises else None))
+            _children(h, d, depth, path)
+
+    def _children(h: TrialHistory, d, depth: int, path: str) -> None:
         if d.stop or d.next_dose is None or depth == cohorts:
             return
         want = c if d.cohort_size is None else d.cohort_size   # designs may set it per cohort
@@ -72,10 +78,10 @@ def dose_transition_pathways(design: Design, doses, cohorts: int = 2,
             resp = [False] * (nn + nt) + [True] * (ne + nb)
             visit(h.add_cohort(d.next_dose, tox, resp), depth + 1, f"{path} {step}".strip())
 
-    start = design.decide(h0)
-    rows.append({"path": h0.format() or "(start)", "cohort": 0, "dlts": pd.NA,
-                 **_decision_columns(start, doses)})
-    visit(h0, 0, h0.format())
+    for d, p in _branches(design, h0):
+        rows.append({"path": h0.format() or "(start)", "cohort": 0, "dlts": pd.NA,
+                     **_decision_columns(d, doses, p if design.randomises else None)})
+        _children(h0, d, 0, h0.format())
     df = pd.DataFrame(rows)
     for col in ("cohort", "dlts", "responses", "next_level", "recommended_level"):
         if col in df:
@@ -92,24 +98,48 @@ def _outcomes(size: int, eff: bool):
             for e in range(size + 1 - b - t)]
 
 
-def _decision_columns(d, doses) -> dict:
+def _branches(design: Design, h: TrialHistory) -> list[tuple]:
+    """The decisions after ``h`` with their probabilities: one for a deterministic design; for
+    a design that randomises the next dose (``randomises``), one per distinct outcome of the
+    draw, each decided at the middle of its dose's share of ``u`` (modifiers included)."""
+    if not design.randomises:
+        return [(design.decide(h), 1.0)]
+    base = getattr(design, "base_design", design)
+    p = base.randomisation(BatchState.from_history(h))[0]
+    cum = np.cumsum(p)
+    out: dict = {}
+    for k in np.flatnonzero(p > 0):
+        d = design.decide(h, u=float(min(cum[k] - p[k] / 2, np.nextafter(1.0, 0.0))))
+        key = (d.stop, d.next_dose)
+        out[key] = (d, out[key][1] + p[k]) if key in out else (d, p[k])
+    return list(out.values()) if out else [(design.decide(h, u=0.5), 1.0)]
+
+
+def _decision_columns(d, doses, probability: float | None = None) -> dict:
     nxt = None if d.stop or d.next_dose is None else d.next_dose
-    return {"next_level": pd.NA if nxt is None else nxt + 1,
+    cols = {"next_level": pd.NA if nxt is None else nxt + 1,
             "next_dose": pd.NA if nxt is None else doses[nxt],
             "recommended_level": pd.NA if d.recommended is None else d.recommended + 1,
             "stop": d.stop, "reason": "; ".join(d.reasons)}
+    if probability is not None:      # designs that randomise: the chance of this next dose
+        cols["probability"] = round(float(probability), 6)
+    return cols
 
 
 def format_pathways(paths: pd.DataFrame, unit: str = "") -> str:
     """The pathways as an indented tree, one line per node: the outcomes so far, the next dose
-    (or ``stop``), the current recommendation and the reason."""
+    (or ``stop``; with its probability where randomised), the current recommendation and the
+    reason."""
     unit = f" {unit}" if unit else ""
     width = max(2 * int(k) + len(p) for k, p in zip(paths["cohort"], paths["path"])) + 2
-    lines = [f"{'outcomes':<{width}}{'next':<22}{'selects':<9}reason"]
+    lines = [f"{'outcomes':<{width}}{'next':<29}{'selects':<9}reason"]
     for r in paths.itertuples(index=False):
         label = "  " * int(r.cohort) + r.path
         nxt = ("stop" if r.stop or pd.isna(r.next_level)
                else f"level {r.next_level} ({r.next_dose:g}{unit})")
+        p = getattr(r, "probability", 1.0)
+        if p < 1.0:                     # a randomised next dose: its probability
+            nxt = f"{nxt} p={p:.2f}"
         sel = "-" if pd.isna(r.recommended_level) else f"level {r.recommended_level}"
-        lines.append(f"{label:<{width}}{nxt:<22}{sel:<9}{r.reason}")
+        lines.append(f"{label:<{width}}{nxt:<29}{sel:<9}{r.reason}")
     return "\n".join(lines)

@@ -171,9 +171,10 @@ class ThreePlusThree(CohortsOfThree):
     def example(cls, n_doses: int = 5) -> "ThreePlusThree":
         return cls(n_doses=n_doses)
 
-    def decide(self, history: TrialHistory | str) -> Decision:
+    def decide(self, history: TrialHistory | str, u: float | None = None) -> Decision:
         """Decide for one trial, after checking that every cohort of the history has 3
-        patients and was given the dose these rules prescribe."""
+        patients and was given the dose these rules prescribe (``u``: unused, no
+        randomisation)."""
         if isinstance(history, str):
             history = TrialHistory.parse(history, self.n_doses)
         if not isinstance(history, TrialHistory):
@@ -193,7 +194,7 @@ class ThreePlusThree(CohortsOfThree):
                 raise ValueError(f"impossible 3+3 history {history.format()!r}: cohort {k + 1} "
                                  f"was given dose {history.dose[a] + 1} but the rules "
                                  f"prescribe {wanted}")
-        return super().decide(history)
+        return super().decide(history, u)
 
     def _check_possible(self, state: BatchState, has_data: np.ndarray) -> None:
         """Raise ``ValueError`` for trials whose counts no 3+3 history could produce."""
