@@ -2,7 +2,8 @@
 3; JIT warmed first).
 
 Prints trials per second beside the goal of the design library (under 0.1 s for 10,000 trials
-of a rule-based, interval or CRM design, under 2 s for the BLRM, BOIN12 and EffTox) and the ratio to a baseline measured in the same
+of a rule-based, interval or CRM design, under 2 s for the BLRM, BOIN12, EffTox and
+Wages-Tait) and the ratio to a baseline measured in the same
 process: the same CRM trials run one at a time through ``Design.decide(history)`` (the per-trial
 path that R's dfcrm-style loops take), on a subset, scaled per trial.
 
@@ -16,12 +17,13 @@ import time
 import numpy as np
 
 import trialsim as ts
+from trialsim.designs import WagesTait
 from trialsim.outcomes import TrialHistory
 
 SCENARIO = {"doses": [1, 2, 3, 4, 5], "target": 0.30, "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60]}}
 #: Efficacy-toxicity designs also need response probabilities.
 EFF_TOX = {"eff": [0.10, 0.30, 0.50, 0.50, 0.50]}
-EFFICACY = {"boin12", "efftox"}
+EFFICACY = {"boin12", "efftox", "wages_tait"}
 CRM = {"type": "crm", "target": 0.30, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
        "cohort_size": 3, "max_patients": 30}
 
@@ -40,9 +42,14 @@ DESIGNS = {"crm": CRM, "crm logistic": {**CRM, "model": "logistic"},
                       "toxicity_hurdle": 0.3, "eff0": 0.5, "tox1": 0.65, "eff_star": 0.7,
                       "tox_star": 0.25,
                       "prior_mean": [-7.9593, 1.5482, 0.7367, 3.4181, 0.0, 0.0],
-                      "prior_sd": [3.5487, 3.5018, 2.5423, 2.4406, 0.2, 1.0]}}
+                      "prior_sd": [3.5487, 3.5018, 2.5423, 2.4406, 0.2, 1.0]},
+           # R escalation's example skeletons for 5 doses (the design's example()), 12 randomised
+           "wages_tait": {"type": "wages_tait", "max_patients": 36, "cohort_size": 3,
+                          "num_randomise": 12, "tox_limit": 0.3, "eff_limit": 0.2,
+                          "tox_skeleton": [0.01, 0.08, 0.15, 0.22, 0.29],
+                          "eff_skeletons": [list(r) for r in WagesTait.example(5).eff_skeletons]}}
 #: Goals of the design library for 10,000 trials on one core (seconds).
-GOAL = {"blrm": 2.0, "boin12": 2.0, "efftox": 2.0}   # the efficacy-toxicity designs' goal
+GOAL = {"blrm": 2.0, "boin12": 2.0, "efftox": 2.0, "wages_tait": 2.0}   # the efficacy-toxicity designs' goal
 #: Designs slow enough to time once.
 ONCE = {"efftox"}
 

@@ -21,10 +21,11 @@ from trialsim.designs.stopping import (AllOf, AnyOf, NAtRecommended, NPatients, 
                                        StopWhen, TargetProbability, TooToxic)
 from trialsim.designs.three_plus_three import ThreePlusThree
 from trialsim.designs.tite_crm import TITECRM
+from trialsim.designs.wages_tait import WagesTait
 
 __all__ = [
     "NO_DOSE", "BatchDecision", "BatchState", "Decision", "Design",
-    "CRM", "TITECRM", "BLRM", "BOIN12", "EffTox", "ThreePlusThree", "AcceleratedTitration",
+    "CRM", "TITECRM", "BLRM", "BOIN12", "EffTox", "WagesTait", "ThreePlusThree", "AcceleratedTitration",
     "IntervalDesign", "BOIN", "MTPI2",
     "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
     "StopWhenTooToxic",
