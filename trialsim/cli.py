@@ -275,7 +275,8 @@ def _trace(sims, k: int) -> pd.DataFrame:
     if rows.size == 0:
         raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
                           ("--trace",))
-    cal = calendar_of(sims.arrays, int(rows[0]), sims.study.conduct, sims.seed, sims.scenario,
+    cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
+                      sims.scenario,
                       log=True, follow_up=sims.study.design.follow_up)
     events = list(cal.events)
     if sims.study.design.follow_up:   # DLTs as they occur within the window (onset stream)

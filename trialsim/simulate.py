@@ -105,7 +105,7 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
         else:
             parts.append(run_batch(study, trials, seed, scenario))
             if study.conduct is not None:     # the timed path: each trial on its calendar
-                cals.append(calendars(parts[-1], study.conduct, seed, scenario))
+                cals.append(calendars(parts[-1], study.calendar_conduct, seed, scenario))
         done += len(trials)
         if progress is not None:
             progress(done, n_trials)

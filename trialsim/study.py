@@ -7,6 +7,7 @@ tables do) or mechanistically (:class:`Mechanistic`: population → PK exposure 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -246,6 +247,15 @@ class Study:
     @property
     def n_doses(self) -> int:
         return len(self.doses)
+
+    @property
+    def calendar_conduct(self) -> Conduct | None:
+        """The conduct the calendars run: an arrival passes screening with probability
+        ``(1 - screen_fail) * p_eligible``, the population's eligibility criteria included."""
+        c, p = self.conduct, self.scenario.population.p_eligible
+        if c is None or p == 1.0:
+            return c
+        return dataclasses.replace(c, screen_fail=1.0 - (1.0 - c.screen_fail) * p)
 
     def truth(self, seed: int, scenario: int = 0) -> Truth:
         return self.scenario.truth(seed, scenario, np.asarray(self.doses, float), self.dose_unit)

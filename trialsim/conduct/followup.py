@@ -90,10 +90,10 @@ class FollowUpClock:
         P = arrays.patient_dose.shape[1]
         enrolled = (arrays.patient_dose >= 0).sum(axis=1)
         cals: list[TrialCalendar] = [
-            cal if enrolled[i] == P else calendar_of(arrays, i, study.conduct, seed, scenario,
+            cal if enrolled[i] == P else calendar_of(arrays, i, study.calendar_conduct, seed, scenario,
                                                      follow_up=True)
             for i, cal in enumerate(self.cals)]
-        return summarise(cals, study.conduct, P)
+        return summarise(cals, study.calendar_conduct, P)
 
 
 def dlt_onsets(seed: int, scenario: int, trials: np.ndarray, n_patients: int,
@@ -106,7 +106,7 @@ def dlt_onsets(seed: int, scenario: int, trials: np.ndarray, n_patients: int,
 def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> FollowUpClock:
     """Lay out the calendars of ``trials`` for ``study`` (its design decides with partial
     follow-up) with every patient of ``max_patients`` enrolled."""
-    conduct = study.conduct
+    conduct = study.calendar_conduct
     P, c = int(study.design.max_patients), int(study.design.cohort_size)
     sizes = np.array([c] * (P // c) + ([P % c] if P % c else []), np.int64)
     plan = [(NO_DOSE, int(s)) for s in sizes]

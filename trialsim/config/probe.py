@@ -71,7 +71,7 @@ def probe(study: Study) -> None:
         stand_in = DirectTruth(tuple(np.linspace(0.05, 0.6, study.n_doses)),
                                tuple(np.linspace(0.1, 0.5, study.n_doses)))
         trial = Study(study.name, study.doses, study.dose_unit, stand_in, study.design,
-                      study.target, conduct=study.conduct)
+                      study.target, conduct=study.calendar_conduct)
         clock = (follow_up_clock(trial, trials, PROBE_SEED, 0) if study.design.follow_up
                  else None)
         run_batch(trial, trials, PROBE_SEED, 0, clock)

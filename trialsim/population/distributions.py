@@ -42,6 +42,10 @@ class Distribution:
     def quantile(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def cdf(self, x) -> np.ndarray:  # pragma: no cover - abstract
+        """``P(X <= x)``, elementwise (continuous distributions; eligibility bounds)."""
+        raise TypeError(f"{type(self).__name__} has no cumulative distribution function")
+
     def draw(self, rng: np.random.Generator, size) -> np.ndarray:
         return self.quantile(np.maximum(rng.random(size), U_MIN))
 
@@ -62,6 +66,9 @@ class Normal(Distribution):
     def quantile(self, u):
         return self.mean + self.sd * normal_quantile(u)
 
+    def cdf(self, x):
+        return ndtr((np.asarray(x, float) - self.mean) / self.sd)
+
 
 @register("distribution", "lognormal")
 @spec
@@ -74,6 +81,12 @@ class LogNormal(Distribution):
     def quantile(self, u):
         s = np.sqrt(np.log1p(self.cv**2))
         return self.median * np.exp(s * normal_quantile(u))
+
+    def cdf(self, x):
+        x = np.asarray(x, float)
+        s = np.sqrt(np.log1p(self.cv**2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(x > 0, ndtr(np.log(np.maximum(x, 1e-300) / self.median) / s), 0.0)
 
 
 @register("distribution", "uniform")
@@ -90,6 +103,9 @@ class Uniform(Distribution):
 
     def quantile(self, u):
         return self.low + (self.high - self.low) * u
+
+    def cdf(self, x):
+        return np.clip((np.asarray(x, float) - self.low) / (self.high - self.low), 0.0, 1.0)
 
 
 @register("distribution", "truncated_normal")
@@ -122,6 +138,13 @@ class TruncatedNormal(Distribution):
         b = ndtr((hi - self.mean) / self.sd)
         x = self.mean + self.sd * normal_quantile(a + u * (b - a))
         return np.clip(x, lo, hi)
+
+    def cdf(self, x):
+        lo, hi = self._bounds
+        a = ndtr((lo - self.mean) / self.sd)
+        b = ndtr((hi - self.mean) / self.sd)
+        x = np.clip(np.asarray(x, float), lo, hi)
+        return np.clip((ndtr((x - self.mean) / self.sd) - a) / (b - a), 0.0, 1.0)
 
 
 @register("distribution", "categorical")

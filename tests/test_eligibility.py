@@ -1,0 +1,158 @@
+"""Eligibility criteria on covariates (``population: {eligibility: ...}``): enrolled patients
+are drawn from each criterion's truncated distribution (checked against SciPy's truncated
+distributions), the other covariates keep their draws, the share of eligible arrivals is the
+product of the criteria's shares, the timed path screens arrivals out with that probability
+(checked against the Poisson accrual of eligible patients), and bad criteria name their YAML
+path."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+
+import trialsim as ts
+from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.population import Categorical, Eligibility, LogNormal, Normal, Population, Uniform
+
+Z = 4.5
+RNG_N = 200_000
+
+
+def _draw(pop: Population, name: str) -> np.ndarray:
+    pts = pop.draw_from(np.random.default_rng(1), RNG_N)
+    return pts.covariates[name].ravel()
+
+
+@pytest.mark.parametrize("dist, rule, ref", [
+    (Normal(mean=33, sd=5), Eligibility(low=30, high=40),
+     stats.truncnorm(-3 / 5, 7 / 5, loc=33, scale=5)),
+    (Normal(mean=33, sd=5), Eligibility(low=45), stats.truncnorm(12 / 5, np.inf, loc=33, scale=5)),
+    (Uniform(low=18, high=70), Eligibility(high=65), stats.uniform(18, 47)),
+])
+def test_draws_follow_the_truncated_distribution(dist, rule, ref):
+    """Mean and sd within Monte Carlo error of SciPy's truncated distribution, every draw
+    within the bounds, and the eligible share equal to the CDF mass."""
+    pop = Population({"x": dist}, {"x": rule})
+    x = _draw(pop, "x")
+    lo = -np.inf if rule.low is None else rule.low
+    hi = np.inf if rule.high is None else rule.high
+    assert ((x >= lo) & (x <= hi)).all()
+    assert abs(x.mean() - ref.mean()) < Z * ref.std() / np.sqrt(x.size)
+    assert abs(x.std() - ref.std()) < Z * ref.std() / np.sqrt(x.size)
+    np.testing.assert_allclose(stats.kstest(x, ref.cdf).statistic, 0, atol=0.005)
+    mass = (1 if rule.high is None else dist.cdf(rule.high)) - \
+        (0 if rule.low is None else dist.cdf(rule.low))
+    assert pop.p_eligible == pytest.approx(float(mass), rel=1e-12)
+
+
+def test_lognormal_weight_cap_against_quadrature():
+    """Weight log-normal (median 80 kg, cv 0.2) capped at 100 kg: the mean of the eligible
+    part against its integral."""
+    dist = LogNormal(median=80, cv=0.2)
+    ref = stats.lognorm(s=np.sqrt(np.log1p(0.04)), scale=80)
+    pop = Population({"w": dist}, {"w": Eligibility(high=100)})
+    x = _draw(pop, "w")
+    mass = ref.cdf(100)
+    mean = integrate.quad(lambda v: v * ref.pdf(v), 0, 100)[0] / mass
+    sd = np.sqrt(integrate.quad(lambda v: (v - mean) ** 2 * ref.pdf(v), 0, 100)[0] / mass)
+    assert x.max() <= 100 and abs(x.mean() - mean) < Z * sd / np.sqrt(x.size)
+    assert pop.p_eligible == pytest.approx(mass, rel=1e-12)
+
+
+def test_categorical_levels_are_renormalised():
+    pop = Population({"g": Categorical(probs={"a": 0.5, "b": 0.3, "c": 0.2})},
+                     {"g": Eligibility(levels=("a", "c"))})
+    x = _draw(pop, "g")
+    assert set(np.unique(x)) == {0, 2}
+    p = 0.5 / 0.7
+    assert abs((x == 0).mean() - p) < Z * np.sqrt(p * (1 - p) / x.size)
+    assert pop.p_eligible == pytest.approx(0.7)
+
+
+def test_other_covariates_keep_their_draws_and_shares_multiply():
+    """One uniform per covariate whatever the criteria: a criterion on one covariate leaves
+    the others bit for bit, and a criterion covering the whole support changes nothing."""
+    covs = {"m": Normal(mean=33, sd=5), "age": Uniform(low=18, high=70)}
+    free = Population(covs).draw(3, 0, np.arange(20), 10)
+    some = Population(covs, {"m": Eligibility(low=30)}).draw(3, 0, np.arange(20), 10)
+    np.testing.assert_array_equal(free.covariates["age"], some.covariates["age"])
+    np.testing.assert_array_equal(free.u, some.u)
+    whole = Population(covs, {"age": Eligibility(low=0, high=100)}).draw(3, 0, np.arange(20), 10)
+    np.testing.assert_array_equal(free.covariates["age"], whole.covariates["age"])
+    both = Population(covs, {"m": Eligibility(low=30), "age": Eligibility(high=44)})
+    assert both.p_eligible == pytest.approx((1 - stats.norm.cdf(-0.6)) * 0.5, rel=1e-12)
+
+
+def _study(eligibility: dict | None, conduct: dict | None = None):
+    doc = {"doses": [1, 2, 3, 4, 5], "target": 0.3,
+           "population": {"m": {"dist": "normal", "mean": 33, "sd": 5},
+                          "age": {"dist": "uniform", "low": 18, "high": 70}},
+           "response": {"toxicity": {"type": "logistic", "exposure": "dose",
+                                     "x50": 4.0, "slope": 2.0}},
+           "design": {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],
+                      "cohort_size": 1, "max_patients": 12}}
+    if eligibility is not None:
+        doc["population"]["eligibility"] = eligibility
+    if conduct is not None:
+        doc["conduct"] = conduct
+    return doc
+
+
+def test_timed_path_screens_out_the_ineligible():
+    """2 arrivals per week, 20 % screen failures for other reasons, and criteria keeping 27.4 %
+    (MADRS >= 36) x 50 % (age <= 44): eligible patients arrive as a Poisson process of rate
+    2 x 0.8 x 0.137, so 12 patients take 12 / that weeks on average (Gamma), and the screened
+    fail in proportion 1 - 0.8 x 0.137."""
+    doc = _study({"m": {"min": 36}, "age": {"max": 44}},
+                 {"sites": [{"rate_per_week": 2.0}], "window_h": 0, "screen_fail": 0.2})
+    study = ts.from_dict(doc)
+    p = (1 - stats.norm.cdf(0.6)) * 0.5
+    assert study.scenario.population.p_eligible == pytest.approx(p, rel=1e-12)
+    s = ts.simulate(study, 2000, seed=4)
+    weeks = s.calendar.accrual_h / 168
+    rate = 2 * 0.8 * p
+    assert abs(weeks.mean() - 12 / rate) < Z * weeks.std(ddof=1) / np.sqrt(weeks.size)
+    fail = s.calendar.screen_failed.sum() / s.calendar.screened.sum()
+    q = 1 - 0.8 * p
+    assert abs(fail - q) < Z * np.sqrt(q * (1 - q) / s.calendar.screened.sum())
+    assert (s.arrays.patient_dose >= 0).sum() == 12 * 2000
+
+
+@pytest.mark.parametrize("rule, path, what", [
+    ({"weight": {"min": 1}}, ("population", "eligibility", "weight"), "not a population"),
+    ({"m": {"min": 40, "max": 30}}, ("population", "eligibility"), "must be below"),
+    ({"m": {"min": "high"}}, ("population", "eligibility", "m", "min"), "finite number"),
+    ({"m": {"above": 3}}, ("population", "eligibility", "m", "above"), "min and/or max"),
+    ({"m": {"levels": ["a"]}}, ("population", "eligibility"), "give levels for a categorical"),
+    ({"m": {"min": 80}}, ("population", "eligibility"), "no patient"),
+    ({"m": 30}, ("population", "eligibility", "m"), "min"),
+])
+def test_bad_criteria_name_their_path(rule, path, what):
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        ts.from_dict(_study(rule))
+    errors = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == path and what in x.message for x in errors), \
+        [(x.path, x.message) for x in errors]
+
+
+def test_a_criterion_can_bound_a_covariate_a_model_needs_positive():
+    """mg/kg dosing needs weight > 0: a normal weight fails unless a criterion bounds it."""
+    doc = yaml_flagship()
+    doc["population"]["weight_kg"] = {"dist": "normal", "mean": 80, "sd": 16}
+    with pytest.raises((ConfigError, ConfigErrors), match="weight_kg > 0"):
+        ts.from_dict(copy.deepcopy(doc))
+    doc["population"]["eligibility"] = {"weight_kg": {"min": 45, "max": 140}}
+    study = ts.from_dict(doc)
+    assert 0.97 < study.scenario.population.p_eligible < 0.99
+
+
+def yaml_flagship() -> dict:
+    import yaml
+    from pathlib import Path
+    doc = yaml.safe_load((Path(__file__).parents[1] / "configs" / "ketamine_iv_trd.yaml")
+                         .read_text())
+    doc.pop("conduct", None)
+    doc.pop("simulation", None)
+    return doc
