@@ -18,7 +18,7 @@ STREAMS: dict[str, int] = {
     "patients": 0,  # covariates, IIV random effects, latent uniforms of the virtual patients
     "accrual": 1,   # arrival times (timed path)
     "conduct": 2,   # dropout, visit jitter, clinic events (timed path)
-    "model": 3,     # MCMC or other randomised computations inside a design
+    "model": 3,     # randomised computations inside a design (e.g. randomised next doses)
     "allocation": 4,  # randomisation of patients to arms (phase II)
     "dropout": 5,   # dropout times (phase II)
     "safety": 6,    # sensitivities and noise of the acute safety measures (phase II)
