@@ -202,3 +202,69 @@ def test_assessment_visit_errors(conduct, design, where, what):
     with pytest.raises((ConfigError, ConfigErrors), match=what) as e:
         study({**base, **conduct}, tite if design == "tite" else CRM1)
     assert where in str(e.value)
+
+
+def _dropout_study(tox: float, rate: float, window_h: float):
+    return ts.from_dict({"doses": [1, 2, 3, 4, 5], "truth": {"tox": [tox] * 5}, "design": CRM1,
+                         "conduct": {"sites": [{"rate_per_week": 2.0}], "window_h": window_h,
+                                     "dropout_per_week": rate}})
+
+
+@pytest.mark.parametrize("tox", [0.0, 1.0])
+def test_dropouts_are_replaced_as_the_negative_binomial(tox):
+    """Leaving at rate r = 0.3 per week, window w = 1 week.  Without DLTs a patient is not
+    evaluable with probability q = 1 - exp(-r w); with a DLT for everyone (onset uniform in the
+    window) only when they leave before it: q = 1 - (1 - exp(-r w)) / (r w).  Replacements until
+    12 evaluable: NegBin mean 12 q / (1 - q), and the design sees 12 evaluable patients."""
+    r, w = 0.3, 168.0
+    q = -np.expm1(-r) if tox == 0 else 1 + np.expm1(-r) / r
+    s = ts.simulate(_dropout_study(tox, r, w), 3000, seed=11)
+    k = s.arrays.patient_dropout.sum(axis=1)
+    mean, var = 12 * q / (1 - q), 12 * q / (1 - q) ** 2
+    assert abs(k.mean() - mean) < Z * np.sqrt(var / k.size)
+    assert (s.arrays.n.sum(axis=1) == 12).all()
+    assert (s.arrays.tox.sum(axis=1) == (12 if tox else 0)).all()
+    given = (s.arrays.patient_dose >= 0).sum(axis=1)
+    np.testing.assert_array_equal(given, 12 + k)
+    assert not (s.arrays.patient_tox & s.arrays.patient_dropout).any()
+    m = s.metrics().set_index("metric")
+    assert m.loc["dropouts_mean", "value"] == pytest.approx(k.mean())
+    assert s.patients["dropout"].sum() == k.sum()
+
+
+def test_replacements_wait_for_the_dropout_and_delay_the_decision():
+    """One patient needed, no DLTs, arrivals at lambda = 50 a week: each dropout (leaving at an
+    Exp(r) time truncated to the window w, mean m = 1/r - w e^{-rw} / (1 - e^{-rw})) is
+    replaced when they leave, after an arrival gap (mean 1/lambda, memoryless), so the trial
+    lasts w + E[K] (m + 1/lambda) from the first dose, E[K] = q / (1 - q), q = 1 - e^{-rw}."""
+    r, w, lam = 1.0, 168.0, 50.0
+    one = ts.from_dict({"doses": [1, 2], "truth": {"tox": [0.0, 0.0]},
+                        "design": {"type": "crm", "target": 0.3, "skeleton": [0.1, 0.2],
+                                   "cohort_size": 1, "max_patients": 1},
+                        "conduct": {"sites": [{"rate_per_week": lam}], "window_h": w,
+                                    "dropout_per_week": r}})
+    c = ts.simulate(one, 3000, seed=13).calendar
+    q = -np.expm1(-r)
+    rh = r / 168.0
+    m = 1 / rh - w * np.exp(-rh * w) / (1 - np.exp(-rh * w))
+    expect = w + q / (1 - q) * (m + 168.0 / lam)
+    d = c.duration_h
+    assert abs(d.mean() - expect) < Z * d.std(ddof=1) / np.sqrt(d.size)
+    assert (d >= w).all()
+
+
+def test_without_dropout_nothing_changes_and_follow_up_designs_refuse_it():
+    plain = ts.simulate(study({"sites": [{"rate_per_week": 2.0}], "window_h": 168}), 200,
+                        seed=5)
+    zero = ts.simulate(study({"sites": [{"rate_per_week": 2.0}], "window_h": 168,
+                              "dropout_per_week": 0}), 200, seed=5)
+    for f in ("selected", "n", "patient_dose"):
+        np.testing.assert_array_equal(getattr(plain.arrays, f), getattr(zero.arrays, f))
+    np.testing.assert_array_equal(plain.calendar.duration_h, zero.calendar.duration_h)
+    assert "dropout" not in plain.patients
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        study({"sites": [{"rate_per_week": 2.0}], "window_h": 168, "dropout_per_week": 0.2},
+              {"type": "tite_crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],
+               "cohort_size": 1, "max_patients": 12})
+    errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == ("conduct", "dropout_per_week") for x in errs)

@@ -22,6 +22,8 @@ class TrialArrays(PerTrial):
     ``stop_code`` (T,) the code of the rule that stopped it; ``n``,
     ``tox``, ``eff`` (T, D) counts; ``patient_dose`` / ``patient_cohort`` (T, P), NO_DOSE / -1
     for slots not enrolled; ``patient_tox`` / ``patient_eff`` (T, P) outcomes observed;
+    ``patient_dropout`` (T, P) patients who left before their window's end, not evaluable
+    (replaced; ``P`` then exceeds ``max_patients``, see ``trialsim.conduct.dropout``);
     ``benchmark`` (T,) the fully informed selection: knowing every patient's outcomes at every
     dose, the dose with toxicity rate closest to the target or, for efficacy-toxicity designs,
     the design's optimal dose at those rates (or NO_DOSE).
@@ -38,6 +40,7 @@ class TrialArrays(PerTrial):
     patient_cohort: np.ndarray
     patient_tox: np.ndarray
     patient_eff: np.ndarray
+    patient_dropout: np.ndarray
     benchmark: np.ndarray
 
 
@@ -105,11 +108,19 @@ class Simulations:
         a, doses = self.arrays, np.asarray(self.study.doses, float)
         ti, pi = np.nonzero(a.patient_dose >= 0)
         d = a.patient_dose[ti, pi].astype(np.int64)
-        return pd.DataFrame({
+        cols = {
             "trial": a.trials[ti], "patient": pi, "cohort": a.patient_cohort[ti, pi],
             "dose_index": d, "dose": doses[d],
             "tox": a.patient_tox[ti, pi], "eff": a.patient_eff[ti, pi],
-        })
+        }
+        if self._dropout:               # left before the window's end, not evaluable
+            cols["dropout"] = a.patient_dropout[ti, pi]
+        return pd.DataFrame(cols)
+
+    @property
+    def _dropout(self) -> bool:
+        c = self.study.conduct
+        return c is not None and c.dropout_per_week > 0
 
     def summary(self) -> pd.DataFrame:
         """Operating characteristics per dose, plus a row for "no dose selected".
@@ -191,6 +202,8 @@ class Simulations:
                 "wait_days_mean": c.wait_h / 24.0,
                 "chair_use_pct": 100.0 * c.chair_use,
             })
+            if self._dropout:
+                rows["dropouts_mean"] = a.patient_dropout.sum(axis=1).astype(float)
         return rows
 
     def _repr_html_(self) -> str:

@@ -16,7 +16,8 @@ import numpy as np
 
 from trialsim._lockstep_kernels import give_cohorts
 from trialsim.conduct.arrays import CalendarArrays, calendars
-from trialsim.conduct.followup import FollowUpClock, follow_up_clock
+from trialsim.conduct.dropout import SLOT_TAIL, drops, leave_times, patient_slots
+from trialsim.conduct.followup import FollowUpClock, dlt_onsets, follow_up_clock
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
@@ -35,7 +36,7 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
     """Bytes a run of ``n_trials`` trials needs at its peak (an upper estimate): what is kept
     per trial (counts, the per-patient arrays and the patients table written at the end),
     one batch of potential outcomes and exposures, and the truth estimate."""
-    D, P = study.n_doses, int(study.design.max_patients)
+    D, P = study.n_doses, patient_slots(int(study.design.max_patients), study.calendar_conduct)
     sc = study.scenario
     n_metrics = len(sc.metrics()) + 1 if isinstance(sc, Mechanistic) else 0
     width = sc.population.width(sc.n_z(), sc.n_eta()) if isinstance(sc, Mechanistic) else 2
@@ -124,9 +125,19 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
     doses = np.asarray(study.doses, float)
     T, D, P = len(trials), len(doses), int(design.max_patients)
     cohort = int(design.cohort_size)
-    po = study.scenario.draw(seed, scenario, trials, P, doses, study.dose_unit)
+    conduct = study.calendar_conduct
+    S = patient_slots(P, conduct)                 # P, or more to replace dropouts
+    po = study.scenario.draw(seed, scenario, trials, S, doses, study.dose_unit)
     tox_po = po.tox
     eff_po = po.eff if po.eff is not None else np.zeros_like(tox_po)
+    if drops(conduct):
+        leave = leave_times(conduct, seed, scenario, trials, S)
+        onset = dlt_onsets(seed, scenario, trials, S, conduct.window_h)
+        window = float(conduct.window_h)
+    else:
+        leave = onset = np.empty((0, 0))
+        window = 0.0
+    dropped = np.zeros((T, S), bool)
 
     n = np.zeros((T, D), np.int64)
     ntox = np.zeros((T, D), np.int64)
@@ -136,15 +147,15 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
     lc_n = np.zeros(T, np.int64)
     lc_tox = np.zeros(T, np.int64)
     total = np.zeros(T, np.int64)
-    pat_dose = np.full((T, P), NO_DOSE, np.int8 if D < 127 else np.int64)
-    pat_cohort = np.full((T, P), -1, np.int32)
+    pat_dose = np.full((T, S), NO_DOSE, np.int8 if D < 127 else np.int64)
+    pat_cohort = np.full((T, S), -1, np.int32)
 
     selected = np.full(T, NO_DOSE, np.int64)
     reason = np.empty(T, dtype=object)
     stop_code = np.empty(T, dtype=object)
     act = np.arange(T)
     # designs that randomise the next dose: one uniform per (trial, patients treated so far)
-    draws = (stream_uniforms(seed, scenario, trials, "model", P + 1) if design.randomises
+    draws = (stream_uniforms(seed, scenario, trials, "model", S + 1) if design.randomises
              else None)
     dec = design.decide_batch(_with_draws(BatchState.empty(T, D), draws, act, total))
     step = 0
@@ -177,8 +188,12 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
             sizes = None
         sizes = np.full(act.size, cohort, np.int64) if sizes is None else sizes.astype(np.int64)
         bad = give_cohorts(act, nxt.astype(np.int64), sizes, P, step, tox_po, eff_po, n, ntox,
-                           neff, neff_tox, pat_dose, pat_cohort, total, current, lc_n, lc_tox)
+                           neff, neff_tox, pat_dose, pat_cohort, total, current, lc_n, lc_tox,
+                           leave, onset, window, dropped)
         if bad >= 0:
+            if total[act[bad]] >= S > P:
+                raise RuntimeError(f"trial {trials[act[bad]]} needed more than {S - P} "
+                                   f"replacements for dropouts (a chance below {SLOT_TAIL:g})")
             raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
         step += 1
         if clock is None:
@@ -193,14 +208,14 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
         obd = design.optimal_dose(tox_po.mean(axis=1), eff_po.mean(axis=1),
                                   (tox_po & eff_po).mean(axis=1))
         benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
-    given = pat_dose >= 0
-    rows, cols, d = np.arange(T)[:, None], np.arange(P)[None, :], np.maximum(pat_dose, 0)
+    seen = (pat_dose >= 0) & ~dropped                # outcomes observed (evaluable patients)
+    rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
     return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
                        stop_code=stop_code.astype(str), n=n, tox=ntox,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
-                       patient_tox=tox_po[rows, cols, d] & given,
-                       patient_eff=eff_po[rows, cols, d] & given,
-                       benchmark=benchmark)
+                       patient_tox=tox_po[rows, cols, d] & seen,
+                       patient_eff=eff_po[rows, cols, d] & seen,
+                       patient_dropout=dropped, benchmark=benchmark)
 
 
 def _with_draws(state: BatchState, draws: np.ndarray | None, act: np.ndarray,

@@ -240,6 +240,11 @@ class Study:
         if self.design.follow_up and self.conduct is None:
             raise ValueError(f"{type(self.design).__name__} decides with partial follow-up, on "
                              "a calendar: the study needs a conduct (sites, window_h)")
+        if (self.design.follow_up and self.conduct is not None
+                and self.conduct.dropout_per_week > 0):
+            raise ValueError(f"{type(self.design).__name__} decides with partial follow-up: "
+                             "dropout (a patient censored when they leave) is not supported "
+                             "with it; set dropout_per_week to 0")
         if self.design.follow_up and self.design.needs_efficacy:
             raise ValueError(f"{type(self.design).__name__}: deciding with partial follow-up "
                              "on efficacy is not supported (efficacy has no onset times)")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsim.conduct.calendar import TrialCalendar, trial_calendar
+from trialsim.conduct.dropout import drops, leave_times
 from trialsim.conduct.spec import Conduct
 from trialsim.rng import stream
 from trialsim.stack import PerTrial
@@ -49,13 +50,28 @@ def open_fraction(conduct: Conduct) -> float:
     return (hi - lo) * len(conduct.open_days) / 168.0
 
 
+def leaving_of(arrays, i: int, conduct: Conduct, seed: int,
+               scenario: int) -> list[list[float | None]] | None:
+    """Per cohort of the ``i``-th trial, per patient slot, the hours from dose to leaving of
+    patients not evaluable (else ``None``); ``None`` without dropout."""
+    if not drops(conduct):
+        return None
+    dose, cohort = arrays.patient_dose[i], arrays.patient_cohort[i]
+    given = dose >= 0
+    leave = leave_times(conduct, seed, scenario, arrays.trials[i:i + 1], dose.size)[0]
+    h = np.where(arrays.patient_dropout[i], leave, np.nan)[given]
+    c = cohort[given]
+    return [[None if np.isnan(x) else float(x) for x in h[c == k]] for k in np.unique(c)]
+
+
 def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
                 log: bool = False, follow_up: bool = False) -> TrialCalendar:
     """The calendar of the ``i``-th trial of ``arrays`` (its own ``accrual`` stream);
     ``follow_up``: the design decides with partial follow-up (see ``trial_calendar``)."""
     rng = stream(seed, scenario, int(arrays.trials[i]), "accrual")
     return trial_calendar(cohorts_of(arrays.patient_dose[i], arrays.patient_cohort[i]),
-                          conduct, rng, log, follow_up)
+                          conduct, rng, log, follow_up,
+                          leaving_of(arrays, i, conduct, seed, scenario))
 
 
 def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:

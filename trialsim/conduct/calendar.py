@@ -42,14 +42,21 @@ class TrialCalendar:
 
 
 def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,
-                   log: bool = False, follow_up: bool = False) -> TrialCalendar:
+                   log: bool = False, follow_up: bool = False,
+                   leaving: list[list[float | None]] | None = None) -> TrialCalendar:
     """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar.
 
     A cohort is formed once enough eligible patients wait and the previous cohort is dosed;
     it is dosed at the sites' chairs; the next cohort waits for the observation window after
     its last dose (the decision), or, with ``follow_up`` (designs deciding with partial
     follow-up), only for its dosing; the last cohort's window ends the trial's decisions.
-    The times of the first ``k`` cohorts do not depend on the cohorts after them."""
+    The times of the first ``k`` cohorts do not depend on the cohorts after them.
+
+    ``leaving`` (dropout): per cohort, per patient slot in order, the hours from dose to
+    leaving of a patient not evaluable, else ``None``.  A cohort of ``size`` slots with ``r``
+    not evaluable is formed of its first ``size - r`` patients; each one who leaves is replaced
+    at that time by the next waiting patient (the cohort's next slot), and the decision waits
+    for the window of the last evaluable patient."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
     queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
@@ -101,31 +108,64 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             if conduct.session_h:     # the chair stays taken for the session
                 yield env.timeout(conduct.session_h)
 
-    def trial():
-        for k, (dose, size) in enumerate(cohorts):
+    evaluable: list[float] = []                   # dose times of evaluable patients
+
+    def replace(dose, slots, leaves_at):
+        """When a patient leaves (at ``leaves_at``), dose the cohort's next slot; repeat while
+        replacements leave too."""
+        while leaves_at is not None:
+            yield env.timeout(max(leaves_at - env.now, 0.0))
+            note("dropout")
+            if not slots:
+                return
+            leave_h = slots.pop(0)
             while True:
                 expire()
-                if len(queue) >= size:
+                if queue:
+                    break
+                yield arrived.get()
+            t, pid, j = queue.pop(0)
+            ev = env.event()
+            env.process(dose_one(t, pid, j, dose, ev))
+            yield ev
+            if leave_h is None:
+                evaluable.append(env.now)
+            leaves_at = None if leave_h is None else env.now + leave_h
+
+    def trial():
+        for k, (dose, size) in enumerate(cohorts):
+            drops = [None] * size if leaving is None else list(leaving[k])
+            first = size - sum(x is not None for x in drops)
+            while True:
+                expire()
+                if len(queue) >= first:
                     break
                 yield arrived.get()
             if follow_up and k:
                 cal.decisions.append(env.now)
                 note("decision")
             cal.formed.append(env.now)
-            group, queue[:size] = queue[:size], []
+            group, queue[:first] = queue[:first], []
             started = [env.event() for _ in group]
             for (t, pid, j), ev in zip(group, started):
                 env.process(dose_one(t, pid, j, dose, ev))
             yield simpy.AllOf(env, started)
             if follow_up and k < len(cohorts) - 1:
                 continue
-            last = max(cal.dosed[-size:])
+            mine = cal.dosed[-first:] if first else []
+            evaluable.extend(x for x, h in zip(mine, drops) if h is None)
+            spare = drops[first:]
+            chains = [env.process(replace(dose, spare, x + h))
+                      for x, h in zip(mine, drops) if h is not None]
+            if chains:
+                yield simpy.AllOf(env, chains)
+            last = max(evaluable) if evaluable else env.now
             wait = last + conduct.window_h - env.now
             if wait > 0:
                 yield env.timeout(wait)
             cal.decisions.append(env.now)
             note("decision")
-        cal.end = max(cal.dosed) + conduct.read_out if cal.dosed else 0.0
+        cal.end = max(evaluable) + conduct.read_out if evaluable else 0.0
         expire()
         cal.waiting = len(queue)
         done.succeed()

@@ -34,6 +34,9 @@ class Conduct:
     ``open_days``: days it opens (0 = the trial's first day, 7-day weeks); a session starts
     only when the clinic is open.  ``read_out_h``: the primary visit after dosing (default:
     the window), the end of a patient's participation for the trial's duration.
+    ``dropout_per_week``: hazard of leaving the trial after the dose (exponential times, per
+    week); a patient who leaves before the window's end without an observed DLT is not
+    evaluable and is replaced by the next patient available.
     """
 
     sites: tuple[Site, ...]
@@ -50,6 +53,9 @@ class Conduct:
     read_out_h: Annotated[float | None, Field(ge=0, le=100_000, description="primary visit "
                                                                           "after dosing (h)")] = None
     visits_h: tuple[Annotated[float, Field(gt=0, le=100_000)], ...] | None = None
+    dropout_per_week: Annotated[float, Field(ge=0, le=1000, description="hazard of leaving "
+                                                                       "after the dose (per "
+                                                                       "week)")] = 0.0
 
     @model_validator(mode="after")
     def _check(self) -> "Conduct":

@@ -27,6 +27,10 @@ def check_conduct(design_type: str, design, conduct) -> None:
     if design.follow_up and conduct is None:
         raise ConfigError(f"{design_type} decides with partial follow-up, on a calendar: add a "
                           "conduct: section (sites, window_h)", ("design", "type"))
+    if design.follow_up and conduct is not None and conduct.dropout_per_week > 0:
+        raise ConfigError(f"{design_type} decides with partial follow-up: dropout is not "
+                          "supported with it (set dropout_per_week to 0)",
+                          ("conduct", "dropout_per_week"))
     if conduct is not None and conduct.visits_h is not None and not design.follow_up:
         raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
                           f"follow-up (tite_crm); {design_type} waits for each window's end: "
