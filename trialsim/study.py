@@ -7,7 +7,6 @@ tables do) or mechanistically (:class:`Mechanistic`: population → PK exposure 
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -257,10 +256,8 @@ class Study:
     def calendar_conduct(self) -> Conduct | None:
         """The conduct the calendars run: an arrival passes screening with probability
         ``(1 - screen_fail) * p_eligible``, the population's eligibility criteria included."""
-        c, p = self.conduct, self.scenario.population.p_eligible
-        if c is None or p == 1.0:
-            return c
-        return dataclasses.replace(c, screen_fail=1.0 - (1.0 - c.screen_fail) * p)
+        c = self.conduct
+        return None if c is None else c.screening(self.scenario.population.p_eligible)
 
     def truth(self, seed: int, scenario: int = 0) -> Truth:
         return self.scenario.truth(seed, scenario, np.asarray(self.doses, float), self.dose_unit)

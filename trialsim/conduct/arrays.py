@@ -81,6 +81,18 @@ def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArr
     return summarise(cals, conduct, arrays.patient_dose.shape[1])
 
 
+def enrolment_calendars(arm: np.ndarray, trials: np.ndarray, conduct: Conduct, seed: int,
+                        scenario: int) -> CalendarArrays:
+    """Phase II calendars: each trial's patients (``arm`` ``(T, N)``, ``-1``: not enrolled)
+    dosed one after another as they arrive and pass screening (a "cohort" of one with no
+    window before the next), each followed to ``conduct.read_out``; the ``accrual`` stream of
+    each trial."""
+    cals = [trial_calendar([(int(a), 1) for a in row if a >= 0], conduct,
+                           stream(seed, scenario, int(k), "accrual"))
+            for row, k in zip(arm, trials)]
+    return summarise(cals, conduct, arm.shape[1])
+
+
 def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarArrays:
     """Per-trial arrays of the calendars ``cals`` of trials of up to ``P`` patients."""
     T = len(cals)

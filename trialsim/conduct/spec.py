@@ -2,6 +2,7 @@
 clinic chairs and opening hours.  Times in hours unless the name says otherwise."""
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -80,6 +81,13 @@ class Conduct:
             raise ValueError(f"a session of {self.session_h:g} h does not fit in the opening "
                              f"hours {list(self.open_hours)}")
         return self
+
+    def screening(self, p_eligible: float) -> "Conduct":
+        """This conduct with the population's eligibility folded into screening: an arrival
+        passes with probability ``(1 - screen_fail) * p_eligible``."""
+        if p_eligible == 1.0:
+            return self
+        return dataclasses.replace(self, screen_fail=1.0 - (1.0 - self.screen_fail) * p_eligible)
 
     @property
     def read_out(self) -> float:

@@ -15,6 +15,8 @@ import re
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
                                    finite_number, path_key)
 from trialsim.config.collect import Collector
+from trialsim.config.conduct import conduct_section
+from trialsim.designs.phase2 import Parallel
 from trialsim.errors import ConfigError
 from trialsim.phase2.study import (ActiveControl, Analysis, Decision, Dropout, Endpoint,
                                    Phase2Study)
@@ -25,7 +27,10 @@ from trialsim.spec import validation_context
 
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
             "design", "visits_h", "endpoint", "safety", "dropout", "analysis", "decision",
-            "simulation", "scenarios", "run", "control")
+            "simulation", "scenarios", "run", "control", "conduct")
+#: Conduct keys of escalation trials only (a phase II patient is followed to the last of the
+#: study's visits_h; dropout is the study's dropout: section).
+ESCALATION_CONDUCT = ("window_h", "visits_h", "read_out_h", "dropout_per_week")
 
 
 def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
@@ -84,15 +89,30 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
         raise ConfigError(f"the primary visit ({endpoint.visit_h:g} h) must be one of visits_h "
                           f"{list(visits)}", ("endpoint", "visit_h"))
     _check_models(analysis, doses)
+    conduct = _conduct(doc, design) if doc.get("conduct") is not None else None
     resolved = {k: copy.deepcopy(doc[k]) for k in TOP_KEYS if k in doc}
     resolved.update({"name": parts["name"], "doses": list(doses),
                      "dose_unit": parts["dose_unit"]})
     try:
         return Phase2Study(parts["name"], tuple(doses), parts["dose_unit"], pop, parts["pk"],
                            efficacy, design, visits, endpoint, dropout, analysis, decision,
-                           safety, resolved, source, control=control)
+                           safety, resolved, source, control=control, conduct=conduct)
     except ValueError as e:
         raise ConfigError(str(e), ("design",)) from None
+
+
+def _conduct(doc, design):
+    """The phase II ``conduct:`` section: sites, screening, chairs and opening hours."""
+    node = expect_mapping(doc["conduct"], ("conduct",), "the conduct section (sites:, ...)")
+    for k in ESCALATION_CONDUCT:
+        if k in node:
+            raise ConfigError("applies to escalation trials: a phase II patient is enrolled "
+                              "as they arrive and followed to the last of visits_h (dropout: "
+                              "the dropout section)", ("conduct", k))
+    if type(design) is not Parallel:
+        raise ConfigError(f"conduct: (calendar time) is supported for the parallel design "
+                          f"only, not {type(design).__name__}", ("conduct",))
+    return conduct_section(doc)
 
 
 def _efficacy(doc) -> MadrsTimeCourse:

@@ -8,6 +8,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from trialsim.conduct.arrays import CalendarArrays
 from trialsim.phase2.arrays import Phase2Arrays
 from trialsim.phase2.study import Phase2Study
 from trialsim.phase2.truth import Phase2Truth, phase2_truth
@@ -30,6 +31,7 @@ class Phase2Simulations:
     seed: int
     scenario: int
     arrays: Phase2Arrays
+    calendar: CalendarArrays | None = None   # with conduct: (calendar time)
 
     @property
     def n_trials(self) -> int:
@@ -62,7 +64,16 @@ class Phase2Simulations:
             "stopped": np.array(["", "efficacy", "futility"])[a.stopped],
             "n_period2": (a.arm2 >= 0).sum(axis=1),
             "duration_weeks": self._duration(),
+            **self._calendar_columns(),
         })
+
+    def _calendar_columns(self) -> dict:
+        c = self.calendar
+        if c is None:
+            return {}
+        return {"accrual_weeks": c.accrual_h / 168.0, "screened": c.screened,
+                "screen_failed": c.screen_failed, "turned_away": c.turned_away,
+                "wait_days_mean": c.wait_h / 24.0, "chair_use": c.chair_use}
 
     @cached_property
     def patients(self) -> pd.DataFrame:
@@ -123,7 +134,10 @@ class Phase2Simulations:
         return pd.DataFrame(rows)
 
     def _duration(self) -> np.ndarray:
-        """Calendar weeks of each trial (adaptive designs with accrual; NaN otherwise)."""
+        """Calendar weeks of each trial: on its calendar (conduct:), first patient dosed to
+        the last patient's last visit; adaptive designs with accrual; NaN otherwise."""
+        if self.calendar is not None:
+            return self.calendar.duration_h / 168.0
         d = self.study.design
         if getattr(d, "accrual_per_week", None) is None:
             return np.full(self.n_trials, np.nan)
@@ -193,6 +207,14 @@ class Phase2Simulations:
                      "stopped_futility_pct": 100.0 * (a.stopped == 2)}
             if self.study.design.accrual_per_week is not None:
                 rows["duration_weeks_mean"] = self._duration()
+        c = self.calendar
+        if c is not None:
+            rows |= {"duration_weeks": c.duration_h / 168.0,
+                     "accrual_weeks": c.accrual_h / 168.0,
+                     "screened_mean": c.screened.astype(float),
+                     "turned_away_mean": c.turned_away.astype(float),
+                     "wait_days_mean": c.wait_h / 24.0,
+                     "chair_use_pct": 100.0 * c.chair_use}
         on = a.arm >= 0
         for s, name in enumerate(self.study.safety):
             rows[f"{name}_pct"] = (100.0 * (a.event[..., s] & on).sum(axis=1)

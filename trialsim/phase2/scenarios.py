@@ -43,7 +43,8 @@ def simulate_scenarios(study: Phase2Study, n_trials: int, seed: int, *, scenario
             step = (lambda done, _n, k=k: progress(k * n_trials + done, total))
         results[name] = simulate_phase2(s, n_trials, seed, scenario=scenario,
                                         first_trial=first_trial, progress=step,
-                                        max_memory_gb=max_memory_gb)
+                                        max_memory_gb=max_memory_gb,
+                                        like=next(iter(results.values()), None))
     first = next(iter(results.values()))
     return ScenarioSimulations(study=study, seed=first.seed, scenario=scenario, results=results)
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from trialsim.analysis.doseresponse.batch import batch_mcpmod
 from trialsim.analysis.doseresponse.models import Candidates
+from trialsim.conduct.arrays import CalendarArrays, enrolment_calendars
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.spcd import SPCD
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
@@ -178,10 +179,11 @@ def memory_estimate(study: Phase2Study, n_trials: int, batch_size: int = DEFAULT
 def simulate_phase2(study: Phase2Study, n_trials: int, seed: int, *, scenario: int = 0,
                     first_trial: int = 0, batch_size: int = DEFAULT_BATCH,
                     progress: Callable[[int, int], None] | None = None,
-                    max_memory_gb: float = 8.0):
+                    max_memory_gb: float = 8.0, like=None):
     """Simulate trials ``first_trial ..`` of a phase II study; returns
     :class:`~trialsim.phase2.results.Phase2Simulations`.  The memory need is estimated first
-    and refused beyond ``max_memory_gb`` GiB."""
+    and refused beyond ``max_memory_gb`` GiB.  ``like``: the results of another scenario of
+    the same study, whose calendars are reused where they are the same."""
     n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
     first_trial = count(first_trial, "first_trial")
     scenario = count(scenario, "scenario")
@@ -202,5 +204,21 @@ def simulate_phase2(study: Phase2Study, n_trials: int, seed: int, *, scenario: i
         done += len(trials)
         if progress is not None:
             progress(done, n_trials)
-    return Phase2Simulations(study=study, seed=seed, scenario=scenario,
-                             arrays=Phase2Arrays.concat(parts))
+    arrays = Phase2Arrays.concat(parts)
+    return Phase2Simulations(study=study, seed=seed, scenario=scenario, arrays=arrays,
+                             calendar=_calendar(study, arrays, seed, scenario, like))
+
+
+def _calendar(study: Phase2Study, arrays: Phase2Arrays, seed: int, scenario: int,
+              like=None) -> CalendarArrays | None:
+    """The trials' calendars (``conduct:``), or ``like``'s when it ran the same conduct on the
+    same patients in the same arms (scenarios of one study share their calendars)."""
+    conduct = study.calendar_conduct
+    if conduct is None:
+        return None
+    if (like is not None and like.calendar is not None
+            and like.study.calendar_conduct == conduct
+            and np.array_equal(like.arrays.trials, arrays.trials)
+            and np.array_equal(like.arrays.arm, arrays.arm)):
+        return like.calendar
+    return enrolment_calendars(arrays.arm, arrays.trials, conduct, seed, scenario)

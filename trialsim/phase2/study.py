@@ -7,13 +7,15 @@ start of dosing, MADRS points.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
-from trialsim.designs.phase2 import Phase2Design
+from trialsim.conduct import Conduct
+from trialsim.designs.phase2 import Parallel, Phase2Design
 from trialsim.pk import PKSpec
 from trialsim.population import Population
 from trialsim.response.safety import SafetyMeasure
@@ -191,8 +193,13 @@ class Phase2Study:
     scenarios: dict[str, "Phase2Study"] = field(default_factory=dict, compare=False,
                                                 hash=False)
     control: ActiveControl | None = None
+    conduct: Conduct | None = None   # calendar time: accrual, screening, chairs, duration
 
     def __post_init__(self) -> None:
+        if self.conduct is not None and type(self.design) is not Parallel:
+            raise ValueError(f"conduct: (calendar time) is supported for the parallel design "
+                             f"only, not {type(self.design).__name__}: its interims or second "
+                             f"period would need their own calendar")
         if self.doses[0] != 0:
             raise ValueError("a phase II study needs placebo: the first dose must be 0")
         if self.design.n_arms != len(self.doses):
@@ -201,6 +208,16 @@ class Phase2Study:
         if self.endpoint.visit_h not in self.visits_h:
             raise ValueError(f"the primary visit ({self.endpoint.visit_h:g} h) must be one of "
                              f"the visits {list(self.visits_h)}")
+
+    @property
+    def calendar_conduct(self) -> Conduct | None:
+        """The conduct the calendars run: patients enrolled one after another (no window),
+        each followed to the last visit, the population's eligibility in the screening."""
+        c = self.conduct
+        if c is None:
+            return None
+        return dataclasses.replace(c.screening(self.population.p_eligible), window_h=0.0,
+                                   read_out_h=float(max(self.visits_h)))
 
     @property
     def n_doses(self) -> int:

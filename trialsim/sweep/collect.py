@@ -50,7 +50,10 @@ def cell_simulations(out: Path, cell: dict, n_trials: int, seed: int):
             else None
         return Simulations(study=study, seed=seed, scenario=0, arrays=arrays, calendar=calendar)
     from trialsim.phase2.results import Phase2Simulations
-    return Phase2Simulations(study=study, seed=seed, scenario=0, arrays=arrays)
+    calendar = CalendarArrays.concat(cals) if cals and all(c is not None for c in cals) \
+        else None
+    return Phase2Simulations(study=study, seed=seed, scenario=0, arrays=arrays,
+                             calendar=calendar)
 
 
 def collect(out: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

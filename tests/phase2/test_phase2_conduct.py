@@ -1,0 +1,87 @@
+"""Phase II trials in calendar time (``conduct:``): patients enrolled one after another as
+they arrive, against Poisson accrual (the n-th enrolment after Gamma(n, lambda) weeks) with
+screening and eligibility folded in, scenarios sharing their calendars, and the designs and
+keys it refuses."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import trialsim as ts
+from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.phase2.scenarios import simulate_scenarios
+
+from tests.phase2.test_phase2_oc import BASE
+
+Z = 4.5
+
+
+def _doc(conduct: dict, **extra) -> dict:
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "parallel", "allocation": [1, 1, 1, 1, 1], "n_total": 20}
+    doc["conduct"] = conduct
+    doc.update(extra)
+    return doc
+
+
+def test_enrolment_is_poisson_accrual_with_screening_and_eligibility():
+    """One site, 3 arrivals a week, 25 % screen failures and an eligibility criterion keeping
+    P(MADRS >= 43) of Normal(42, 3) truncated to [35, 50]: patients enrol at rate
+    lambda = 3 x 0.75 x p, so the 20th is dosed after Gamma(20, lambda) weeks, the trial lasts
+    (from the first dose) Gamma(19, lambda) weeks + the last visit (24 h), and 20 / (0.75 p)
+    arrivals are screened on average (the 20 enrolled among them)."""
+    doc = _doc({"sites": [{"rate_per_week": 3.0}], "screen_fail": 0.25})
+    doc["population"]["eligibility"] = {"baseline_madrs": {"min": 43}}
+    study = ts.from_dict(doc)
+    tn = stats.truncnorm(-7 / 3, 8 / 3, loc=42, scale=3)
+    p = tn.sf(43)
+    assert study.population.p_eligible == pytest.approx(p, rel=1e-12)
+    sims = ts.simulate(study, 2000, seed=8)
+    c = sims.calendar
+    lam = 3 * 0.75 * p
+    acc = c.accrual_h / 168
+    assert abs(acc.mean() - 20 / lam) < Z * np.sqrt(20 / lam ** 2 / acc.size)
+    dur = c.duration_h / 168
+    assert abs(dur.mean() - (19 / lam + 24 / 168)) < Z * np.sqrt(19 / lam ** 2 / dur.size)
+    # screened = enrolled + failures (+ those still arriving when the 20th is dosed: none
+    # here, arrivals stop with the last enrolment)
+    scr = c.screened
+    assert abs(scr.mean() - 20 / (0.75 * p)) < Z * scr.std(ddof=1) / np.sqrt(scr.size)
+    m = sims.metrics().set_index("metric")
+    assert m.loc["duration_weeks", "value"] == pytest.approx(dur.mean())
+    assert (sims.trials["duration_weeks"] == dur).all()
+
+
+def test_without_conduct_nothing_changes_and_scenarios_share_calendars():
+    plain = ts.simulate(ts.from_dict(copy.deepcopy(BASE)), 100, seed=2)
+    assert plain.calendar is None and "accrual_weeks" not in plain.trials
+    timed = ts.simulate(ts.from_dict(_doc({"sites": [{"rate_per_week": 2.0}]},
+                                          design=BASE["design"])), 100, seed=2)
+    for f in ("arm", "y", "signal", "forward"):
+        np.testing.assert_array_equal(getattr(plain.arrays, f), getattr(timed.arrays, f))
+    doc = _doc({"sites": [{"rate_per_week": 2.0}]},
+               scenarios={"a": {}, "b": {"response.efficacy.emax": 0}})
+    sims = simulate_scenarios(ts.from_dict(doc), 50, seed=4)
+    a, b = sims.results["a"].calendar, sims.results["b"].calendar
+    assert a is b
+
+
+@pytest.mark.parametrize("conduct, design, path", [
+    ({"sites": [{"rate_per_week": 2.0}], "window_h": 24}, None, ("conduct", "window_h")),
+    ({"sites": [{"rate_per_week": 2.0}], "dropout_per_week": 0.1}, None,
+     ("conduct", "dropout_per_week")),
+    ({"sites": [{"rate_per_week": 2.0}]},
+     {"type": "spcd", "allocation": [3, 1, 1, 1, 1], "n_total": 40, "period2_h": 24,
+      "period2_allocation": [1, 1, 1, 1, 1]}, ("conduct",)),
+])
+def test_refused(conduct, design, path):
+    doc = _doc(conduct)
+    if design is not None:
+        doc["design"] = design
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        ts.from_dict(doc)
+    errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == path for x in errs), [(x.path, x.message) for x in errs]
