@@ -262,6 +262,10 @@ def test_without_dropout_nothing_changes_and_follow_up_designs_refuse_it():
         np.testing.assert_array_equal(getattr(plain.arrays, f), getattr(zero.arrays, f))
     np.testing.assert_array_equal(plain.calendar.duration_h, zero.calendar.duration_h)
     assert "dropout" not in plain.patients
+    drop = ts.simulate(study({"sites": [{"rate_per_week": 2.0}], "window_h": 168,
+                              "dropout_per_week": 0.5}), 200, seed=5)
+    assert drop.arrays.patient_dose.shape[1] > 12           # slots for replacements
+    np.testing.assert_array_equal(drop.arrays.benchmark, plain.arrays.benchmark)
     with pytest.raises((ConfigError, ConfigErrors)) as e:
         study({"sites": [{"rate_per_week": 2.0}], "window_h": 168, "dropout_per_week": 0.2},
               {"type": "tite_crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],

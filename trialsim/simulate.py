@@ -203,10 +203,11 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
             state = clock.state(act, step, n, tox_po, pat_dose, neff, neff_tox)
         dec = design.decide_batch(_with_draws(state, draws, act, total))
 
-    benchmark = fully_informed_selection(tox_po, study.target)
+    full_t, full_e = tox_po[:, :P], eff_po[:, :P]     # the trial's size (not replacements)
+    benchmark = fully_informed_selection(full_t, study.target)
     if po.eff is not None and design.needs_efficacy:   # efficacy-toxicity designs only
-        obd = design.optimal_dose(tox_po.mean(axis=1), eff_po.mean(axis=1),
-                                  (tox_po & eff_po).mean(axis=1))
+        obd = design.optimal_dose(full_t.mean(axis=1), full_e.mean(axis=1),
+                                  (full_t & full_e).mean(axis=1))
         benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
     seen = (pat_dose >= 0) & ~dropped                # outcomes observed (evaluable patients)
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
