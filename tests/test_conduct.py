@@ -272,3 +272,20 @@ def test_without_dropout_nothing_changes_and_follow_up_designs_refuse_it():
                "cohort_size": 1, "max_patients": 12})
     errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
     assert any(tuple(x.path) == ("conduct", "dropout_per_week") for x in errs)
+
+
+def test_efficacy_designs_wait_for_the_read_out():
+    """BOIN12 decides on the response too: with a 24-h DLT window and the response read at
+    168 h, each decision waits for the read-out (the first comes exactly 144 h later than with
+    the response read at 24 h, on the same arrivals); the 3+3 does not wait."""
+    def run(design, read_out):
+        doc = {"doses": [1, 2, 3, 4, 5], "truth": {"tox": [0.05, 0.1, 0.3, 0.45, 0.6],
+                                                    "eff": [0.1, 0.3, 0.5, 0.5, 0.5]},
+               "design": design,
+               "conduct": {"sites": [{"rate_per_week": 3.0}], "window_h": 24,
+                           "read_out_h": read_out}}
+        return ts.simulate(ts.from_dict(doc), 100, seed=7).calendar.decision_h[:, 0]
+    boin12 = {"type": "boin12", "target": 0.3, "efficacy_lower": 0.25, "max_patients": 12}
+    np.testing.assert_allclose(run(boin12, 168) - run(boin12, 24), 144.0, atol=1e-3)  # float32
+    np.testing.assert_array_equal(run({"type": "three_plus_three"}, 168),
+                                  run({"type": "three_plus_three"}, 24))

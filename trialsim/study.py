@@ -7,6 +7,7 @@ tables do) or mechanistically (:class:`Mechanistic`: population → PK exposure 
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -255,9 +256,16 @@ class Study:
     @property
     def calendar_conduct(self) -> Conduct | None:
         """The conduct the calendars run: an arrival passes screening with probability
-        ``(1 - screen_fail) * p_eligible``, the population's eligibility criteria included."""
+        ``(1 - screen_fail) * p_eligible``, the population's eligibility criteria included;
+        for designs that decide on efficacy too, the window lasts until the primary read-out
+        if that comes later (the response must be known before the next decision)."""
         c = self.conduct
-        return None if c is None else c.screening(self.scenario.population.p_eligible)
+        if c is None:
+            return None
+        c = c.screening(self.scenario.population.p_eligible)
+        if self.design.needs_efficacy and c.read_out > c.window_h:
+            c = dataclasses.replace(c, window_h=c.read_out)
+        return c
 
     def truth(self, seed: int, scenario: int = 0) -> Truth:
         return self.scenario.truth(seed, scenario, np.asarray(self.doses, float), self.dose_unit)
