@@ -85,3 +85,46 @@ def test_refused(conduct, design, path):
         ts.from_dict(doc)
     errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
     assert any(tuple(x.path) == path for x in errs), [(x.path, x.message) for x in errs]
+
+
+def test_adaptive_interims_enrol_by_the_calendar():
+    """An adaptive design stopping at its first look (every dose dropped) on a calendar of
+    Poisson arrivals: the trial keeps exactly the patients dosed by the time the look's 50th
+    patient reaches the 24-h primary visit (recomputed here from the enrolment times), each with
+    the arm drawn before the look; the calendar reported is that of the enrolled patients.  At
+    300 arrivals a week about 43 more enrol during the day of the look; at one a week, few."""
+    from trialsim.conduct.arrays import enrolment_times
+    from trialsim.phase2 import simulate_phase2
+    from trialsim.rng import stream_uniforms
+    for rate in (1.0, 300.0):
+        doc = copy.deepcopy(BASE)
+        doc["design"] = {"type": "adaptive", "allocation": [1] * 5, "n_total": 150,
+                         "interims": [50, 100], "drop_below": 100.0}
+        doc["conduct"] = {"sites": [{"rate_per_week": rate}]}
+        s = ts.from_dict(doc)
+        sims = simulate_phase2(s, 30, seed=5)
+        a = sims.arrays
+        dosed = enrolment_times(150, np.arange(30), s.calendar_conduct, 5, 0)
+        want = (dosed <= dosed[:, 49:50] + 24.0).sum(axis=1)
+        assert (a.stopped == 2).all()
+        np.testing.assert_array_equal(a.n.sum(axis=1), want)
+        if rate > 100:
+            assert (want > 60).all()
+        u = stream_uniforms(5, 0, np.arange(30), "allocation", s.design.n_uniforms())
+        before = s.design.allocate(u)
+        for t in range(30):
+            np.testing.assert_array_equal(a.arm[t, :want[t]], before[t, :want[t]])
+            assert (a.arm[t, want[t]:] == -1).all()
+        np.testing.assert_allclose(sims.calendar.accrual_h,
+                                   dosed[np.arange(30), want - 1], rtol=1e-12)
+
+
+def test_adaptive_calendar_or_accrual_rate_not_both():
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "adaptive", "allocation": [1] * 5, "n_total": 150,
+                     "interims": [50, 100], "accrual_per_week": 10.0}
+    doc["conduct"] = {"sites": [{"rate_per_week": 2.0}]}
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        ts.from_dict(doc)
+    errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == ("design", "accrual_per_week") for x in errs)

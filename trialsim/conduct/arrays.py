@@ -93,6 +93,16 @@ def enrolment_calendars(arm: np.ndarray, trials: np.ndarray, conduct: Conduct, s
     return summarise(cals, conduct, arm.shape[1])
 
 
+def enrolment_times(n: int, trials: np.ndarray, conduct: Conduct, seed: int,
+                    scenario: int) -> np.ndarray:
+    """Dosing times (h) of ``n`` patients enrolled one after another on each trial's calendar,
+    ``(T, n)`` (the same calendar as :func:`enrolment_calendars`: arms do not change it, and the
+    first patients' times do not depend on how many follow)."""
+    return np.array([trial_calendar([(0, 1)] * n, conduct,
+                                    stream(seed, scenario, int(k), "accrual")).dosed
+                     for k in trials], float).reshape(len(trials), n)
+
+
 def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarArrays:
     """Per-trial arrays of the calendars ``cals`` of trials of up to ``P`` patients."""
     T = len(cals)

@@ -9,14 +9,17 @@ from trialsim.designs.adaptive import Adaptive, InterimState
 from trialsim.phase2.study import Phase2Study
 
 
-def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands):
+def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands,
+                 dosed: np.ndarray | None = None):
     """Run the interims of an adaptive design on every trial of the batch: ``(arm,
     n_enrolled (T,), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
     ``interims[k]`` patients have their primary outcome (``analyse_first(arm, n)``: the
     estimates from the first n patients); the next stage's patients are drawn with the
     interim's probabilities.  Patients enrolled while the interim's patients reach the
-    primary visit (``design.pipeline``) keep the arms drawn before the look and stay in the
-    trial if it stops; nobody enrols after that."""
+    primary visit keep the arms drawn before the look and stay in the trial if it stops;
+    nobody enrols after that.  Who they are: with ``dosed`` (T, N), each trial's dosing times
+    on its calendar (h), those dosed by the time the interim's last patient reaches the
+    primary visit; without, ``design.pipeline`` patients."""
     T, N = arm.shape
     D = study.n_doses
     arm = arm.copy()
@@ -48,13 +51,20 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
         n_interims += going
         eff, fut = ok & dec.stop_efficacy, ok & dec.stop_futility
         stopped[eff], stopped[fut] = 1, 2
-        m_k = min(n_k + pipeline, N)                # enrolled when the decision is taken
+        if dosed is None:                           # enrolled when the decision is taken
+            m_k = np.full(T, min(n_k + pipeline, N))
+        else:
+            look = dosed[:, n_k - 1] + study.endpoint.visit_h
+            m_k = np.maximum((dosed <= look[:, None]).sum(axis=1), n_k)
         n_enrolled = np.where(eff | fut, m_k, n_enrolled)
         going &= ~(eff | fut)
         active = np.where(ok[:, None], dec.active, active)
         kept = np.where(active, ratios, 0.0)
         probs = np.where(ok[:, None], dec.probs, kept / kept.sum(axis=1, keepdims=True))
-        if m_k < N:
-            arm[:, m_k:] = design.allocate_stage(probs, design.uniforms_from(u, m_k))
+        lo = int(m_k.min())
+        if lo < N:                  # each patient's arm from their own uniform, from m_k on
+            new = design.allocate_stage(probs, design.uniforms_from(u, lo))
+            later = np.arange(lo, N)[None, :] >= m_k[:, None]
+            arm[:, lo:] = np.where(later, new, arm[:, lo:])
     dropped = design.initial_active(T) & ~active
     return arm, n_enrolled, n_interims, stopped, dropped

@@ -23,7 +23,7 @@ import numpy as np
 
 from trialsim.analysis.doseresponse.batch import batch_mcpmod
 from trialsim.analysis.doseresponse.models import Candidates
-from trialsim.conduct.arrays import CalendarArrays, enrolment_calendars
+from trialsim.conduct.arrays import CalendarArrays, enrolment_calendars, enrolment_times
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.spcd import SPCD
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
@@ -117,8 +117,11 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
             traj, seen, _, _ = observe(arm)
             return analysis_input(study, traj, base, seen, arm, cov, np.full(T, n_k))[1]
 
+        conduct = study.calendar_conduct      # calendar time: who is enrolled at each look
+        dosed = (None if conduct is None
+                 else enrolment_times(N, trials, conduct, seed, scenario))
         arm, n_enrolled, n_interims, stopped, dropped = run_interims(
-            study, design, u, arm, analyse_first, cands)
+            study, design, u, arm, analyse_first, cands, dosed)
         traj, seen, dropout_h, (event, peak, resolved) = observe(arm)
         enrolled = np.arange(N)[None, :] < n_enrolled[:, None]
         dropout_h = np.where(enrolled, dropout_h, np.nan)

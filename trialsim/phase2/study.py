@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from trialsim.conduct import Conduct
+from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.phase2 import Parallel, Phase2Design
 from trialsim.pk import PKSpec
 from trialsim.population import Population
@@ -196,10 +197,13 @@ class Phase2Study:
     conduct: Conduct | None = None   # calendar time: accrual, screening, chairs, duration
 
     def __post_init__(self) -> None:
-        if self.conduct is not None and type(self.design) is not Parallel:
-            raise ValueError(f"conduct: (calendar time) is supported for the parallel design "
-                             f"only, not {type(self.design).__name__}: its interims or second "
-                             f"period would need their own calendar")
+        if self.conduct is not None and not isinstance(self.design, (Parallel, Adaptive)):
+            raise ValueError(f"conduct: (calendar time) is supported for the parallel and "
+                             f"adaptive designs, not {type(self.design).__name__} (its second "
+                             f"period would need its own calendar)")
+        if self.conduct is not None and getattr(self.design, "accrual_per_week", None):
+            raise ValueError("give either conduct: (sites) or the design's accrual_per_week, "
+                             "not both")
         if self.doses[0] != 0:
             raise ValueError("a phase II study needs placebo: the first dose must be 0")
         if self.design.n_arms != len(self.doses):
