@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -23,16 +22,16 @@ from trialsim.config import pk as pk_config
 from trialsim.config.collect import Collector
 from trialsim.config.conduct import check_conduct, conduct_section
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
-                                   finite_number, lookup_type, path_key, to_config)
+                                   finite_number, path_key, to_config)
 from trialsim.config.overrides import apply_overrides, set_path
 from trialsim.config.probe import probe, probe_phase2
 from trialsim.config.reader import read_yaml
 from trialsim.config.phase2 import phase2_from_dict
+from trialsim.config.population import check_covariates, population_section
 from trialsim.designs.modifiers import Modifier
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.pk import check_metrics
 from trialsim.registry import names
-from trialsim.population import Eligibility, Population
 from trialsim.rng import MAX_SEED
 from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, MAX_TRIALS, ResourceError, check_memory
 from trialsim.spec import validation_context
@@ -204,7 +203,7 @@ def _phase2_study(doc, name_default, source):
             checks.errors.append(ConfigError("top-level keys must be names", (path_key(k),)))
     parts = {"name": checks.attempt(_name, doc, name_default),
              "doses": checks.attempt(_doses, doc), "dose_unit": checks.attempt(_dose_unit, doc),
-             "population": checks.attempt(_population, doc.get("population", {})),
+             "population": checks.attempt(population_section, doc.get("population", {})),
              "pk": checks.attempt(_pk, doc) if "pk" in doc else None,
              "simulation": checks.attempt(_simulation, doc)}
     checks.attempt(_description, doc)
@@ -224,7 +223,7 @@ def _phase2_study(doc, name_default, source):
     elif study.efficacy.exposure != "dose":
         raise ConfigError(f"exposure {study.efficacy.exposure!r} needs a pk section (or use "
                           "exposure: dose)", ("response", "efficacy", "exposure"))
-    _check_covariates(study.population, None, study.efficacy, study.pk, study.dose_unit)
+    check_covariates(study.population, None, study.efficacy, study.pk, study.dose_unit)
     probe_phase2(study)
     _check_run_memory(study, parts["simulation"] or {})
     return study
@@ -363,12 +362,12 @@ def _scenario(doc, doses, unit):
         raise ConfigError("state the truth: a 'truth:' mapping of probabilities per dose, or "
                           "'population:', 'pk:' and 'response:' sections", ("truth",))
     checks = Collector()
-    population = checks.attempt(_population, doc.get("population", {}))
+    population = checks.attempt(population_section, doc.get("population", {}))
     pk = checks.attempt(_pk, doc) if "pk" in doc else None
     models = checks.attempt(_responses, doc["response"], pk, "pk" in doc)
     checks.raise_any()
     tox, eff = models
-    _check_covariates(population, tox, eff, pk, unit)
+    check_covariates(population, tox, eff, pk, unit)
     try:
         return Mechanistic(population=population, toxicity=tox, efficacy=eff, pk=pk)
     except (TypeError, ValueError) as e:
@@ -407,99 +406,6 @@ def _responses(node, pk, pk_given: bool):
         except ValueError as e:
             raise ConfigError(str(e), path) from None
     return tox, eff
-
-
-def _check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
-    """Covariates the models read must exist, and every value their distribution can draw
-    must lie in the range the model accepts."""
-    inf = float("inf")
-    need: dict[str, tuple[tuple, float, float, str]] = {}   # name -> (path, low, high, who)
-    for key, m in (("toxicity", tox), ("efficacy", eff)):
-        if m is not None:
-            for cov, (lo, hi) in m.required_covariates().items():
-                need[cov] = (("response", key), lo, hi, f"the {key} model")
-    if pk is not None:
-        if unit == "mg/kg":
-            need.setdefault("weight_kg", (("dose_unit",), 0.0, inf, "mg/kg dosing"))
-        if pk.allometry is not None:
-            need.setdefault(pk.allometry.covariate, (("pk", "allometry"), 0.0, inf,
-                                                     "allometric scaling"))
-        for i, e in enumerate(pk.effects):
-            if e.required:
-                need.setdefault(e.covariate, (("pk", "covariate_effects", i), -inf, inf,
-                                              "a covariate effect"))
-    for cov, (path, lo, hi, who) in need.items():
-        dist = population.covariates.get(cov)
-        if dist is None:
-            raise ConfigError(f"{who} needs the population covariate {cov!r}; add it under "
-                              "population:", path)
-        a, b = population.extremes(cov)
-        positive = lo == 0.0 and hi == inf
-        if (a <= 0 if positive else a < lo) or b > hi:
-            want = "> 0" if positive else f"in [{lo:g}, {hi:g}]"
-            raise ConfigError(f"{who} needs {cov} {want}, but its distribution can draw values "
-                              f"from {a:.4g} to {b:.4g}: bound it (e.g. truncated_normal with "
-                              "low and high, uniform, lognormal, or an eligibility min/max)",
-                              ("population", cov))
-
-
-def _population(node) -> Population:
-    node = expect_mapping(node, ("population",), "covariate name → {dist: ..., ...}")
-    covs = {}
-    for name, d in node.items():
-        if name == ELIGIBILITY:
-            continue
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"covariate names must be text, got {describe_value(name)}",
-                              ("population",))
-        covs[name] = build("distribution", d, ("population", name), key="dist")
-    rules = _eligibility(node.get(ELIGIBILITY, {}), covs)
-    try:
-        return Population(covs, rules)
-    except ValueError as e:
-        raise ConfigError(str(e), ("population", ELIGIBILITY)) from None
-
-
-#: The key of the population section that holds the eligibility criteria (not a covariate).
-ELIGIBILITY = "eligibility"
-
-
-def _eligibility(node, covs: dict) -> dict[str, Eligibility]:
-    """``eligibility: {covariate: {min: x, max: y} | {levels: [a, b]}}``."""
-    where = ("population", ELIGIBILITY)
-    node = expect_mapping(node, where, "covariate name → {min: ..., max: ...} or {levels: "
-                                       "[...]}")
-    rules = {}
-    for name, rule in node.items():
-        path = where + (path_key(name),)
-        if name not in covs:
-            raise ConfigError(f"not a population covariate (known: "
-                              f"{', '.join(map(str, covs)) or 'none'})", path)
-        rule = expect_mapping(rule, path, "{min: ..., max: ...} or {levels: [...]}")
-        bad = [k for k in rule if k not in ("min", "max", "levels")]
-        if bad or not rule:
-            raise ConfigError("expected min and/or max (a continuous covariate) or levels (a "
-                              "categorical one)", path + ((path_key(bad[0]),) if bad else ()))
-        if "levels" in rule:
-            levels = rule["levels"]
-            if (not isinstance(levels, list) or not levels
-                    or not all(isinstance(v, str) for v in levels)):
-                raise ConfigError(f"expected a list of category names, got "
-                                  f"{describe_value(levels)}", path + ("levels",))
-            if len(rule) > 1:
-                raise ConfigError("levels cannot be combined with min or max", path)
-            rules[name] = Eligibility(levels=tuple(levels))
-            continue
-        bounds = {}
-        for k in ("min", "max"):
-            v = rule.get(k)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                  or not math.isfinite(v)):
-                raise ConfigError(f"expected a finite number, got {describe_value(v)}",
-                                  path + (k,))
-            bounds[k] = None if v is None else float(v)
-        rules[name] = Eligibility(low=bounds["min"], high=bounds["max"])
-    return rules
 
 
 def _direct_truth(node, doses) -> DirectTruth:

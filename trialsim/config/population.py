@@ -1,0 +1,102 @@
+"""The ``population:`` section of a study (covariate distributions and eligibility criteria)
+and the check that every covariate a model reads exists and stays in the range it accepts."""
+from __future__ import annotations
+
+import math
+
+from trialsim.config.build import build, describe_value, expect_mapping, path_key
+from trialsim.errors import ConfigError
+from trialsim.population import Eligibility, Population
+
+
+def check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
+    """Covariates the models read must exist, and every value their distribution can draw
+    must lie in the range the model accepts."""
+    inf = float("inf")
+    need: dict[str, tuple[tuple, float, float, str]] = {}   # name -> (path, low, high, who)
+    for key, m in (("toxicity", tox), ("efficacy", eff)):
+        if m is not None:
+            for cov, (lo, hi) in m.required_covariates().items():
+                need[cov] = (("response", key), lo, hi, f"the {key} model")
+    if pk is not None:
+        if unit == "mg/kg":
+            need.setdefault("weight_kg", (("dose_unit",), 0.0, inf, "mg/kg dosing"))
+        if pk.allometry is not None:
+            need.setdefault(pk.allometry.covariate, (("pk", "allometry"), 0.0, inf,
+                                                     "allometric scaling"))
+        for i, e in enumerate(pk.effects):
+            if e.required:
+                need.setdefault(e.covariate, (("pk", "covariate_effects", i), -inf, inf,
+                                              "a covariate effect"))
+    for cov, (path, lo, hi, who) in need.items():
+        dist = population.covariates.get(cov)
+        if dist is None:
+            raise ConfigError(f"{who} needs the population covariate {cov!r}; add it under "
+                              "population:", path)
+        a, b = population.extremes(cov)
+        positive = lo == 0.0 and hi == inf
+        if (a <= 0 if positive else a < lo) or b > hi:
+            want = "> 0" if positive else f"in [{lo:g}, {hi:g}]"
+            raise ConfigError(f"{who} needs {cov} {want}, but its distribution can draw values "
+                              f"from {a:.4g} to {b:.4g}: bound it (e.g. truncated_normal with "
+                              "low and high, uniform, lognormal, or an eligibility min/max)",
+                              ("population", cov))
+
+
+def population_section(node) -> Population:
+    node = expect_mapping(node, ("population",), "covariate name → {dist: ..., ...}")
+    covs = {}
+    for name, d in node.items():
+        if name == ELIGIBILITY:
+            continue
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"covariate names must be text, got {describe_value(name)}",
+                              ("population",))
+        covs[name] = build("distribution", d, ("population", name), key="dist")
+    rules = _eligibility(node.get(ELIGIBILITY, {}), covs)
+    try:
+        return Population(covs, rules)
+    except ValueError as e:
+        raise ConfigError(str(e), ("population", ELIGIBILITY)) from None
+
+
+#: The key of the population section that holds the eligibility criteria (not a covariate).
+ELIGIBILITY = "eligibility"
+
+
+def _eligibility(node, covs: dict) -> dict[str, Eligibility]:
+    """``eligibility: {covariate: {min: x, max: y} | {levels: [a, b]}}``."""
+    where = ("population", ELIGIBILITY)
+    node = expect_mapping(node, where, "covariate name → {min: ..., max: ...} or {levels: "
+                                       "[...]}")
+    rules = {}
+    for name, rule in node.items():
+        path = where + (path_key(name),)
+        if name not in covs:
+            raise ConfigError(f"not a population covariate (known: "
+                              f"{', '.join(map(str, covs)) or 'none'})", path)
+        rule = expect_mapping(rule, path, "{min: ..., max: ...} or {levels: [...]}")
+        bad = [k for k in rule if k not in ("min", "max", "levels")]
+        if bad or not rule:
+            raise ConfigError("expected min and/or max (a continuous covariate) or levels (a "
+                              "categorical one)", path + ((path_key(bad[0]),) if bad else ()))
+        if "levels" in rule:
+            levels = rule["levels"]
+            if (not isinstance(levels, list) or not levels
+                    or not all(isinstance(v, str) for v in levels)):
+                raise ConfigError(f"expected a list of category names, got "
+                                  f"{describe_value(levels)}", path + ("levels",))
+            if len(rule) > 1:
+                raise ConfigError("levels cannot be combined with min or max", path)
+            rules[name] = Eligibility(levels=tuple(levels))
+            continue
+        bounds = {}
+        for k in ("min", "max"):
+            v = rule.get(k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v)):
+                raise ConfigError(f"expected a finite number, got {describe_value(v)}",
+                                  path + (k,))
+            bounds[k] = None if v is None else float(v)
+        rules[name] = Eligibility(low=bounds["min"], high=bounds["max"])
+    return rules
