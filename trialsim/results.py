@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from trialsim.conduct.arrays import CalendarArrays
+from trialsim.conduct.dropout import drops
 from trialsim.designs.base import NO_DOSE
 from trialsim.stack import PerTrial
 from trialsim.study import Study, Truth
@@ -119,8 +120,7 @@ class Simulations:
 
     @property
     def _dropout(self) -> bool:
-        c = self.study.conduct
-        return c is not None and c.dropout_per_week > 0
+        return drops(self.study.conduct)
 
     def summary(self) -> pd.DataFrame:
         """Operating characteristics per dose, plus a row for "no dose selected".

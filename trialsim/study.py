@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trialsim.conduct import Conduct
+from trialsim.conduct.dropout import drops
 from trialsim.designs.base import Design
 from trialsim.pk import PKSpec, check_metrics, pk_exposures
 from trialsim.population import Population, VirtualPatients
@@ -240,8 +241,7 @@ class Study:
         if self.design.follow_up and self.conduct is None:
             raise ValueError(f"{type(self.design).__name__} decides with partial follow-up, on "
                              "a calendar: the study needs a conduct (sites, window_h)")
-        if (self.design.follow_up and self.conduct is not None
-                and self.conduct.dropout_per_week > 0):
+        if self.design.follow_up and drops(self.conduct):
             raise ValueError(f"{type(self.design).__name__} decides with partial follow-up: "
                              "dropout (a patient censored when they leave) is not supported "
                              "with it; set dropout_per_week to 0")

@@ -176,13 +176,19 @@ def _tables(nodes: np.ndarray, weights: np.ndarray, model: CRMModel, prior_sd: f
 @lru_cache(maxsize=128)
 def trapezoid_rule(model: CRMModel, prior_sd: float) -> Quadrature:
     """Uniform trapezoidal rule over ``[-RANGE_SDS*prior_sd, RANGE_SDS*prior_sd]``."""
-    half = RANGE_SDS * prior_sd
-    step = TRAPEZOID_STEP / (LOGISTIC_REFINEMENT if model.logistic else 1)
-    g = int(math.ceil(2 * half / step)) + 1
-    nodes = np.linspace(-half, half, g)
-    w = np.full(g, nodes[1] - nodes[0])
-    w[[0, -1]] *= 0.5
+    nodes, w = _trapezoid_grid(prior_sd, TRAPEZOID_STEP / (LOGISTIC_REFINEMENT
+                                                           if model.logistic else 1))
     return _tables(nodes, w, model, prior_sd, np.empty(0))
+
+
+def _trapezoid_grid(prior_sd: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and trapezoid weights over ``[-RANGE_SDS*prior_sd, RANGE_SDS*prior_sd]``, step at
+    most ``step``."""
+    half = RANGE_SDS * prior_sd
+    nodes = np.linspace(-half, half, int(math.ceil(2 * half / step)) + 1)
+    w = np.full(nodes.size, nodes[1] - nodes[0])
+    w[[0, -1]] *= 0.5
+    return nodes, w
 
 
 @lru_cache(maxsize=128)
@@ -363,10 +369,7 @@ class SkeletonFits:
 
 @lru_cache(maxsize=32)
 def _skeleton_tables(skeletons: tuple[tuple[float, ...], ...], prior_sd: float):
-    half = RANGE_SDS * prior_sd
-    nodes = np.linspace(-half, half, int(math.ceil(2 * half / TRAPEZOID_STEP)) + 1)
-    w = np.full(nodes.size, nodes[1] - nodes[0])
-    w[[0, -1]] *= 0.5
+    nodes, w = _trapezoid_grid(prior_sd, TRAPEZOID_STEP)
     x = np.log(np.asarray(skeletons, float))                       # (K, D)
     log_p = np.exp(nodes)[None, :, None] * x[:, None, :]            # (K, G, D)
     with np.errstate(divide="ignore"):

@@ -2,6 +2,7 @@
 :mod:`trialsim.conduct`) and its fit with the design."""
 from __future__ import annotations
 
+from trialsim.conduct.dropout import drops
 from trialsim.config.build import construct, describe_value, expect_mapping
 from trialsim.errors import ConfigError
 
@@ -27,7 +28,7 @@ def check_conduct(design_type: str, design, conduct) -> None:
     if design.follow_up and conduct is None:
         raise ConfigError(f"{design_type} decides with partial follow-up, on a calendar: add a "
                           "conduct: section (sites, window_h)", ("design", "type"))
-    if design.follow_up and conduct is not None and conduct.dropout_per_week > 0:
+    if design.follow_up and drops(conduct):
         raise ConfigError(f"{design_type} decides with partial follow-up: dropout is not "
                           "supported with it (set dropout_per_week to 0)",
                           ("conduct", "dropout_per_week"))

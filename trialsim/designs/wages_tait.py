@@ -170,12 +170,17 @@ class WagesTait(Design):
         k = np.argmax(eff.model_weights(prior), axis=1)
         return tox.curves[:, 0], eff.curves[np.arange(state.n_trials), k]
 
+    def _scores(self, state: BatchState) -> tuple[np.ndarray, np.ndarray]:
+        """Admissible doses ``(T, D)`` (every dose before the first patient) and their
+        estimated efficacy (0 where not admissible)."""
+        tox_hat, eff_hat = self.estimates(state)
+        ok = (tox_hat <= self.tox_limit) | (state.total == 0)[:, None]
+        return ok, np.where(ok, eff_hat, 0.0)
+
     def decide_batch(self, state: BatchState) -> BatchDecision:
         T, D = state.n_trials, self.n_doses
-        tox_hat, eff_hat = self.estimates(state)
         fresh = state.total == 0
-        ok = (tox_hat <= self.tox_limit) | fresh[:, None]
-        score = np.where(ok, eff_hat, 0.0)
+        ok, score = self._scores(state)
         best = np.argmax(score, axis=1).astype(np.int64)
         rows = np.arange(T)
         n_best = state.n[rows, best]
@@ -211,9 +216,7 @@ class WagesTait(Design):
     def randomisation(self, state: BatchState) -> np.ndarray:
         """The probabilities ``(T, D)`` with which the next cohort would be randomised (the
         admissible doses in proportion to estimated efficacy)."""
-        tox_hat, eff_hat = self.estimates(state)
-        ok = (tox_hat <= self.tox_limit) | (state.total == 0)[:, None]
-        score = np.where(ok, eff_hat, 0.0)
+        score = self._scores(state)[1]
         total = score.sum(axis=1, keepdims=True)
         return np.divide(score, total, out=np.zeros_like(score), where=total > 0)
 
