@@ -262,8 +262,9 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
     """The points ``theta_i = center + fac z_i`` (into ``theta``) and their weights
     (exponentiated, the largest 1; returns their sum and sum of squares); with ``summaries``
     also every dose's linear predictors and probabilities.  ``has[j]``: dose ``j`` has
-    patients.  The log posterior is :func:`_log_post`'s, with one logarithm per dose (of the
-    product of the outcome probabilities' powers)."""
+    patients.  The log posterior is :func:`_log_post`'s, with one logarithm per point (of the
+    product over doses of the outcome probabilities' powers; taken early where the product
+    nears underflow)."""
     N, J = z.shape[0], x.size
     top = -np.inf
     for i in range(N):
@@ -277,6 +278,7 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
             d = t - mu[a]
             v -= 0.5 * prec[a] * d * d
         c = np.tanh(0.5 * th[5])
+        lik = 1.0
         for j in range(J):
             if not (summaries or has[j]):
                 continue
@@ -292,9 +294,12 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
             if has[j]:
                 g = c * pe * qe * pt * qt
                 cj = cs[j]
-                v += np.log(_ipow(qe * qt + g, cj[0]) * _ipow(pe * qt - g, cj[1])
-                            * _ipow(qe * pt - g, cj[2]) * _ipow(pe * pt + g, cj[3]))
-        lw[i] = v - log_q[i]
+                lik *= (_ipow(qe * qt + g, cj[0]) * _ipow(pe * qt - g, cj[1])
+                        * _ipow(qe * pt - g, cj[2]) * _ipow(pe * pt + g, cj[3]))
+                if lik < 1e-200:       # one logarithm per point, none lost to underflow
+                    v += np.log(lik)
+                    lik = 1.0
+        lw[i] = v + np.log(lik) - log_q[i]
         if lw[i] > top:
             top = lw[i]
     tot = 0.0
