@@ -275,9 +275,14 @@ def _trace(sims, k: int) -> pd.DataFrame:
     if rows.size == 0:
         raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
                           ("--trace",))
+    hold = None
+    if sims.study.design.follow_up:   # a start-up stage's escalations wait
+        from trialsim.conduct.followup import startup_holds
+        holds = startup_holds(sims.study, sims.arrays.trials[rows[:1]], sims.seed, sims.scenario)
+        hold = None if holds is None else holds[0]
     cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
                       sims.scenario,
-                      log=True, follow_up=sims.study.design.follow_up)
+                      log=True, follow_up=sims.study.design.follow_up, hold=hold)
     events = list(cal.events)
     if sims.study.design.follow_up:   # DLTs as they occur within the window (onset stream)
         from trialsim.conduct.followup import dlt_onsets

@@ -141,10 +141,15 @@ def test_without_partial_follow_up_it_decides_as_the_crm():
 
 
 def test_refusals():
-    with pytest.raises(ValueError, match="start-up"):
-        TITECRM(target=0.2, skeleton=SKELETON, max_patients=24, startup=(1,) * 6)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="needs a startup"):
         TITECRM(target=0.2, skeleton=SKELETON, max_patients=24, method="likelihood")
+    with pytest.raises(ValueError, match="one patient count per dose"):
+        TITECRM(target=0.2, skeleton=SKELETON, max_patients=24, startup=(1, 1))
+    with pytest.raises(ConfigError, match=r"design\.method"):
+        ts.from_dict({"doses": list(range(1, 7)), "truth": {"tox": [0.1] * 6},
+                      "design": {"type": "tite_crm", "target": 0.2, "skeleton": list(SKELETON),
+                                 "max_patients": 24, "method": "mle"},
+                      "conduct": {"sites": [{"rate_per_week": 1.0}]}})
     doc = {"doses": list(range(1, 7)), "truth": {"tox": [0.1] * 6},
            "design": {"type": "tite_crm", "target": 0.2, "skeleton": list(SKELETON),
                       "max_patients": 24}}

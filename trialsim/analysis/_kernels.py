@@ -265,6 +265,95 @@ def crm_mle_kernel(n, tox, x, logistic, intercept, lo, hi):
     return out
 
 
+#: Weighted maximum likelihood: nodes of the first pass over ``[lo, hi]`` (the weighted log
+#: likelihood of the logistic model need not be concave), and the width of the bracket at
+#: which golden-section refinement around the best node stops.
+_MLE_NODES = 201
+_MLE_TOL = 1e-10
+_GOLDEN = 0.6180339887498949
+
+
+@numba.njit(cache=True)
+def _loglik_weighted(a, dose, tox, weight, x, logistic, intercept):
+    """Weighted (TITE) log likelihood of one trial at ``a``: ``log p_d`` per DLT,
+    ``log(1 - w p_d)`` per patient without one."""
+    b = np.exp(a)
+    v = 0.0
+    for j in range(dose.shape[0]):
+        d = dose[j]
+        if d < 0:
+            continue
+        eta = b * x[d]
+        if logistic:
+            eta += intercept
+            if tox[j]:
+                v -= max(-eta, 0.0) + np.log1p(np.exp(-abs(eta)))
+            elif weight[j] >= 1.0:
+                v -= max(eta, 0.0) + np.log1p(np.exp(-abs(eta)))
+            else:
+                v += np.log1p(-weight[j] / (1.0 + np.exp(-eta)))
+        elif tox[j]:
+            v += eta
+        elif weight[j] >= 1.0:
+            v += np.log(-np.expm1(eta))
+        else:
+            v += np.log1p(-weight[j] * np.exp(eta))
+    return v
+
+
+@numba.njit(cache=True)
+def crm_weighted_mle_kernel(dose, tox, weight, x, logistic, intercept, lo, hi):
+    """Maximiser over ``a`` in ``[lo, hi]`` of the TITE-CRM's weighted log likelihood (see
+    :func:`crm_weighted_kernel` for the data) of ``T`` trials, as dfcrm's ``titecrm(method =
+    "mle")`` maximises it over ``[-10, 10]``.  The logistic model's weighted log likelihood
+    need not be concave, so the best of ``_MLE_NODES`` equally spaced nodes is found first,
+    then refined by golden-section search on the bracket of its neighbours (to ~1e-8 in ``a``,
+    the precision of a maximum's location); an end of the interval is kept where the
+    likelihood there is at least as high (no DLT: ``hi``; DLTs only: ``lo``).  ``x``: the
+    model's dose values (:attr:`trialsim.analysis.crm.CRMModel.x`).  Returns ``(T,)``."""
+    T = dose.shape[0]
+    out = np.empty(T)
+    h = (hi - lo) / (_MLE_NODES - 1)
+    for t in range(T):
+        dt, yt, wt = dose[t], tox[t], weight[t]
+        top = -np.inf
+        best = lo
+        for g in range(_MLE_NODES):
+            a = lo + g * h
+            v = _loglik_weighted(a, dt, yt, wt, x, logistic, intercept)
+            if v > top:
+                top = v
+                best = a
+        left = max(best - h, lo)
+        right = min(best + h, hi)
+        c = right - _GOLDEN * (right - left)
+        d = left + _GOLDEN * (right - left)
+        fc = _loglik_weighted(c, dt, yt, wt, x, logistic, intercept)
+        fd = _loglik_weighted(d, dt, yt, wt, x, logistic, intercept)
+        while right - left > _MLE_TOL:
+            if fc >= fd:
+                right = d
+                d = c
+                fd = fc
+                c = right - _GOLDEN * (right - left)
+                fc = _loglik_weighted(c, dt, yt, wt, x, logistic, intercept)
+            else:
+                left = c
+                c = d
+                fc = fd
+                d = left + _GOLDEN * (right - left)
+                fd = _loglik_weighted(d, dt, yt, wt, x, logistic, intercept)
+        a = 0.5 * (left + right)
+        v = _loglik_weighted(a, dt, yt, wt, x, logistic, intercept)
+        for e in (lo, hi):
+            ve = _loglik_weighted(e, dt, yt, wt, x, logistic, intercept)
+            if ve >= v:
+                a = e
+                v = ve
+        out[t] = a
+    return out
+
+
 @numba.njit(cache=True, inline="always")
 def _log_post_weighted(g, kt, tidx, tcnt, k, idx, cnt, pdose, pw, log_prior, log_p_table,
                        log1m_table, p_table):

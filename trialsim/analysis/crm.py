@@ -41,6 +41,9 @@ Maximum likelihood (the likelihood CRM): :func:`crm_mle`, the maximiser of the l
 over ``a`` in ``[-MLE_BOUND, MLE_BOUND]`` (dfcrm maximises over the same interval); both log
 likelihoods are concave in ``exp(a)``, so bisection on the score finds it to ~1e-15.  Without
 DLTs it is ``MLE_BOUND`` (every estimate ~0), with DLTs only ``-MLE_BOUND`` (every estimate ~1).
+The TITE-CRM's weighted likelihood (:func:`crm_mle_weighted`) need not be concave for the
+logistic model, so its maximiser is found on a grid over the same interval and refined by
+golden-section search (to ~1e-8).
 
 Point estimate of the DLT curve, as in dfcrm: the plug-in ``p_i(E[a | data])``
 (``CRMPosterior.ptox``) or ``p_i(a_MLE)``.  The posterior mean ``E[p_i | data]`` is available on
@@ -296,10 +299,18 @@ def crm_posterior_weighted(dose, tox, weight, skeleton, prior_sd: float = DEFAUL
     ``tox`` bool ``(T, K)`` (DLT observed), ``weight`` ``(T, K)``; or 1-D for one trial.
     With every weight 1 this is :func:`crm_posterior` on the counts."""
     m = _model(skeleton, model, intercept)
-    D = len(m.skeleton)
-    dose = np.atleast_2d(np.asarray(dose, dtype=np.int64))
-    tox = np.atleast_2d(np.asarray(tox, dtype=bool))
-    weight = np.atleast_2d(np.asarray(weight, dtype=float))
+    dose, tox, weight = _patients(dose, tox, weight, len(m.skeleton))
+    q = trapezoid_rule(m, float(prior_sd))
+    mean, var, edge = _kernels.crm_weighted_kernel(dose, tox, weight, q.nodes, q.log_prior,
+                                                   q.log_p_table, q.log1m_table, q.p_table)
+    return CRMPosterior(mean, var, m.ptox(mean), None, edge)
+
+
+def _patients(dose, tox, weight, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked, contiguous per-patient arrays ``(T, K)`` of the weighted likelihood."""
+    dose = np.ascontiguousarray(np.atleast_2d(np.asarray(dose, dtype=np.int64)))
+    tox = np.ascontiguousarray(np.atleast_2d(np.asarray(tox, dtype=bool)))
+    weight = np.ascontiguousarray(np.atleast_2d(np.asarray(weight, dtype=float)))
     if not dose.shape == tox.shape == weight.shape:
         raise ValueError(f"dose, tox and weight must have one shape, got {dose.shape}, "
                          f"{tox.shape} and {weight.shape}")
@@ -308,11 +319,20 @@ def crm_posterior_weighted(dose, tox, weight, skeleton, prior_sd: float = DEFAUL
     given = dose >= 0
     if not ((weight[given] >= 0) & (weight[given] <= 1)).all():
         raise ValueError("weights must lie in [0, 1]")
-    q = trapezoid_rule(m, float(prior_sd))
-    mean, var, edge = _kernels.crm_weighted_kernel(
-        np.ascontiguousarray(dose), np.ascontiguousarray(tox), np.ascontiguousarray(weight),
-        q.nodes, q.log_prior, q.log_p_table, q.log1m_table, q.p_table)
-    return CRMPosterior(mean, var, m.ptox(mean), None, edge)
+    return dose, tox, weight
+
+
+def crm_mle_weighted(dose, tox, weight, skeleton, *, model: str = "empiric",
+                     intercept: float = 3.0, ptox: bool = False):
+    """Maximum likelihood estimate of ``a`` in ``[-MLE_BOUND, MLE_BOUND]`` under the
+    TITE-CRM's weighted likelihood (as dfcrm's ``titecrm(method = "mle")``), for patients as in
+    :func:`crm_posterior_weighted`; shape ``(T,)``, with ``ptox`` also the plug-in DLT curve
+    ``(T, D)``.  With every weight 1 it is :func:`crm_mle` on the counts (to ~1e-8)."""
+    m = _model(skeleton, model, intercept)
+    dose, tox, weight = _patients(dose, tox, weight, len(m.skeleton))
+    a = _kernels.crm_weighted_mle_kernel(dose, tox, weight, m.x, m.logistic, m.intercept,
+                                         -MLE_BOUND, MLE_BOUND)
+    return (a, m.ptox(a)) if ptox else a
 
 
 def crm_mle(n, tox, skeleton, *, model: str = "empiric", intercept: float = 3.0,

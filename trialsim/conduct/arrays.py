@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from trialsim.conduct.calendar import TrialCalendar, trial_calendar
+from trialsim.conduct.calendar import StartupHold, TrialCalendar, trial_calendar
 from trialsim.conduct.dropout import drops, leave_times
 from trialsim.conduct.spec import Conduct
 from trialsim.rng import stream
@@ -65,13 +65,15 @@ def leaving_of(arrays, i: int, conduct: Conduct, seed: int,
 
 
 def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
-                log: bool = False, follow_up: bool = False) -> TrialCalendar:
+                log: bool = False, follow_up: bool = False,
+                hold: StartupHold | None = None) -> TrialCalendar:
     """The calendar of the ``i``-th trial of ``arrays`` (its own ``accrual`` stream);
-    ``follow_up``: the design decides with partial follow-up (see ``trial_calendar``)."""
+    ``follow_up``: the design decides with partial follow-up, ``hold`` its start-up stage
+    (see ``trial_calendar``)."""
     rng = stream(seed, scenario, int(arrays.trials[i]), "accrual")
     return trial_calendar(cohorts_of(arrays.patient_dose[i], arrays.patient_cohort[i]),
                           conduct, rng, log, follow_up,
-                          leaving_of(arrays, i, conduct, seed, scenario))
+                          leaving_of(arrays, i, conduct, seed, scenario), hold)
 
 
 def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:

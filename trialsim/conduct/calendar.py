@@ -2,6 +2,7 @@
 patients waiting, chairs, observation windows, decisions."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,9 +42,30 @@ class TrialCalendar:
         return self.end - self.dosed[0] if self.dosed else 0.0
 
 
+@dataclass(frozen=True)
+class StartupHold:
+    """A rule-based start-up stage on a calendar with partial follow-up: ``escalates[k]``,
+    cohort ``k`` is one dose up the start-up sequence from cohort ``k - 1``; ``dlt_known[j]``,
+    hours from the ``j``-th patient's dose until a DLT at its start-up dose is known (``inf``:
+    no DLT).  While no DLT is known, a cohort that escalates is formed only once the last
+    patient dosed has completed the window or a DLT becomes known, whichever comes first
+    (dfcrm's ``titesim`` with ``tgrp = obswin``)."""
+
+    escalates: tuple[bool, ...]
+    dlt_known: tuple[float, ...]
+
+    def until(self, k: int, dosed: list, now: float, window_h: float) -> float:
+        """The earliest time cohort ``k`` may be formed (``now`` if it need not wait)."""
+        if not k or not self.escalates[k]:
+            return now
+        seen = min((t + h for t, h in zip(dosed, self.dlt_known)), default=math.inf)
+        return now if seen <= now else max(now, min(max(dosed) + window_h, seen))
+
+
 def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,
                    log: bool = False, follow_up: bool = False,
-                   leaving: list[list[float | None]] | None = None) -> TrialCalendar:
+                   leaving: list[list[float | None]] | None = None,
+                   hold: StartupHold | None = None) -> TrialCalendar:
     """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar.
 
     A cohort is formed once enough eligible patients wait and the previous cohort is dosed;
@@ -56,7 +78,10 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     leaving of a patient not evaluable, else ``None``.  A cohort of ``size`` slots with ``r``
     not evaluable is formed of its first ``size - r`` patients; each one who leaves is replaced
     at that time by the next waiting patient (the cohort's next slot), and the decision waits
-    for the window of the last evaluable patient."""
+    for the window of the last evaluable patient.
+
+    ``hold`` (with ``follow_up``): a start-up stage, whose escalations wait (patients arriving
+    meanwhile wait in the queue up to ``max_wait_days``)."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
     queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
@@ -136,6 +161,10 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
         for k, (dose, size) in enumerate(cohorts):
             drops = [None] * size if leaving is None else list(leaving[k])
             first = size - sum(x is not None for x in drops)
+            if follow_up and hold is not None:
+                until = hold.until(k, cal.dosed, env.now, conduct.window_h)
+                if until > env.now:
+                    yield env.timeout(until - env.now)
             while True:
                 expire()
                 if len(queue) >= first:

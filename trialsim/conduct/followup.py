@@ -9,6 +9,13 @@ is observed at its formation time (:meth:`FollowUpClock.state`): patients dosed 
 DLT once it has occurred (and when), and each patient's follow-up so far.  A trial stopping
 early gets its calendar again for the cohorts it had (the first cohorts' times are the same).
 
+A design with a rule-based start-up stage (``Design.startup_plan``, the two-stage TITE-CRM)
+escalates within it only once the last patient dosed has completed the window, or earlier at
+the first DLT known (dfcrm's ``titesim`` with ``tgrp = obswin``).  The start-up's doses are
+fixed in advance and the stage lasts until the first DLT is known, so these waits too are laid
+out in advance (:func:`startup_holds`), from the trial's potential DLTs at its start-up doses
+(the same draws as the simulator's) and their onsets.
+
 A patient's DLT, if any, occurs at ``onset * window_h`` after the dose, ``onset`` uniform on
 (0, 1) from the trial's own ``onset`` stream (dfcrm's ``surv = "uniform"``); with assessment
 visits (``conduct.visits_h``) it becomes known at the first visit at or after it, and the
@@ -21,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from trialsim.conduct.arrays import CalendarArrays, calendar_of, summarise
-from trialsim.conduct.calendar import TrialCalendar, trial_calendar
+from trialsim.conduct.calendar import StartupHold, TrialCalendar, trial_calendar
+from trialsim.conduct.dropout import patient_slots
 from trialsim.designs.base import NO_DOSE, BatchState, FollowUp
 from trialsim.rng import stream, stream_uniforms
 
@@ -31,8 +39,9 @@ class FollowUpClock:
     """For ``T`` trials of up to ``P`` patients in cohorts of ``sizes`` (``C`` cohorts):
     ``formed`` ``(T, C)`` hours each cohort is formed (its decision), ``dosed`` ``(T, P)`` hours
     each patient is dosed, ``onset`` ``(T, P)`` hours from dose to the DLT (if one occurs),
-    ``window_h`` the observation window, the calendars laid out, and ``visits`` the DLT
-    assessments after the dose (h; ``None``: continuous observation)."""
+    ``window_h`` the observation window, the calendars laid out, ``visits`` the DLT
+    assessments after the dose (h; ``None``: continuous observation), and ``holds`` each
+    trial's start-up stage (``None``: the design has none)."""
 
     sizes: np.ndarray
     formed: np.ndarray
@@ -41,6 +50,7 @@ class FollowUpClock:
     window_h: float
     cals: list
     visits: np.ndarray | None = None
+    holds: list[StartupHold] | None = None
 
     def state(self, act: np.ndarray, step: int, n: np.ndarray, tox_po: np.ndarray,
               pat_dose: np.ndarray, eff: np.ndarray, eff_tox: np.ndarray) -> BatchState:
@@ -62,11 +72,11 @@ class FollowUpClock:
             t = self.formed[act, step][:, None]
             since = t - self.dosed[act, :K]
             onset = self.onset[act, :K]
+            known = known_after(onset, self.visits)
             if self.visits is None:                # observed continuously
-                known, followed = onset, np.minimum(since, self.window_h)
+                followed = np.minimum(since, self.window_h)
             else:                                  # at the assessments only
                 v = self.visits
-                known = v[np.minimum(np.searchsorted(v, onset, "left"), v.size - 1)]
                 held = np.searchsorted(v, since, "right")
                 followed = np.where(held > 0, v[np.maximum(held - 1, 0)], 0.0)
             seen = y & (known <= since)
@@ -90,10 +100,51 @@ class FollowUpClock:
         P = arrays.patient_dose.shape[1]
         enrolled = (arrays.patient_dose >= 0).sum(axis=1)
         cals: list[TrialCalendar] = [
-            cal if enrolled[i] == P else calendar_of(arrays, i, study.calendar_conduct, seed, scenario,
-                                                     follow_up=True)
+            cal if enrolled[i] == P else calendar_of(
+                arrays, i, study.calendar_conduct, seed, scenario, follow_up=True,
+                hold=None if self.holds is None else self.holds[i])
             for i, cal in enumerate(self.cals)]
         return summarise(cals, study.calendar_conduct, P)
+
+
+def known_after(onset: np.ndarray, visits: np.ndarray | None) -> np.ndarray:
+    """Hours from the dose until a DLT occurring ``onset`` hours after it is known: at once
+    (``visits`` ``None``), else at the first assessment at or after it."""
+    if visits is None:
+        return onset
+    return visits[np.minimum(np.searchsorted(visits, onset, "left"), visits.size - 1)]
+
+
+def clock_sizes(design) -> np.ndarray:
+    """Cohort sizes of a follow-up calendar: ``cohort_size`` up to ``max_patients``."""
+    P, c = int(design.max_patients), int(design.cohort_size)
+    return np.array([c] * (P // c) + ([P % c] if P % c else []), np.int64)
+
+
+def startup_holds(study, trials: np.ndarray, seed: int, scenario: int,
+                  onset: np.ndarray | None = None) -> list[StartupHold] | None:
+    """Each trial's start-up stage (:class:`~trialsim.conduct.calendar.StartupHold`) when the
+    study's design has one (``Design.startup_plan``), else ``None``: which cohorts escalate,
+    and when a DLT of each patient at its start-up dose would be known.  The DLTs are the
+    trial's potential outcomes (drawn again from their streams, as the simulator draws them);
+    ``onset``: the DLT times (h after the dose) if already drawn."""
+    sizes = clock_sizes(study.design)
+    plan = study.design.startup_plan(sizes)
+    if plan is None:
+        return None
+    conduct = study.calendar_conduct
+    P = int(sizes.sum())
+    S = patient_slots(P, conduct)
+    tox = study.scenario.draw(seed, scenario, trials, S, np.asarray(study.doses, float),
+                              study.dose_unit).tox
+    if onset is None:
+        onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
+    visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
+    slot_dose = np.repeat(plan, sizes)
+    dlt = tox[:, np.arange(P), slot_dose]
+    known = np.where(dlt, known_after(onset[:, :P], visits), np.inf)
+    escalates = tuple(bool(e) for e in np.r_[False, plan[1:] > plan[:-1]])
+    return [StartupHold(escalates, tuple(float(h) for h in row)) for row in known]
 
 
 def dlt_onsets(seed: int, scenario: int, trials: np.ndarray, n_patients: int,
@@ -107,13 +158,16 @@ def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> Foll
     """Lay out the calendars of ``trials`` for ``study`` (its design decides with partial
     follow-up) with every patient of ``max_patients`` enrolled."""
     conduct = study.calendar_conduct
-    P, c = int(study.design.max_patients), int(study.design.cohort_size)
-    sizes = np.array([c] * (P // c) + ([P % c] if P % c else []), np.int64)
+    sizes = clock_sizes(study.design)
+    P = int(sizes.sum())
     plan = [(NO_DOSE, int(s)) for s in sizes]
+    onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
+    holds = startup_holds(study, trials, seed, scenario, onset)
     cals = [trial_calendar(plan, conduct, stream(seed, scenario, int(k), "accrual"),
-                           follow_up=True) for k in trials]
+                           follow_up=True, hold=None if holds is None else holds[i])
+            for i, k in enumerate(trials)]
     dosed = np.array([cal.dosed for cal in cals], float).reshape(len(trials), P)
     formed = np.array([cal.formed for cal in cals], float).reshape(len(trials), sizes.size)
-    onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
     visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
-    return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits)
+    return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits,
+                         holds)

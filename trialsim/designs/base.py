@@ -248,6 +248,13 @@ class Design:
         the MTD."""
         return None
 
+    def startup_plan(self, sizes) -> np.ndarray | None:
+        """Designs with a rule-based start-up stage: the dose of each cohort (of ``sizes``)
+        while no DLT is seen, ``(C,)``; ``None``: no start-up.  A design deciding with partial
+        follow-up (``follow_up``) escalates within it only once the last patient's window
+        has passed or a DLT is seen (see :mod:`trialsim.conduct.followup`)."""
+        return None
+
     @classmethod
     def example(cls, n_doses: int = 5) -> "Design":  # pragma: no cover - abstract
         """A typical instance over ``n_doses`` doses (used by the contract test suite)."""

@@ -150,15 +150,26 @@ class CRM(Design):
                            DE_ESCALATE)
         if self.startup is not None:
             early = ~fresh & (state.tox.sum(axis=1) == 0)
-            short = state.n < np.asarray(self.startup)[None, :]
-            short[:, :self.start_dose] = False
-            up = np.where(short.any(axis=1), np.argmax(short, axis=1), self.n_doses - 1)
+            up = startup_dose(state.n, self.startup, self.start_dose)
             next_dose = np.where(early, up, next_dose)
             reason = np.where(early, STARTUP, reason)
         T = state.n_trials
         decision = make_decision(next_dose, np.zeros(T, bool), best,
                                  np.ones((T, self.n_doses), bool), reason)
         return stop_at_max_patients(state, decision, self.max_patients)
+
+    def startup_plan(self, sizes) -> np.ndarray | None:
+        """The doses of cohorts of ``sizes`` while no DLT is seen (the start-up sequence from
+        ``start_dose``), or ``None`` without a ``startup``."""
+        if self.startup is None:
+            return None
+        plan = np.empty(len(sizes), np.int64)
+        n = np.zeros((1, self.n_doses), np.int64)
+        for k, size in enumerate(sizes):
+            plan[k] = self.start_dose if k == 0 else startup_dose(n, self.startup,
+                                                                  self.start_dose)[0]
+            n[0, plan[k]] += size
+        return plan
 
     @classmethod
     def example(cls, n_doses: int = 5) -> "CRM":
@@ -175,3 +186,11 @@ class CRM(Design):
         return posterior_api.prob_tox_exceeds(state.n, state.tox, self.skeleton, threshold,
                                               self.prior_sd, model=self.model,
                                               intercept=self.intercept)
+
+
+def startup_dose(n: np.ndarray, startup, start_dose: int) -> np.ndarray:
+    """The start-up rule for trials with patients ``n`` ``(T, D)`` per dose: the lowest dose
+    from ``start_dose`` up with fewer patients than its ``startup`` count, else the highest."""
+    short = n < np.asarray(startup)[None, :]
+    short[:, :start_dose] = False
+    return np.where(short.any(axis=1), np.argmax(short, axis=1), n.shape[1] - 1)

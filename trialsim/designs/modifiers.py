@@ -89,6 +89,9 @@ class Modifier(Design):
     def follow_up(self) -> bool:  # type: ignore[override]
         return self.parent.follow_up
 
+    def startup_plan(self, sizes) -> np.ndarray | None:
+        return self.parent.startup_plan(sizes)
+
     @property
     def randomises(self) -> bool:  # type: ignore[override]
         return self.parent.randomises
