@@ -9,7 +9,11 @@ Goal (issue: trial conduct in calendar time): 10,000 flagship trials with conduc
 Then the TITE-CRM (decisions inside the calendar: 30 patients in cohorts of 3, as the design
 library's benchmarks, and one at a time; 4-week DLT window; one patient a week), split into
 laying out the calendars and the lockstep decisions that read them, beside the CRM on the same truth untimed (goal of the design library for the TITE-CRM:
-10,000 trials in under 2 s on one core)."""
+10,000 trials in under 2 s on one core).
+
+Last, BOIN with backfilling (``configs/examples/boin_backfill.yaml``: calendars and decisions
+interleaved) against BOIN on the same truth without backfill, with and without its calendar
+(no stated goal; R bfboin's ``get.oc.bf`` takes about 13 ms per trial here)."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +28,7 @@ from trialsim.conduct.followup import follow_up_clock
 from trialsim.simulate import DEFAULT_BATCH, run_batch
 
 FLAGSHIP = Path(__file__).resolve().parents[1] / "configs" / "ketamine_iv_trd.yaml"
+BACKFILL = Path(__file__).resolve().parents[1] / "configs" / "examples" / "boin_backfill.yaml"
 
 
 def main() -> None:
@@ -46,6 +51,7 @@ def main() -> None:
     print(f"goal: 10,000 timed trials < 60 s on 2 cores -> one core "
           f"{'meets it alone' if t_timed * 10_000 / n < 60 else 'needs the second'}")
     tite_crm(n)
+    backfill(n)
 
 
 TITE = {"doses": [1, 2, 3, 4, 5], "target": 0.30,
@@ -80,6 +86,21 @@ def tite_crm(n: int) -> None:
               f"decisions {t_decide:.2f} s ({t_decide / t_crm:.1f}x the untimed CRM's "
               f"{t_crm:.2f} s); goal for the design: < 2 s per 10,000 -> "
               f"{'met' if t_decide * 10_000 / n < 2 else 'NOT met'}")
+
+def backfill(n: int) -> None:
+    study = ts.load(BACKFILL)
+    boin = dataclasses.replace(study, design=study.design.parent)
+    untimed = dataclasses.replace(boin, conduct=None)
+    times = []
+    for s in (untimed, boin, study):
+        ts.simulate(s, 20, seed=0)
+        t0 = time.perf_counter()
+        ts.simulate(s, n, seed=1)
+        times.append(time.perf_counter() - t0)
+    print(f"BOIN with backfill: {n:,} trials in {times[2]:.2f} s ({1e3 * times[2] / n:.2f} ms per "
+          f"trial; BOIN without backfill {times[1]:.2f} s on its calendar, {times[0]:.3f} s "
+          f"untimed: {times[2] / times[1]:.1f}x and {times[2] / times[0]:.0f}x)")
+
 
 if __name__ == "__main__":
     main()

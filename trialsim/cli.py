@@ -275,20 +275,26 @@ def _trace(sims, k: int) -> pd.DataFrame:
     if rows.size == 0:
         raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
                           ("--trace",))
-    hold = None
-    if sims.study.design.follow_up:   # a start-up stage's escalations wait
-        from trialsim.conduct.followup import startup_holds
-        holds = startup_holds(sims.study, sims.arrays.trials[rows[:1]], sims.seed, sims.scenario)
-        hold = None if holds is None else holds[0]
-    cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
-                      sims.scenario,
-                      log=True, follow_up=sims.study.design.follow_up, hold=hold)
+    design = sims.study.design
+    if design.backfills:      # the trial again, decisions and calendar interleaved
+        from trialsim.conduct.backfill import run_trials
+        cal = run_trials(sims.study, sims.arrays.trials[rows[:1]], sims.seed, sims.scenario,
+                         traced=0)[2][0]
+    else:
+        hold = None
+        if design.follow_up:      # a start-up stage's escalations wait
+            from trialsim.conduct.followup import startup_holds
+            holds = startup_holds(sims.study, sims.arrays.trials[rows[:1]], sims.seed,
+                                  sims.scenario)
+            hold = None if holds is None else holds[0]
+        cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
+                          sims.scenario, log=True, follow_up=design.follow_up, hold=hold)
     events = list(cal.events)
-    if sims.study.design.follow_up:   # DLTs as they occur within the window (onset stream)
+    if design.follow_up or design.backfills:   # DLTs as they occur (onset stream)
         from trialsim.conduct.followup import dlt_onsets
         onset = dlt_onsets(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
                            sims.arrays.patient_dose.shape[1], sims.study.conduct.window_h)[0]
-        doses_given = [e for e in cal.events if e[1] == "dose"]
+        doses_given = [e for e in cal.events if e[1] in ("dose", "backfill")]
         for p, (t, _, pid, site, dose) in enumerate(doses_given):
             if sims.arrays.patient_tox[rows[0], p]:
                 events.append((t + onset[p], "dlt", pid, site, dose))

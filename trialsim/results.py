@@ -25,6 +25,8 @@ class TrialArrays(PerTrial):
     for slots not enrolled; ``patient_tox`` / ``patient_eff`` (T, P) outcomes observed;
     ``patient_dropout`` (T, P) patients who left before their window's end, not evaluable
     (replaced; ``P`` then exceeds ``max_patients``, see ``trialsim.conduct.dropout``);
+    ``patient_backfill`` (T, P) patients backfilled at a cleared dose (``P`` then exceeds
+    ``max_patients``, see ``trialsim.designs.backfill``);
     ``benchmark`` (T,) the fully informed selection: knowing every patient's outcomes at every
     dose, the dose with toxicity rate closest to the target or, for efficacy-toxicity designs,
     the design's optimal dose at those rates (or NO_DOSE).
@@ -42,6 +44,7 @@ class TrialArrays(PerTrial):
     patient_tox: np.ndarray
     patient_eff: np.ndarray
     patient_dropout: np.ndarray
+    patient_backfill: np.ndarray
     benchmark: np.ndarray
 
 
@@ -49,6 +52,14 @@ def _mean_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     n = x.shape[axis]
     se = x.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else np.full(np.mean(x, axis=axis).shape, np.nan)
     return x.mean(axis=axis), se
+
+
+def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:
+    """The benchmark of O'Quigley, Paoletti & Maccario (2002): knowing every patient's outcome at
+    every dose (``tox`` (T, P, D)), select the dose whose observed toxicity rate among the trial's
+    patients is closest to ``target`` (ties to the lower dose)."""
+    rate = tox.mean(axis=1)
+    return np.argmin(np.abs(rate - target), axis=1).astype(np.int64)
 
 
 def true_mtd(tox: np.ndarray, target: float) -> int:
@@ -116,6 +127,8 @@ class Simulations:
         }
         if self._dropout:               # left before the window's end, not evaluable
             cols["dropout"] = a.patient_dropout[ti, pi]
+        if self.study.design.backfills:     # backfilled at a cleared dose
+            cols["backfill"] = a.patient_backfill[ti, pi]
         return pd.DataFrame(cols)
 
     @property
@@ -204,6 +217,8 @@ class Simulations:
             })
             if self._dropout:
                 rows["dropouts_mean"] = a.patient_dropout.sum(axis=1).astype(float)
+        if self.study.design.backfills:
+            rows["backfilled_mean"] = a.patient_backfill.sum(axis=1).astype(float)
         return rows
 
     def _repr_html_(self) -> str:

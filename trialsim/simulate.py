@@ -16,6 +16,8 @@ import numpy as np
 
 from trialsim._lockstep_kernels import give_cohorts
 from trialsim.conduct.arrays import CalendarArrays, calendars
+from trialsim.conduct.backfill import run_trials as run_backfill_trials
+from trialsim.conduct.backfill import slots as backfill_slots
 from trialsim.conduct.dropout import SLOT_TAIL, drops, leave_times, patient_slots
 from trialsim.conduct.followup import FollowUpClock, dlt_onsets, follow_up_clock
 from trialsim.designs.base import NO_DOSE, BatchState
@@ -25,7 +27,7 @@ from trialsim.phase2.simulate import memory_estimate as phase2_memory
 from trialsim.phase2.scenarios import scenario_memory, simulate_scenarios
 from trialsim.phase2.simulate import simulate_phase2
 from trialsim.phase2.study import Phase2Study
-from trialsim.results import Simulations, TrialArrays
+from trialsim.results import Simulations, TrialArrays, fully_informed_selection  # noqa: F401
 from trialsim.rng import check_seed, stream_uniforms
 from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
@@ -37,6 +39,8 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
     per trial (counts, the per-patient arrays and the patients table written at the end),
     one batch of potential outcomes and exposures, and the truth estimate."""
     D, P = study.n_doses, patient_slots(int(study.design.max_patients), study.calendar_conduct)
+    if study.design.backfills:
+        P = backfill_slots(study.design, D)
     sc = study.scenario
     n_metrics = len(sc.metrics()) + 1 if isinstance(sc, Mechanistic) else 0
     width = sc.population.width(sc.n_z(), sc.n_eta()) if isinstance(sc, Mechanistic) else 2
@@ -99,7 +103,11 @@ def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first
     done = 0
     for start in range(first_trial, first_trial + n_trials, batch_size):
         trials = np.arange(start, min(start + batch_size, first_trial + n_trials), dtype=np.int64)
-        if study.design.follow_up:        # decisions inside the calendar
+        if study.design.backfills:        # calendars and decisions interleaved
+            arrays, cal, _ = run_backfill_trials(study, trials, seed, scenario)
+            parts.append(arrays)
+            cals.append(cal)
+        elif study.design.follow_up:      # decisions inside the calendar
             clock = follow_up_clock(study, trials, seed, scenario)
             parts.append(run_batch(study, trials, seed, scenario, clock))
             cals.append(clock.calendars(parts[-1], study, seed, scenario))
@@ -216,7 +224,8 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
                        patient_tox=tox_po[rows, cols, d] & seen,
                        patient_eff=eff_po[rows, cols, d] & seen,
-                       patient_dropout=dropped, benchmark=benchmark)
+                       patient_dropout=dropped, patient_backfill=np.zeros((T, S), bool),
+                       benchmark=benchmark)
 
 
 def _with_draws(state: BatchState, draws: np.ndarray | None, act: np.ndarray,
@@ -225,11 +234,3 @@ def _with_draws(state: BatchState, draws: np.ndarray | None, act: np.ndarray,
     if draws is None:
         return state
     return dataclasses.replace(state, u=draws[act, total[act]])
-
-
-def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:
-    """The benchmark of O'Quigley, Paoletti & Maccario (2002): knowing every patient's outcome at
-    every dose (``tox`` (T, P, D)), select the dose whose observed toxicity rate among the trial's
-    patients is closest to ``target`` (ties to the lower dose)."""
-    rate = tox.mean(axis=1)
-    return np.argmin(np.abs(rate - target), axis=1).astype(np.int64)

@@ -41,17 +41,29 @@ def _modified() -> list[Design]:
     mods = [lookup("modifier", n) for n in names("modifier")]
     for base in _bases():
         for m in mods:
+            if not m.accepts(base):     # e.g. backfill: interval designs only
+                with pytest.raises(ValueError):
+                    m.wrap(base)
+                continue
             try:
                 out.append(m.wrap(base))
             except ValueError as e:   # e.g. a rule that needs a toxicity model
                 assert not base.toxicity_model or base.follow_up, e
-    crm = lookup("design", "crm").example(N_DOSES)
-    for m1, m2 in itertools.permutations(mods, 2):
-        out.append(m2.wrap(m1.wrap(crm)))
-    chain: Design = crm
-    for m in mods:
-        chain = m.wrap(chain)
-    out.append(chain)
+    for name in ("crm", "boin"):
+        base = lookup("design", name).example(N_DOSES)
+        ok = []
+        for m in mods:      # the modifiers that take this base
+            try:
+                m.wrap(base)
+                ok.append(m)
+            except ValueError:
+                pass
+        for m1, m2 in itertools.permutations(ok, 2):
+            out.append(m2.wrap(m1.wrap(base)))
+        chain: Design = base
+        for m in ok:
+            chain = m.wrap(chain)
+        out.append(chain)
     return out
 
 
@@ -222,7 +234,7 @@ def check_round_trip(design: Design) -> None:
     doc = {"doses": list(range(1, N_DOSES + 1)),
            "truth": {"tox": TRUE_TOX.tolist(), "eff": TRUE_EFF.tolist()},
            "design": design_to_config(design)}
-    if design.follow_up:      # decides on a calendar
+    if design.follow_up or design.backfills:      # runs on a calendar
         doc["conduct"] = {"sites": [{"rate_per_week": 1.0}], "window_h": 168}
     study = ts.from_dict(doc)
     assert study.design == design

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from trialsim.errors import ConfigError
+from trialsim.conduct.backfill import run_trials as run_backfill_trials
 from trialsim.conduct.followup import follow_up_clock
 from trialsim.simulate import run_batch
 from trialsim.study import DirectTruth, Mechanistic, Study
@@ -72,6 +73,9 @@ def probe(study: Study) -> None:
                                tuple(np.linspace(0.1, 0.5, study.n_doses)))
         trial = Study(study.name, study.doses, study.dose_unit, stand_in, study.design,
                       study.target, conduct=study.calendar_conduct)
+        if study.design.backfills:
+            run_backfill_trials(trial, trials, PROBE_SEED, 0)
+            return
         clock = (follow_up_clock(trial, trials, PROBE_SEED, 0) if study.design.follow_up
                  else None)
         run_batch(trial, trials, PROBE_SEED, 0, clock)

@@ -28,6 +28,7 @@ from trialsim.config.probe import probe, probe_phase2
 from trialsim.config.reader import read_yaml
 from trialsim.config.phase2 import phase2_from_dict
 from trialsim.config.population import check_covariates, population_section
+from trialsim.designs.backfill import backfill_of
 from trialsim.designs.modifiers import Modifier
 from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.pk import check_metrics
@@ -103,6 +104,10 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
         raise ConfigError(f"{design_to_config(design)['type']} decides on efficacy too: give "
                           "response probabilities (truth.eff) or an efficacy model "
                           "(response.efficacy)", ("design", "type"))
+    if design.backfills and backfill_of(design).need_response and not scenario.has_efficacy:
+        raise ConfigError("backfill opens a dose once a response is seen there (need_response): "
+                          "give response probabilities (truth.eff) or an efficacy model, or set "
+                          "need_response: false", ("design", "modifiers"))
     check_conduct(design_to_config(design)["type"], design, conduct)
     resolved: dict[str, Any] = {"name": name}
     if description is not None:

@@ -3,9 +3,10 @@ that wrap a design and the stopping rules they apply.  Importing this package re
 ``design`` kinds ``three_plus_three``, ``accelerated_titration``, ``crm``, ``blrm``, ``boin``,
 ``mtpi2``, ``keyboard``, ``i3plus3``, ``boin12``, ``efftox`` and ``tite_crm``; ``modifier`` kinds
 ``dont_skip_doses``, ``coherent_escalation``, ``cohort_sizes``, ``stop_at_n``,
-``stop_when_too_toxic`` and ``stop_when`` (with the ``stopping_rule`` kinds); ``phase2_design``
+``stop_when_too_toxic``, ``backfill`` and ``stop_when`` (with the ``stopping_rule`` kinds); ``phase2_design``
 kinds ``parallel``, ``adaptive`` and ``spcd``."""
 from trialsim.designs.accelerated import AcceleratedTitration
+from trialsim.designs.backfill import Backfill
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.blrm import BLRM
 from trialsim.designs.boin12 import BOIN12
@@ -28,7 +29,7 @@ __all__ = [
     "CRM", "TITECRM", "BLRM", "BOIN12", "EffTox", "WagesTait", "ThreePlusThree", "AcceleratedTitration",
     "IntervalDesign", "BOIN", "MTPI2",
     "Keyboard", "I3Plus3", "Modifier", "DontSkipDoses", "CoherentEscalation", "CohortSizes", "StopAtN",
-    "StopWhenTooToxic",
+    "StopWhenTooToxic", "Backfill",
     "Parallel", "Adaptive", "SPCD", "StoppingRule", "AnyOf", "AllOf", "NPatients",
     "NAtRecommended", "TooToxic", "TargetProbability", "StopWhen",
 ]

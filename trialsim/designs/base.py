@@ -72,6 +72,7 @@ class BatchState:
     eff_tox: np.ndarray | None = None
     followup: FollowUp | None = None
     u: np.ndarray | None = None
+    escalated: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.eff_tox is None:
@@ -87,8 +88,9 @@ class BatchState:
 
     @property
     def total(self) -> np.ndarray:
-        """Patients treated so far in each trial, shape ``(T,)``."""
-        return self.n.sum(axis=1)
+        """Patients treated so far in each trial (escalation cohorts only where backfill
+        patients are counted apart, ``escalated``), shape ``(T,)``."""
+        return self.n.sum(axis=1) if self.escalated is None else self.escalated
 
     @property
     def highest_tried(self) -> np.ndarray:
@@ -127,7 +129,8 @@ class BatchState:
                           self.last_cohort_n[mask], self.last_cohort_tox[mask],
                           self.eff_tox[mask],
                           None if self.followup is None else self.followup.subset(mask),
-                          None if self.u is None else self.u[mask])
+                          None if self.u is None else self.u[mask],
+                          None if self.escalated is None else self.escalated[mask])
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,9 @@ class Design:
     follow_up: ClassVar[bool] = False
     #: Whether the design may randomise the next dose (reads ``BatchState.u``).
     randomises: ClassVar[bool] = False
+    #: Whether patients are backfilled at cleared doses (a ``backfill`` modifier; the study
+    #: then runs on its calendar, :mod:`trialsim.conduct.backfill`).
+    backfills: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -97,6 +97,10 @@ class Modifier(Design):
         return self.parent.randomises
 
     @property
+    def backfills(self) -> bool:  # type: ignore[override]
+        return self.parent.backfills
+
+    @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
         d: Design = self
@@ -110,6 +114,12 @@ class Modifier(Design):
         from trialsim.designs.crm import CRM
 
         return cls.wrap(parent if parent is not None else CRM.example(n_doses))
+
+    @classmethod
+    def accepts(cls, design: Design) -> bool:
+        """Whether this kind of modifier can wrap ``design`` at all (else ``wrap`` and the
+        constructor raise ``ValueError``)."""
+        return True
 
     @classmethod
     def wrap(cls, parent: Design) -> "Modifier":  # pragma: no cover - abstract

@@ -1,0 +1,182 @@
+"""Backfill cohorts (BF-BOIN, Zhao, Yuan, Korn & Freidlin 2024, Clin Cancer Res 30:673-679):
+the open-dose rule, the pooled decision rule, the interleaved calendar, and operating
+characteristics against R bfboin 0.1.1 (``tests/fixtures/make_bfboin_fixture.R``)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import trialsim as ts
+from trialsim.designs import BOIN, CRM, Backfill
+from trialsim.errors import ConfigError
+
+FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "bfboin_reference.json")
+                     .read_text())["results"]
+BOIN5 = BOIN(n_doses=5, target=0.3, max_patients=36)
+RULE = Backfill(parent=BOIN5, max_per_dose=13)
+#: bfboin's time unit ("month") is the 720 h window; 4 arrivals per month.
+MONTH_H = 720.0
+
+
+def study(tox, eff=(0.1, 0.2, 0.3, 0.4, 0.5), **backfill) -> ts.Study:
+    return ts.from_dict({
+        "doses": [1, 2, 3, 4, 5], "target": 0.3, "truth": {"tox": list(tox), "eff": list(eff)},
+        "design": {"type": "boin", "target": 0.3, "max_patients": 36,
+                   "modifiers": [{"type": "backfill", "max_per_dose": 13, **backfill}]},
+        "conduct": {"sites": [{"rate_per_week": 4 * 168 / MONTH_H}], "window_h": MONTH_H,
+                    "max_wait_days": 1e-4}})
+
+
+# -- which doses are open ---------------------------------------------------------------------
+def test_open_doses_need_a_response_a_safe_dose_and_room():
+    n, y = np.array([3, 3, 3, 0, 0]), np.array([0, 0, 0, 0, 0])
+    given = n.copy()
+    resp = np.array([True, False, True, False, False])
+    assert RULE.open_doses(n, y, given, resp, 3).tolist() == [True, False, True, False, False]
+    assert RULE.open_doses(n, y, given, resp, 0).tolist() == [False] * 5   # nothing below
+    no_resp = Backfill(parent=BOIN5, max_per_dose=13, need_response=False)
+    assert no_resp.open_doses(n, y, given, resp, 3).tolist() == [True, True, True, False, False]
+    full = np.array([13, 3, 12, 0, 0])            # pending patients count towards the cap
+    assert RULE.open_doses(n, y, full, resp, 3).tolist() == [False, False, True, False, False]
+
+
+def test_an_unsafe_dose_closes_itself_and_every_dose_above_it_unless_pooling_saves_it():
+    resp = np.ones(5, bool)
+    # dose 2: 2 DLTs in 3 (de-escalation boundary at n = 3 is 2); with dose 3's 0/3 the
+    # pooled 2/6 is below the boundary (3): still open (bfboin's "own or pooled" rule)
+    n, y = np.array([3, 3, 3, 3, 0]), np.array([0, 2, 0, 0, 0])
+    assert RULE.open_doses(n, y, n, resp, 4).tolist() == [True, True, True, True, False]
+    # dose 3 at 1/3 too: pooled 3/6 meets the boundary: dose 2 closes, and so do 3 and 4
+    y = np.array([0, 2, 1, 0, 0])
+    assert RULE.open_doses(n, y, n, resp, 4).tolist() == [True, False, False, False, False]
+
+
+def test_the_highest_or_lowest_open_dose_is_given():
+    open_ = np.array([True, False, True, False, False])
+    assert RULE.pick(open_) == 2
+    assert Backfill(parent=BOIN5, assign="lowest").pick(open_) == 0
+    assert RULE.pick(np.zeros(5, bool)) == -1
+
+
+# -- the pooled decision rule (the R bfboin source's conflicts A and B) ----------------------------
+# BOIN target 0.3: escalate if y <= 2 at n = 12, 4 at n = 18; de-escalate if y >= 5 at n = 12,
+# 6 at n = 15, 7 at n = 18 (R BOIN get.boundary).
+@pytest.mark.parametrize("history, boin_next, next_dose, reason", [
+    # lower dose stays (3/12), current escalates (0/6): pooled 3/18 escalates as BOIN does
+    ("1NNN 2NNN 1NNNTNNTTNNN 2NNN", 2, 2, "escalate"),
+    # lower dose de-escalates (5/12), current escalates (1/6): pooled 6/18 says stay
+    ("1NNN 2NNN 1NNNTNNTTNTT 2NTN", 2, 1, "backfill: pooled doses 1..2 say stay"),
+    # lower dose de-escalates (5/12), current stays (1/3): pooled 6/15 de-escalates; neither
+    # dose 1 (5/12) nor doses 1-2 (6/15) are safe: below dose 1, which is not eliminated
+    ("1NNNTNNTTNTT 2NTN", 1, 0, "backfill: pooled doses 1..2 say de-escalate"),
+    # three doses: dose 2 de-escalates (5/12), dose 3 stays (1/3): down to dose 1
+    ("1NNN 2NNNTNNTTNTT 3NTN", 2, 0, "backfill: pooled doses 2..3 say de-escalate"),
+])
+def test_pooled_decisions_when_lower_doses_disagree(history, boin_next, next_dose, reason):
+    assert BOIN5.decide(history).next_dose == boin_next
+    d = RULE.decide(history)
+    assert d.next_dose == next_dose
+    assert any(reason in r for r in d.reasons), d.reasons
+
+
+def test_backfill_is_for_interval_designs_and_needs_a_calendar():
+    with pytest.raises(ValueError, match="interval designs"):
+        Backfill(parent=CRM.example(5))
+    doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3],
+                                                        "eff": [0.2, 0.3, 0.4]},
+           "design": {"type": "boin", "target": 0.3, "max_patients": 12,
+                      "modifiers": [{"type": "backfill"}]}}
+    with pytest.raises(ConfigError, match="conduct") as e:
+        ts.from_dict(doc)
+    assert e.value.path == ("design", "modifiers")
+    doc["conduct"] = {"sites": [{"rate_per_week": 1}], "window_h": 168}
+    del doc["truth"]["eff"]
+    with pytest.raises(ConfigError, match="response") as e:
+        ts.from_dict(doc)
+    assert e.value.path == ("design", "modifiers")
+    doc["design"]["type"] = "crm"
+    doc["design"]["skeleton"] = [0.1, 0.2, 0.3]
+    with pytest.raises(ConfigError, match="interval designs"):
+        ts.from_dict(doc)
+
+
+# -- the calendar --------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run():
+    return ts.simulate(study((0.05, 0.10, 0.20, 0.30, 0.45)), 300, seed=11)
+
+
+def test_backfilled_patients_are_below_the_cohort_dose_and_within_the_cap(run):
+    a = run.arrays
+    assert a.patient_backfill.any()
+    for i in range(a.patient_dose.shape[0]):
+        dose, coh, bf = a.patient_dose[i], a.patient_cohort[i], a.patient_backfill[i]
+        given = dose >= 0
+        cohort_dose = {int(c): int(d) for c, d, b in zip(coh[given], dose[given], bf[given])
+                       if not b}
+        seen = np.zeros(5, int)
+        for d, c, b in zip(dose[given], coh[given], bf[given]):
+            seen[d] += 1
+            if b:
+                assert d < cohort_dose[int(c)]       # below the dose being assessed
+                assert seen[d] <= RULE.max_per_dose
+        assert (~bf[given]).sum() == 36               # max_patients counts escalation only
+    assert a.n.sum(axis=1).tolist() == (a.patient_dose >= 0).sum(axis=1).tolist()
+    m = run.metrics().set_index("metric")["value"]
+    assert m["backfilled_mean"] == pytest.approx(a.patient_backfill.sum(axis=1).mean())
+
+
+def test_runs_do_not_depend_on_batching(run):
+    again = ts.simulate(run.study, 300, seed=11, batch_size=7)
+    for f in ("selected", "n", "tox", "patient_dose", "patient_backfill", "patient_cohort"):
+        np.testing.assert_array_equal(getattr(again.arrays, f), getattr(run.arrays, f), f)
+    np.testing.assert_array_equal(again.calendar.duration_h, run.calendar.duration_h)
+
+
+def test_no_backfill_without_responses_or_room():
+    none = ts.simulate(study((0.05, 0.10, 0.20, 0.30, 0.45), eff=(0, 0, 0, 0, 0)), 60, seed=2)
+    assert not none.arrays.patient_backfill.any()
+    cap = ts.simulate(study((0.05, 0.10, 0.20, 0.30, 0.45), max_per_dose=3), 60, seed=2)
+    assert not cap.arrays.patient_backfill.any()
+
+
+# -- operating characteristics against R bfboin --------------------------------------------
+def _tolerance(ours: np.ndarray, ref: float, n_ref: int) -> float:
+    """4.5 combined Monte Carlo SEs (R's per-dose spread taken as ours: not in the fixture)."""
+    sd = ours.std(ddof=1)
+    return 4.5 * np.sqrt(sd ** 2 / ours.size + sd ** 2 / n_ref) + 1e-9
+
+
+@pytest.mark.parametrize("name, n_trials", [("a", 1000), ("b", 400), ("c", 400)])
+def test_operating_characteristics_match_bfboin(name, n_trials):
+    """R bfboin 0.1.1 (get.oc.bf, Poisson accrual, 10,000 trials): selection, patients (all
+    and backfilled) and DLTs per dose, trial size.  Known differences, all small here: bfboin
+    decides at the first arrival after a window (we at the window's end), draws DLT times from a
+    Weibull (we: uniform within the window), drops backfilled patients still pending at the end
+    (0.05-0.3 per trial; we follow them up, so patients are compared with those it enrolled)."""
+    ref = FIXTURE[f"{name}_poisson"]
+    R = ref["ntrial"]
+    sims = ts.simulate(study(ref["p_true"], ref["p_response"]), n_trials, seed=5)
+    a = sims.arrays
+    sel = np.stack([a.selected == d for d in range(5)] + [a.selected == -1], 1).astype(float)
+    want = np.array(ref["selection_pct"] + [ref["selection_pct_none"]]) / 100
+    se = np.sqrt(want * (1 - want) / R + sel.mean(0) * (1 - sel.mean(0)) / n_trials)
+    assert np.all(np.abs(sel.mean(0) - want) <= 4.5 * se + 1e-9), (sel.mean(0), want)
+    backfilled = np.stack([(a.patient_dose == d) & a.patient_backfill for d in range(5)],
+                          1).sum(axis=2)
+    enrolled_bf = np.array(ref["mean_backfill_enrolled"])
+    escalation = np.array(ref["mean_patients_escalation"])
+    for d in range(5):
+        assert abs(backfilled[:, d].mean() - enrolled_bf[d]) <= _tolerance(
+            backfilled[:, d].astype(float), enrolled_bf[d], R), d
+        esc = (a.n[:, d] - backfilled[:, d]).astype(float)
+        assert abs(esc.mean() - escalation[d]) <= _tolerance(esc, escalation[d], R), d
+        dlt = a.tox[:, d].astype(float)
+        assert abs(dlt.mean() - ref["mean_dlt"][d]) <= _tolerance(dlt, ref["mean_dlt"][d], R), d
+    total = a.n.sum(axis=1).astype(float)
+    size = ref["mean_sample_size_escalation"] + ref["mean_backfill_enrolled_total"]
+    se = np.sqrt(total.var(ddof=1) / n_trials + ref["sd_sample_size"] ** 2 / R)
+    assert abs(total.mean() - size) <= 4.5 * se

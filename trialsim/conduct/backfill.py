@@ -1,0 +1,327 @@
+"""Escalation trials with backfilling (:class:`~trialsim.designs.backfill.Backfill`): the
+calendar and the decisions interleaved.
+
+Who is backfilled depends on what is known when they arrive, and what is known at a decision
+depends on who was backfilled, so each trial runs on its own simpy calendar, paused at each
+decision; the decisions of every trial at the same step are taken together
+(``decide_batch``), then each calendar runs on to its next decision.
+
+On a trial's calendar: after a decision, the next escalation cohort is filled one patient at
+a time from the patients waiting or arriving (each dosed as soon as a chair and the clinic
+allow); once it is full, patients arriving during its observation window are backfilled at
+the open dose (:meth:`Backfill.open_doses`, checked at each arrival) or, with none open, wait
+(up to ``max_wait_days``) for the next cohort; the decision comes at the window's end after
+the cohort's last dose.  Patient ``k`` of a trial (escalation and backfill, in order of dosing)
+has the outcomes of potential-outcome slot ``k``; a DLT occurs ``onset * window_h`` after the
+dose (the ``onset`` stream, as for the TITE-CRM) and is known then; a patient without a DLT is
+evaluated at the window's end (so the current cohort's patients count in the open-dose rule as
+they are evaluated, and all of them at the decision); a response is known at the primary visit
+(``read_out_h``).
+When escalation ends, backfilling ends; the selection is the design's on every patient once
+followed up, and the trial's end is the last patient's primary visit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from trialsim.conduct.arrays import CalendarArrays, summarise
+from trialsim.conduct.calendar import TrialCalendar
+from trialsim.conduct.followup import dlt_onsets
+from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
+from trialsim.designs.backfill import Backfill, backfill_of
+from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.results import TrialArrays, fully_informed_selection
+from trialsim.rng import stream
+
+#: Slack on "the window has passed" (h): the decision comes at the window's end computed in
+#: floating point.
+_EPS_H = 1e-6
+
+
+def slots(design, n_doses: int) -> int:
+    """Patient slots a trial may fill: ``max_patients`` escalation patients and up to
+    ``max_per_dose`` per dose by backfilling."""
+    return int(design.max_patients) + n_doses * int(_rule(design).max_per_dose)
+
+
+def _rule(design) -> Backfill:
+    rule = backfill_of(design)
+    if rule is None:
+        raise ValueError("the design has no backfill modifier")
+    return rule
+
+
+class _Trial:
+    """One trial on its calendar, paused at each decision (:meth:`run_to_decision`)."""
+
+    def __init__(self, conduct: Conduct, rng: np.random.Generator, rule: Backfill,
+                 tox: np.ndarray, eff: np.ndarray, onset: np.ndarray, log: bool = False):
+        self.c, self.rng, self.rule = conduct, rng, rule
+        self.tox, self.eff, self.onset = tox, eff, onset        # (S, D), (S, D), (S,)
+        self.D = tox.shape[1]
+        self.env = env = simpy.Environment()
+        self.cal = TrialCalendar(events=[] if log else None)
+        self.queue: list[tuple[float, int, int]] = []
+        self.wake = env.event()
+        self.chairs = [simpy.Resource(env, capacity=s.chairs) for s in conduct.sites]
+        S = tox.shape[0]
+        self.dose = np.full(S, NO_DOSE, np.int64)   # per patient, in order of dosing
+        self.time = np.zeros(S)
+        self.backfill = np.zeros(S, bool)
+        self.cohort = np.full(S, -1, np.int32)
+        self.m = 0                          # patients dosed
+        self.k = 0                          # escalation cohorts formed
+        self.current = NO_DOSE
+        self.last_cohort: list[int] = []    # patients of the last escalation cohort
+        self.in_window = False
+        self.reserved = 0                   # patients being dosed, not yet recorded
+        self.backfilling: list = []         # the backfilled patients' dosing events
+        self.ask = env.event()
+        self.reply = env.event()
+        self.finished = env.event()
+        self.capacity = tox.shape[0]
+        self.escalation_cap = 0
+        for j, s in enumerate(conduct.sites):
+            env.process(self._arrivals(j, s))
+        env.process(self._trial())
+
+    # -- the clinic ------------------------------------------------------------------------
+    def _note(self, event, pid=-1, site=-1, dose=-1):
+        if self.cal.events is not None:
+            self.cal.events.append((self.env.now, event, pid, site, dose))
+
+    def _arrivals(self, j: int, site):
+        env, c, cal = self.env, self.c, self.cal
+        yield env.timeout(site.opens_week * HOURS_PER_WEEK)
+        gap = HOURS_PER_WEEK / site.rate_per_week
+        pid = 0
+        while not self.finished.triggered:
+            yield env.timeout(self.rng.exponential(gap))
+            if self.finished.triggered:
+                return
+            cal.screened += 1
+            pid = cal.screened
+            if c.screen_fail and self.rng.random() < c.screen_fail:
+                cal.screen_failed += 1
+                self._note("screen_fail", pid, j)
+                continue
+            self.queue.append((env.now, pid, j))
+            self._note("arrive", pid, j)
+            if self.in_window:
+                self._try_backfill()
+            if not self.wake.triggered:
+                self.wake.succeed()
+
+    def _expire(self):
+        limit = self.c.max_wait_days * 24.0
+        while self.queue and self.env.now - self.queue[0][0] > limit:
+            _, pid, j = self.queue.pop(0)
+            self.cal.turned_away += 1
+            self._note("turned_away", pid, j)
+
+    def _next_patient(self):
+        """Wait for a patient in the queue (the longest waiting) and take them."""
+        while True:
+            self._expire()
+            if self.queue:
+                return self.queue.pop(0)
+            self.wake = self.env.event()
+            yield self.wake
+
+    def _dose_one(self, patient, dose: int, backfill: bool, started):
+        t_arr, pid, j = patient
+        env, c = self.env, self.c
+        with self.chairs[j].request() as req:
+            yield req
+            start = c.next_open(env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            self.reserved -= 1
+            m = self.m
+            self.dose[m], self.time[m], self.backfill[m] = dose, env.now, backfill
+            self.cohort[m] = self.k - 1
+            self.m = m + 1
+            self.cal.dosed.append(env.now)
+            self.cal.arrived.append(t_arr)
+            self.cal.sites.append(j)
+            self.cal.chair_busy_h += c.session_h
+            self._note("backfill" if backfill else "dose", pid, j, dose)
+            started.succeed(m)
+            if c.session_h:
+                yield env.timeout(c.session_h)
+
+    # -- backfilling -------------------------------------------------------------------------
+    def _try_backfill(self):
+        if self.m + self.reserved >= self.capacity or self.current <= 0:
+            return
+        n, y, eff, _, enrolled = self.counts(self.env.now)
+        d = self.rule.pick(self.rule.open_doses(n, y, enrolled, eff > 0, self.current))
+        if d == NO_DOSE:
+            return
+        patient = self.queue.pop(0)
+        self.reserved += 1
+        started = self.env.event()
+        self.backfilling.append(started)
+        self.env.process(self._dose_one(patient, d, True, started))
+
+    # -- what is known -----------------------------------------------------------------------
+    def counts(self, now: float, everything: bool = False):
+        """Per dose: evaluated patients, their DLTs, responses known, joint (DLT and
+        response), and patients given the dose (pending included); ``everything``: every
+        outcome, as at the end of follow-up."""
+        D, k = self.D, self.m
+        dose = self.dose[:k]
+        idx = np.arange(k)
+        tox = self.tox[idx, dose]
+        eff = self.eff[idx, dose]
+        if everything:
+            ev = np.ones(k, bool)
+        else:      # evaluated: at the DLT, else at the window's end (escalation or backfill)
+            since = now - self.time[:k] + _EPS_H
+            ev = (tox & (self.onset[:k] <= since)) | (since >= self.c.window_h)
+            eff = eff & (since >= self.c.read_out)
+        tox = tox & ev
+
+        def per_dose(mask):
+            return np.bincount(dose[mask], minlength=D)
+
+        return (per_dose(ev), per_dose(tox), per_dose(eff), per_dose(tox & eff),
+                np.bincount(dose, minlength=D))
+
+    def state(self, everything: bool = False) -> tuple:
+        """This trial's row of a :class:`BatchState` at the current time."""
+        n, y, e, ey, _ = self.counts(self.env.now, everything)
+        last = np.asarray(self.last_cohort, np.int64)
+        lc_n = last.size
+        lc_tox = int(self.tox[last, self.dose[last]].sum())
+        escalated = int((~self.backfill[:self.m]).sum())
+        return n, y, e, ey, self.current, lc_n, lc_tox, escalated
+
+    # -- the escalation ----------------------------------------------------------------------
+    def _trial(self):
+        env, W = self.env, self.c.window_h
+        while True:
+            reply = self.reply
+            self.ask.succeed()
+            cmd = yield reply
+            if cmd is None:
+                break
+            dose, size = cmd
+            self.k += 1
+            self.current = dose
+            self.last_cohort = []
+            started = []
+            for _ in range(size):
+                patient = yield from self._next_patient()
+                ev = env.event()
+                self.reserved += 1
+                env.process(self._dose_one(patient, dose, False, ev))
+                started.append(ev)
+                yield ev
+            self.last_cohort = [ev.value for ev in started]
+            self.in_window = True
+            wait = self.time[self.last_cohort[-1]] + W - env.now if started else 0.0
+            if self.queue:              # patients who waited through the cohort's dosing
+                for _ in range(len(self.queue)):
+                    before = len(self.queue)
+                    self._try_backfill()
+                    if len(self.queue) == before:
+                        break
+            if wait > 0:
+                yield env.timeout(wait)
+            self.in_window = False
+            self.cal.decisions.append(env.now)
+            self._note("decision")
+        # escalation over: backfilling ends; follow every patient to the primary visit
+        if self.reserved:               # backfilled patients still waiting for a chair
+            yield simpy.AllOf(env, self.backfilling)
+        self.cal.end = self.time[:self.m].max() + self.c.read_out if self.m else 0.0
+        self._expire()
+        self.cal.waiting = len(self.queue)
+        self.finished.succeed()
+
+    # -- driving -----------------------------------------------------------------------------
+    def run_to_decision(self) -> None:
+        self.env.run(until=self.ask)
+
+    def answer(self, cmd) -> None:
+        reply = self.reply
+        self.ask, self.reply = self.env.event(), self.env.event()
+        reply.succeed(cmd)
+
+    def finish(self) -> None:
+        self.answer(None)
+        self.env.run(until=self.finished)
+
+
+def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int | None = None):
+    """Run ``trials`` of ``study`` (a design with :class:`Backfill`) on their calendars:
+    ``(TrialArrays, CalendarArrays)``; ``traced``: the index (within ``trials``) of a trial
+    whose event log is kept (``CalendarArrays`` then carries it in ``events``)."""
+    design, conduct = study.design, study.calendar_conduct
+    rule = _rule(design)
+    doses = np.asarray(study.doses, float)
+    T, D, P = len(trials), len(doses), int(design.max_patients)
+    S = slots(design, D)
+    po = study.scenario.draw(seed, scenario, trials, S, doses, study.dose_unit)
+    tox_po = po.tox
+    eff_po = po.eff if po.eff is not None else np.zeros_like(tox_po)
+    if rule.need_response and po.eff is None:
+        raise ValueError("backfill with need_response needs an efficacy outcome (truth.eff "
+                         "or response.efficacy)")
+    onset = dlt_onsets(seed, scenario, trials, S, conduct.window_h)
+    runs = [_Trial(conduct, stream(seed, scenario, int(k), "accrual"), rule, tox_po[i],
+                   eff_po[i], onset[i], log=traced == i) for i, k in enumerate(trials)]
+    selected = np.full(T, NO_DOSE, np.int64)
+    reason = np.empty(T, dtype=object)
+    stop_code = np.empty(T, dtype=object)
+    act = list(range(T))
+    cohort = int(design.cohort_size)
+    while act:
+        for i in act:
+            runs[i].run_to_decision()
+        dec = design.decide_batch(_stack([runs[i].state() for i in act]))
+        ended = dec.stop | (dec.next_dose == NO_DOSE)
+        keep = []
+        for r, i in enumerate(act):
+            if ended[r]:
+                runs[i].finish()
+                reason[i], code = dec.reason[r], dec.stop_code[r]
+                stop_code[i] = code if code else "no_next_dose"
+                continue
+            size = cohort if dec.cohort_size is None else int(dec.cohort_size[r])
+            runs[i].answer((int(dec.next_dose[r]), size))
+            keep.append(i)
+        act = keep
+    full = design.decide_batch(_stack([run.state(everything=True) for run in runs]))
+    selected[:] = full.recommended
+    pat_dose = np.full((T, S), NO_DOSE, np.int8 if D < 127 else np.int64)
+    pat_cohort = np.full((T, S), -1, np.int32)
+    pat_bf = np.zeros((T, S), bool)
+    n = np.zeros((T, D), np.int64)
+    ntox, neff = n.copy(), n.copy()
+    for i, run in enumerate(runs):
+        pat_dose[i] = run.dose
+        pat_cohort[i] = run.cohort
+        pat_bf[i] = run.backfill
+        n[i], ntox[i], neff[i] = run.counts(run.env.now, everything=True)[:3]
+    given = pat_dose >= 0
+    rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
+    benchmark = fully_informed_selection(tox_po[:, :P], study.target)
+    arrays = TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
+                         stop_code=stop_code.astype(str), n=n, tox=ntox, eff=neff,
+                         patient_dose=pat_dose, patient_cohort=pat_cohort,
+                         patient_tox=tox_po[rows, cols, d] & given,
+                         patient_eff=eff_po[rows, cols, d] & given,
+                         patient_dropout=np.zeros((T, S), bool), patient_backfill=pat_bf,
+                         benchmark=benchmark)
+    cals = summarise([run.cal for run in runs], conduct, S)
+    return arrays, cals, [run.cal for run in runs]
+
+
+def _stack(rows: list[tuple]) -> BatchState:
+    n, y, e, ey, cur, lc_n, lc_tox, esc = zip(*rows)
+    a = np.asarray
+    return BatchState(a(n), a(y), a(e), a(cur, np.int64), a(lc_n, np.int64),
+                      a(lc_tox, np.int64), a(ey), escalated=a(esc, np.int64))

@@ -1,0 +1,209 @@
+"""Backfill cohorts at doses already cleared (BF-BOIN: Zhao, Yuan, Korn & Freidlin 2024,
+Clinical Cancer Research 30:673-679), for the interval designs (BOIN, mTPI-2, Keyboard, i3+3).
+
+While an escalation cohort is in its observation window, patients who arrive are **backfilled**
+one at a time, each at a dose below the current one that is *open*:
+
+1. it was given to an escalation cohort and, with ``need_response``, a response is already
+   known there (a response is known at the patient's primary visit, ``conduct.read_out_h``);
+2. it is safe: its own evaluated data do not reach the de-escalation (or elimination) rule, or
+   those pooled with the next dose up do not (the first unsafe dose closes every dose above it
+   up to the current one);
+3. fewer than ``max_per_dose`` patients have been given it (pending ones included).
+
+The patient gets the highest open dose (``assign: lowest``: the lowest); with none open they
+wait for the next escalation cohort as any other arrival (``conduct.max_wait_days``).  A
+patient counts in a decision once *evaluated*: at their DLT if one occurs (onset uniform within
+the window), else at the window's end; pending patients are ignored.
+
+At each decision the parent design decides on the escalation patients plus the evaluated
+backfill patients, and this modifier adds BF-BOIN's rule for disagreement between doses:
+with ``d`` the current dose, if ``d`` says escalate but a lower dose does not (**conflict A**),
+or ``d`` says stay or de-escalate while a lower dose says de-escalate or eliminate
+(**conflict B**), let ``b`` be the highest such lower dose and pool doses ``b..d``: escalate if
+the pooled data say escalate (and ``d + 1`` is allowed), stay if they say stay, and if they say
+de-escalate go to the highest ``k`` in ``b..d`` whose pooled data ``b..k`` are safe, else to
+``b - 1`` (below the lowest dose: stop when the lowest dose meets the elimination rule, else
+give it).  ``max_patients`` counts escalation patients only; backfilling ends with escalation
+and the final selection uses every patient once followed up.
+
+Backfill needs the study's ``conduct:`` section (arrivals and windows decide who is
+backfilled) and runs on the calendar path (:mod:`trialsim.conduct.backfill`).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Annotated, ClassVar, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from trialsim.designs._common import make_decision, stop_trials
+from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.interval import D, E, IntervalDesign
+from trialsim.designs.modifiers import Modifier
+from trialsim.registry import register
+from trialsim.spec import spec
+
+POOLED = "backfill: pooled doses {}..{} say {}"
+STOP_POOLED = ("stop: pooled data below the lowest dose say de-escalate and the lowest dose "
+               "meets the elimination rule")
+
+
+@register("modifier", "backfill")
+@spec
+class Backfill(Modifier):
+    """Backfill patients at cleared doses while an escalation cohort is followed (BF-BOIN, Zhao
+    et al. 2024; docs/designs.md); interval designs only (BOIN, mTPI-2, Keyboard, i3+3); needs
+    ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
+    highest or the lowest open dose; ``need_response``: a dose opens only once a response is
+    known there (the study needs an efficacy outcome)."""
+
+    parent: Design
+    max_per_dose: Annotated[int, Field(ge=1, le=1000, description="patients a dose may reach "
+                                                                  "by backfilling")] = 12
+    assign: Annotated[Literal["highest", "lowest"],
+                      Field(description="which open dose a backfilled patient gets")] = "highest"
+    need_response: Annotated[bool, Field(description="open a dose only once a response is "
+                                                     "known there")] = True
+
+    backfills: ClassVar[bool] = True
+
+    @classmethod
+    def accepts(cls, design) -> bool:
+        while isinstance(design, Modifier):
+            design = design.parent
+        return isinstance(design, IntervalDesign)
+
+    @model_validator(mode="after")
+    def _interval_parent(self) -> "Backfill":
+        if not self.accepts(self.parent):
+            raise ValueError(f"backfill works with the interval designs (boin, mtpi2, keyboard, "
+                             f"i3plus3), not {type(self.base_design).__name__}")
+        return self
+
+    @classmethod
+    def wrap(cls, parent) -> "Backfill":
+        return cls(parent=parent, max_per_dose=9, need_response=False)
+
+    @classmethod
+    def example(cls, n_doses: int = 5, parent=None) -> "Backfill":
+        from trialsim.designs.interval import BOIN
+
+        return cls.wrap(parent if parent is not None else BOIN.example(n_doses))
+
+    # -- safety of doses ---------------------------------------------------------------
+    def unsafe(self, n, y) -> np.ndarray:
+        """``y`` DLTs in ``n`` patients meet the de-escalation or elimination rule (False for
+        ``n = 0``)."""
+        n, y = np.asarray(n, np.int64), np.asarray(y, np.int64)
+        table = _unsafe_table(self.base_design)
+        if n.size and n.max() < table.shape[0]:
+            return table[n, y]
+        move, elim = self.base_design.lookup(n, y)
+        return (n > 0) & ((move == D) | elim)
+
+    def open_doses(self, n, y, enrolled, responded, current: int) -> np.ndarray:
+        """Doses open for backfilling (D,) bool, for one trial: ``n``, ``y`` evaluated patients
+        and DLTs per dose (escalation and backfill), ``enrolled`` patients given each dose
+        (pending included), ``responded`` a response known there, ``current`` the escalation
+        dose."""
+        Dn = len(n)
+        ok = np.zeros(Dn, bool)
+        if current <= 0:
+            return ok
+        n, y = np.asarray(n, np.int64), np.asarray(y, np.int64)
+        j = np.arange(current)
+        up_n, up_y = n[j + 1], y[j + 1]
+        safe = ~self.unsafe(n[j], y[j]) | ~self.unsafe(n[j] + up_n, y[j] + up_y)
+        closed = np.logical_or.accumulate(~safe)
+        ok[:current] = ~closed & (np.asarray(enrolled)[j] < self.max_per_dose) & (n[j] > 0)
+        if self.need_response:
+            ok[:current] &= np.asarray(responded, bool)[j]
+        return ok
+
+    def pick(self, open_: np.ndarray) -> int:
+        """The dose a backfilled patient gets among the open ones (``NO_DOSE``: none)."""
+        idx = np.flatnonzero(open_)
+        if idx.size == 0:
+            return NO_DOSE
+        return int(idx[-1] if self.assign == "highest" else idx[0])
+
+    # -- the decision ------------------------------------------------------------------
+    def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
+        base = self.base_design
+        T, Dn = state.n.shape
+        cur = state.current
+        live = ~d.stop & (state.total > 0) & (cur > 0)
+        if not live.any():
+            return d
+        move, elim = base.lookup(state.n, state.tox)
+        move = np.where(state.n > 0, move, E)      # untried doses do not object
+        below = np.arange(Dn)[None, :] < cur[:, None]
+        m_cur = move[np.arange(T), cur]
+        e_cur = elim[np.arange(T), cur]
+        say_not_e = below & (move != E)
+        say_down = below & ((move == D) | elim)
+        conflict_a = live & (m_cur == E) & ~e_cur & say_not_e.any(axis=1)
+        conflict_b = live & ((m_cur != E) | e_cur) & say_down.any(axis=1)
+        rows = np.flatnonzero(conflict_a | conflict_b)
+        if rows.size == 0:
+            return d
+        nxt = d.next_dose.copy()
+        text = np.array(d.reason, dtype=object)
+        stop = np.zeros(T, bool)
+        changed = np.zeros(T, bool)
+        first_elim = np.where(elim.any(axis=1), np.argmax(elim, axis=1), Dn)
+        for t in rows:
+            c = int(cur[t])
+            objecting = say_not_e[t] if conflict_a[t] else say_down[t]
+            b = int(np.flatnonzero(objecting).max())
+            n_b, y_b = state.n[t, b:c + 1], state.tox[t, b:c + 1]
+            pm, pe = base.lookup(np.array([n_b.sum()]), np.array([y_b.sum()]))
+            top = min(first_elim[t], Dn) - 1        # highest dose not eliminated
+            if pm[0] == E and not pe[0]:
+                new, said = (c + 1 if c + 1 <= top else c), "escalate"
+            elif pm[0] == D or pe[0]:
+                cn, cy = np.cumsum(n_b), np.cumsum(y_b)
+                ok = ~self.unsafe(cn, cy) & (n_b > 0)
+                said = "de-escalate"
+                if ok.any():
+                    new = b + int(np.flatnonzero(ok).max())
+                elif b > 0:
+                    new = b - 1
+                elif elim[t, 0]:
+                    stop[t], new = True, NO_DOSE
+                else:
+                    new = 0
+            else:
+                new, said = c, "stay"
+            new = min(new, top) if new != NO_DOSE else new
+            if new != nxt[t] or stop[t]:
+                changed[t] = True
+                nxt[t] = new
+                text[t] = POOLED.format(b + 1, c + 1, said)
+        if not changed.any():
+            return d
+        reason = np.where(changed, text.astype(str), d.reason)
+        out = make_decision(np.where(stop, NO_DOSE, np.maximum(nxt, 0)), d.stop, d.recommended,
+                            d.admissible, reason, d.stop_code, d.cohort_size)
+        return stop_trials(out, stop, STOP_POOLED, "too_toxic", withdraw=True)
+
+
+def backfill_of(design) -> Backfill | None:
+    """The :class:`Backfill` modifier in ``design``'s chain of modifiers, if any."""
+    while isinstance(design, Modifier):
+        if isinstance(design, Backfill):
+            return design
+        design = design.parent
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _unsafe_table(design: IntervalDesign) -> np.ndarray:
+    """``[n, y]``: the de-escalation or elimination rule is met (from the design's tables)."""
+    move, elim = design.tables()
+    table = (move == D) | elim
+    table[0] = False
+    table.setflags(write=False)
+    return table
