@@ -38,9 +38,7 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
     """Bytes a run of ``n_trials`` trials needs at its peak (an upper estimate): what is kept
     per trial (counts, the per-patient arrays and the patients table written at the end),
     one batch of potential outcomes and exposures, and the truth estimate."""
-    D, P = study.n_doses, patient_slots(int(study.design.max_patients), study.calendar_conduct)
-    if study.design.backfills:
-        P = backfill_slots(study.design, D)
+    D, P = study.n_doses, trial_slots(study)
     sc = study.scenario
     n_metrics = len(sc.metrics()) + 1 if isinstance(sc, Mechanistic) else 0
     width = sc.population.width(sc.n_z(), sc.n_eta()) if isinstance(sc, Mechanistic) else 2
@@ -49,6 +47,17 @@ def memory_estimate(study: Study, n_trials: int, batch_size: int = DEFAULT_BATCH
     batch = min(n_trials, batch_size) * P * per_patient
     truth = N_TRUTH_PATIENTS * per_patient if isinstance(sc, Mechanistic) else 0
     return float(n_trials) * per_trial + batch + truth
+
+
+def trial_slots(study: Study) -> int:
+    """Patient slots a trial may fill: ``max_patients``, more to replace dropouts (a design
+    with partial follow-up censors them instead), or more for backfilled patients."""
+    design = study.design
+    if design.backfills:
+        return backfill_slots(design, study.n_doses)
+    if design.follow_up:
+        return int(design.max_patients)
+    return patient_slots(int(design.max_patients), study.calendar_conduct)
 
 
 def check_memory(study: Study, n_trials: int, max_memory_gb: float,
@@ -134,11 +143,11 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
     T, D, P = len(trials), len(doses), int(design.max_patients)
     cohort = int(design.cohort_size)
     conduct = study.calendar_conduct
-    S = patient_slots(P, conduct)                 # P, or more to replace dropouts
+    S = trial_slots(study)
     po = study.scenario.draw(seed, scenario, trials, S, doses, study.dose_unit)
     tox_po = po.tox
     eff_po = po.eff if po.eff is not None else np.zeros_like(tox_po)
-    if drops(conduct):
+    if drops(conduct) and clock is None:
         leave = leave_times(conduct, seed, scenario, trials, S)
         onset = dlt_onsets(seed, scenario, trials, S, conduct.window_h)
         window = float(conduct.window_h)
@@ -174,8 +183,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
             if clock is None:
                 selected[done] = dec.recommended[ended]
             else:       # the analysis once every enrolled patient is followed up
-                full = BatchState(n[done], ntox[done], neff[done], current[done], lc_n[done],
-                                  lc_tox[done], neff_tox[done])
+                full = clock.final(done, n, tox_po, pat_dose, neff, neff_tox)
                 selected[done] = design.decide_batch(full).recommended
             reason[done] = dec.reason[ended]
             code = dec.stop_code[ended]
@@ -219,10 +227,15 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
         benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
     seen = (pat_dose >= 0) & ~dropped                # outcomes observed (evaluable patients)
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
+    patient_tox = tox_po[rows, cols, d] & seen
+    if clock is not None and clock.leave is not None:   # censored: DLTs after leaving unseen
+        patient_tox, dropped = clock.observed(pat_dose, tox_po)
+        cell = (np.arange(T)[:, None] * D + d)[patient_tox]
+        ntox = np.bincount(cell, minlength=T * D).reshape(T, D).astype(np.int64)
     return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
                        stop_code=stop_code.astype(str), n=n, tox=ntox,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
-                       patient_tox=tox_po[rows, cols, d] & seen,
+                       patient_tox=patient_tox,
                        patient_eff=eff_po[rows, cols, d] & seen,
                        patient_dropout=dropped, patient_backfill=np.zeros((T, S), bool),
                        benchmark=benchmark)

@@ -241,10 +241,10 @@ class Study:
         if self.design.follow_up and self.conduct is None:
             raise ValueError(f"{type(self.design).__name__} decides with partial follow-up, on "
                              "a calendar: the study needs a conduct (sites, window_h)")
-        if self.design.follow_up and drops(self.conduct):
-            raise ValueError(f"{type(self.design).__name__} decides with partial follow-up: "
-                             "dropout (a patient censored when they leave) is not supported "
-                             "with it; set dropout_per_week to 0")
+        if self.design.follow_up and drops(self.conduct) \
+                and self.design.startup_plan([1]) is not None:
+            raise ValueError(f"{type(self.design).__name__}: dropout with a start-up stage is "
+                             "not supported; set dropout_per_week to 0 or leave out startup")
         if self.design.backfills and self.conduct is None:
             raise ValueError("backfill enrols the patients who arrive during a cohort's window: "
                              "the study needs a conduct (sites, window_h)")

@@ -223,3 +223,67 @@ def test_decisions_use_only_what_is_known_at_their_time():
     dec = a.calendar.decision_h
     assert np.all(np.diff(dec, axis=1) >= 0)
     np.testing.assert_allclose(dec[:, -1] - dec[:, -2], study.conduct.window_h, atol=0.01)
+
+
+# -- dropout: censored follow-up (Cheung & Chappell 2000 treat withdrawals as censored) ----------
+def _dropout_study(rate_per_week: float, tox=None):
+    run = REF["runs"]["empiric_rate4_A"]
+    study = titesim_study(run)
+    conduct = dataclasses.replace(study.conduct, dropout_per_week=rate_per_week)
+    if tox is not None:
+        study = dataclasses.replace(study, scenario=dataclasses.replace(study.scenario,
+                                                                        tox=tuple(tox)))
+    return dataclasses.replace(study, conduct=conduct)
+
+
+def test_dropouts_are_censored_not_replaced():
+    """With no DLTs possible, a patient leaves within the window with probability
+    1 - exp(-r w) (exponential leaving times): the share flagged as dropouts matches it within
+    Monte Carlo error; nobody is replaced (every trial treats max_patients) and the final
+    analysis weighs each leaver by the follow-up reached, min(leave, w) / w."""
+    from trialsim.conduct.followup import follow_up_clock
+    from trialsim.simulate import run_batch
+
+    r = 1.0
+    study = _dropout_study(r, tox=[0.0] * len(SKELETON))
+    sims = ts.simulate(study, 400, seed=3)
+    a = sims.arrays
+    P = study.design.max_patients
+    assert a.patient_dose.shape[1] == P and (a.n.sum(axis=1) == P).all()
+    q = -np.expm1(-r * study.conduct.window_h / HOURS_PER_WEEK)
+    share = a.patient_dropout.mean()
+    assert abs(share - q) <= Z * np.sqrt(q * (1 - q) / a.patient_dropout.size)
+    trials = np.arange(20)
+    clock = follow_up_clock(study, trials, 3, 0)
+    arr = run_batch(study, trials, 3, 0, clock)
+    tox_po = np.zeros((20, P, len(SKELETON)), bool)
+    final = clock.final(np.arange(20), arr.n, tox_po, arr.patient_dose, arr.eff,
+                        np.zeros_like(arr.n))
+    w = study.conduct.window_h
+    np.testing.assert_allclose(final.followup.elapsed, np.minimum(clock.leave, w) / w)
+
+
+def test_a_dlt_after_leaving_is_never_seen():
+    """Every patient has a DLT at the lowest dose: those who left before their DLT's onset are
+    counted without it (and flagged as dropouts); the others' DLTs are all seen."""
+    study = _dropout_study(2.0, tox=[1.0] * len(SKELETON))
+    sims = ts.simulate(study, 200, seed=4)
+    a = sims.arrays
+    from trialsim.conduct.dropout import leave_times
+    from trialsim.conduct.followup import dlt_onsets
+
+    P = a.patient_dose.shape[1]
+    leave = leave_times(study.conduct, 4, 0, a.trials, P)
+    onset = dlt_onsets(4, 0, a.trials, P, study.conduct.window_h)
+    given = a.patient_dose >= 0
+    np.testing.assert_array_equal(a.patient_tox, given & (onset <= leave))
+    np.testing.assert_array_equal(a.patient_dropout, given & (leave < onset))
+    assert a.tox.sum() == a.patient_tox.sum()
+
+
+def test_a_negligible_dropout_changes_nothing():
+    plain = ts.simulate(_dropout_study(0.0), 200, seed=6).arrays
+    rare = ts.simulate(_dropout_study(1e-12), 200, seed=6).arrays
+    np.testing.assert_array_equal(plain.selected, rare.selected)
+    np.testing.assert_array_equal(plain.patient_dose, rare.patient_dose)
+    assert not rare.patient_dropout.any()

@@ -73,7 +73,8 @@ def calendar_of(arrays, i: int, conduct: Conduct, seed: int, scenario: int,
     rng = stream(seed, scenario, int(arrays.trials[i]), "accrual")
     return trial_calendar(cohorts_of(arrays.patient_dose[i], arrays.patient_cohort[i]),
                           conduct, rng, log, follow_up,
-                          leaving_of(arrays, i, conduct, seed, scenario), hold)
+                          None if follow_up else leaving_of(arrays, i, conduct, seed, scenario),
+                          hold)
 
 
 def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArrays:

@@ -16,6 +16,11 @@ fixed in advance and the stage lasts until the first DLT is known, so these wait
 out in advance (:func:`startup_holds`), from the trial's potential DLTs at its start-up doses
 (the same draws as the simulator's) and their onsets.
 
+With dropout (``conduct.dropout_per_week``) a patient who leaves is followed up only until
+then: their weight stays at the follow-up reached, a DLT after it is never seen, and nobody
+replaces them (the weighted likelihood uses the censored follow-up, as Cheung & Chappell 2000
+treat withdrawals); the final selection uses the same censored data.
+
 A patient's DLT, if any, occurs at ``onset * window_h`` after the dose, ``onset`` uniform on
 (0, 1) from the trial's own ``onset`` stream (dfcrm's ``surv = "uniform"``); with assessment
 visits (``conduct.visits_h``) it becomes known at the first visit at or after it, and the
@@ -29,7 +34,7 @@ import numpy as np
 
 from trialsim.conduct.arrays import CalendarArrays, calendar_of, summarise
 from trialsim.conduct.calendar import StartupHold, TrialCalendar, trial_calendar
-from trialsim.conduct.dropout import patient_slots
+from trialsim.conduct.dropout import drops, leave_times, patient_slots
 from trialsim.designs.base import NO_DOSE, BatchState, FollowUp
 from trialsim.rng import stream, stream_uniforms
 
@@ -40,8 +45,11 @@ class FollowUpClock:
     ``formed`` ``(T, C)`` hours each cohort is formed (its decision), ``dosed`` ``(T, P)`` hours
     each patient is dosed, ``onset`` ``(T, P)`` hours from dose to the DLT (if one occurs),
     ``window_h`` the observation window, the calendars laid out, ``visits`` the DLT
-    assessments after the dose (h; ``None``: continuous observation), and ``holds`` each
-    trial's start-up stage (``None``: the design has none)."""
+    assessments after the dose (h; ``None``: continuous observation), ``holds`` each
+    trial's start-up stage (``None``: the design has none), and ``leave`` ``(T, P)`` hours from
+    dose to leaving the trial (dropout; ``None``: nobody leaves): a patient who leaves is
+    followed up to then (censored, their TITE weight frozen; a DLT after it is never seen) and
+    is not replaced."""
 
     sizes: np.ndarray
     formed: np.ndarray
@@ -51,6 +59,7 @@ class FollowUpClock:
     cals: list
     visits: np.ndarray | None = None
     holds: list[StartupHold] | None = None
+    leave: np.ndarray | None = None
 
     def state(self, act: np.ndarray, step: int, n: np.ndarray, tox_po: np.ndarray,
               pat_dose: np.ndarray, eff: np.ndarray, eff_tox: np.ndarray) -> BatchState:
@@ -66,11 +75,14 @@ class FollowUpClock:
         rows = act[:, None]
         y = tox_po[rows, np.arange(K)[None, :], np.maximum(dose, 0)] & given
         last = step >= len(self.sizes)
-        if last:
+        complete = last and self.leave is None
+        if complete:
             seen, elapsed = y, given.astype(float)
-        else:
-            t = self.formed[act, step][:, None]
-            since = t - self.dosed[act, :K]
+        else:       # observed up to now (after the last cohort: forever) or until leaving
+            since = (np.full((act.size, K), np.inf) if last
+                     else self.formed[act, step][:, None] - self.dosed[act, :K])
+            if self.leave is not None:
+                since = np.minimum(since, self.leave[act, :K])
             onset = self.onset[act, :K]
             known = known_after(onset, self.visits)
             if self.visits is None:                # observed continuously
@@ -87,12 +99,37 @@ class FollowUpClock:
             elapsed = elapsed * given
         cell = (np.arange(act.size)[:, None] * D + np.maximum(dose, 0))[seen]
         ntox = np.bincount(cell, minlength=act.size * D).reshape(act.size, D).astype(np.int64)
-        first = K - int(self.sizes[step - 1]) if step else 0
-        current = dose[:, K - 1] if K else np.full(act.size, NO_DOSE, np.int64)
-        lc_n = given[:, first:].sum(axis=1).astype(np.int64)
-        lc_tox = seen[:, first:].sum(axis=1).astype(np.int64)
+        # the last cohort given (trials that stopped early have fewer than K patients)
+        ends = np.cumsum(self.sizes)
+        n_given = given.sum(axis=1)
+        c = np.searchsorted(ends, n_given, "left")
+        first = np.where(c > 0, ends[np.maximum(c - 1, 0)], 0)
+        in_last = given & (np.arange(K)[None, :] >= first[:, None])
+        current = np.where(n_given > 0, dose[np.arange(act.size), np.maximum(n_given - 1, 0)]
+                           if K else NO_DOSE, NO_DOSE).astype(np.int64)
+        lc_n = in_last.sum(axis=1).astype(np.int64)
+        lc_tox = (seen & in_last).sum(axis=1).astype(np.int64)
         return BatchState(n[act], ntox, eff[act], current, lc_n, lc_tox, eff_tox[act],
-                          None if last else FollowUp(dose, seen, elapsed))
+                          None if complete else FollowUp(dose, seen, elapsed))
+
+    def final(self, act: np.ndarray, n, tox_po, pat_dose, eff, eff_tox) -> BatchState:
+        """What the trials ``act`` know once every patient is followed up: every outcome, or,
+        with dropout, each patient's observed until they left (censored)."""
+        return self.state(act, len(self.sizes), n, tox_po, pat_dose, eff, eff_tox)
+
+    def observed(self, pat_dose: np.ndarray, tox_po: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(tox, left)`` per patient ``(T, P)``: DLTs observed in the end (all of them
+        without dropout; with dropout those known before the patient left) and patients who
+        left before the window's end with no DLT known by then."""
+        given = pat_dose >= 0
+        P = pat_dose.shape[1]
+        y = tox_po[np.arange(given.shape[0])[:, None], np.arange(P)[None, :],
+                   np.maximum(pat_dose, 0)] & given
+        if self.leave is None:
+            return y, np.zeros(given.shape, bool)
+        leave = self.leave[:, :P]
+        seen = y & (known_after(self.onset[:, :P], self.visits) <= leave)
+        return seen, given & (leave < self.window_h) & ~seen
 
     def calendars(self, arrays, study, seed: int, scenario: int) -> CalendarArrays:
         """Per-trial calendar arrays of the finished trials ``arrays``: the calendars laid out
@@ -169,5 +206,6 @@ def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> Foll
     dosed = np.array([cal.dosed for cal in cals], float).reshape(len(trials), P)
     formed = np.array([cal.formed for cal in cals], float).reshape(len(trials), sizes.size)
     visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
+    leave = leave_times(conduct, seed, scenario, trials, P) if drops(conduct) else None
     return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits,
-                         holds)
+                         holds, leave)

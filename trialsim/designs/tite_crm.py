@@ -36,7 +36,9 @@ class TITECRM(CRM):
     dfcrm's ``surv = "uniform"``), which a study with this design must have.  Add
     ``dont_skip_doses`` with ``relative_to: current`` for dfcrm's ``restrict = TRUE`` (never
     more than one level above the current dose).  Without partial follow-up (a state with every
-    outcome known) it decides as the CRM.
+    outcome known) it decides as the CRM.  With dropout (``conduct.dropout_per_week``) a
+    patient who leaves is censored: followed up until they leave, not replaced (see
+    :mod:`trialsim.conduct.followup`).
 
     Two-stage TITE-CRM (dfcrm's vector ``x0``): ``startup`` gives the patients to treat at each
     dose from ``start_dose`` up (then the highest dose) while no DLT is known, as the CRM's.
