@@ -73,9 +73,6 @@ def test_without_conduct_nothing_changes_and_scenarios_share_calendars():
     ({"sites": [{"rate_per_week": 2.0}], "window_h": 24}, None, ("conduct", "window_h")),
     ({"sites": [{"rate_per_week": 2.0}], "dropout_per_week": 0.1}, None,
      ("conduct", "dropout_per_week")),
-    ({"sites": [{"rate_per_week": 2.0}]},
-     {"type": "spcd", "allocation": [3, 1, 1, 1, 1], "n_total": 40, "period2_h": 24,
-      "period2_allocation": [1, 1, 1, 1, 1]}, ("conduct",)),
 ])
 def test_refused(conduct, design, path):
     doc = _doc(conduct)
@@ -128,3 +125,39 @@ def test_adaptive_calendar_or_accrual_rate_not_both():
         ts.from_dict(doc)
     errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
     assert any(tuple(x.path) == ("design", "accrual_per_week") for x in errs)
+
+
+def test_spcd_second_period_on_the_calendar():
+    """SPCD: the re-randomised placebo non-responders are dosed again ``period2_h`` after their
+    first dose and followed to the last visit after it.  Without chairs (sessions of 0 h) and
+    opening hours, the trial ends at max over patients of (dose + period2_h if re-randomised) +
+    the last visit (recomputed here from the enrolment times); the calendar's arrivals do not
+    change (enrolment and screening as the parallel design's on the same streams).  With one
+    chair and 2-h sessions, the chair time counts both periods' sessions."""
+    from trialsim.conduct.arrays import enrolment_times
+    from trialsim.phase2 import simulate_phase2
+
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "spcd", "allocation": [3, 1, 1, 1, 1], "n_total": 40,
+                     "period2_h": 24, "period2_allocation": [1, 1, 1, 1, 1]}
+    doc["conduct"] = {"sites": [{"rate_per_week": 3.0}]}
+    s = ts.from_dict(doc)
+    sims = simulate_phase2(s, 40, seed=8)
+    a = sims.arrays
+    assert (a.arm2 >= 0).any()
+    dosed = enrolment_times(40, np.arange(40), s.calendar_conduct, 8, 0)
+    last_visit = max(s.visits_h)
+    ends = dosed + np.where(a.arm2 >= 0, 24.0, 0.0) + last_visit
+    np.testing.assert_allclose(sims.calendar.duration_h, ends.max(axis=1) - dosed[:, :1].ravel(),
+                               rtol=1e-9)
+    parallel = copy.deepcopy(doc)
+    parallel["design"] = {"type": "parallel", "allocation": [3, 1, 1, 1, 1], "n_total": 40}
+    p = simulate_phase2(ts.from_dict(parallel), 40, seed=8)
+    np.testing.assert_array_equal(p.calendar.screened, sims.calendar.screened)
+    np.testing.assert_array_equal(p.calendar.accrual_h, sims.calendar.accrual_h)
+    chairs = copy.deepcopy(doc)
+    chairs["conduct"] = {"sites": [{"rate_per_week": 3.0, "chairs": 1}], "session_h": 2.0}
+    c = simulate_phase2(ts.from_dict(chairs), 40, seed=8)
+    span = c.calendar.duration_h
+    busy = 2.0 * (40 + (c.arrays.arm2 >= 0).sum(axis=1))
+    np.testing.assert_allclose(c.calendar.chair_use, busy / span, rtol=1e-9)

@@ -85,14 +85,19 @@ def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArr
 
 
 def enrolment_calendars(arm: np.ndarray, trials: np.ndarray, conduct: Conduct, seed: int,
-                        scenario: int) -> CalendarArrays:
+                        scenario: int, again_h: np.ndarray | None = None) -> CalendarArrays:
     """Phase II calendars: each trial's patients (``arm`` ``(T, N)``, ``-1``: not enrolled)
     dosed one after another as they arrive and pass screening (a "cohort" of one with no
     window before the next), each followed to ``conduct.read_out``; the ``accrual`` stream of
-    each trial."""
-    cals = [trial_calendar([(int(a), 1) for a in row if a >= 0], conduct,
-                           stream(seed, scenario, int(k), "accrual"))
-            for row, k in zip(arm, trials)]
+    each trial.  ``again_h`` ``(T, N)``: hours after their dose at which patients are dosed
+    again (a second period; NaN: not again), then followed to ``read_out`` after it."""
+    cals = []
+    for i, (row, k) in enumerate(zip(arm, trials)):
+        on = row >= 0
+        again = (None if again_h is None else
+                 [None if np.isnan(h) else float(h) for h in again_h[i][on]])
+        cals.append(trial_calendar([(int(a), 1) for a in row[on]], conduct,
+                                   stream(seed, scenario, int(k), "accrual"), again=again))
     return summarise(cals, conduct, arm.shape[1])
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from trialsim.conduct.arrays import CalendarArrays, summarise
+from trialsim.conduct.arrays import summarise
 from trialsim.conduct.calendar import TrialCalendar
 from trialsim.conduct.followup import dlt_onsets
 from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct

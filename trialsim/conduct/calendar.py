@@ -21,7 +21,8 @@ class TrialCalendar:
     formation, and for the last cohort its window's end); ``end`` the last patient's
     primary visit; counts of arrivals ``screened``, ``screen_failed``, ``turned_away`` and
     ``waiting`` at the end; ``chair_busy_h`` summed over chairs; ``events`` the log
-    ``(time_h, event, patient, site, dose)`` when asked for."""
+    ``(time_h, event, patient, site, dose)`` when asked for; ``redosed`` the second-period
+    doses' times."""
 
     dosed: list = field(default_factory=list)
     arrived: list = field(default_factory=list)
@@ -35,6 +36,7 @@ class TrialCalendar:
     waiting: int = 0
     chair_busy_h: float = 0.0
     events: list | None = None
+    redosed: list = field(default_factory=list)
 
     @property
     def duration_h(self) -> float:
@@ -65,7 +67,8 @@ class StartupHold:
 def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,
                    log: bool = False, follow_up: bool = False,
                    leaving: list[list[float | None]] | None = None,
-                   hold: StartupHold | None = None) -> TrialCalendar:
+                   hold: StartupHold | None = None,
+                   again: list[float | None] | None = None) -> TrialCalendar:
     """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar.
 
     A cohort is formed once enough eligible patients wait and the previous cohort is dosed;
@@ -81,7 +84,11 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     for the window of the last evaluable patient.
 
     ``hold`` (with ``follow_up``): a start-up stage, whose escalations wait (patients arriving
-    meanwhile wait in the queue up to ``max_wait_days``)."""
+    meanwhile wait in the queue up to ``max_wait_days``).
+
+    ``again`` (a second period, cohorts of one): per cohort, the hours after its patient's dose
+    at which they are dosed again (a chair session at the first opening from then; ``None``:
+    not again); such a patient's participation ends ``read_out`` after the second dose."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
     queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
@@ -89,6 +96,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     chairs = [simpy.Resource(env, capacity=s.chairs) for s in conduct.sites]
     max_wait = conduct.max_wait_days * 24.0
     done = env.event()
+    over = env.event()
     counter = [0]
 
     def note(event, pid=-1, site=-1, dose=-1):
@@ -118,7 +126,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.turned_away += 1
             note("turned_away", pid, j)
 
-    def dose_one(t_arr, pid, j, dose, started):
+    def dose_one(t_arr, pid, j, dose, started, after=None):
         with chairs[j].request() as req:
             yield req
             start = conduct.next_open(env.now)
@@ -130,7 +138,24 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.chair_busy_h += conduct.session_h
             note("dose", pid, j, dose)
             started.succeed()
+            if after is not None:
+                second.append(env.process(dose_again(env.now + after, pid, j)))
             if conduct.session_h:     # the chair stays taken for the session
+                yield env.timeout(conduct.session_h)
+
+    second: list = []                             # second-period doses (processes)
+
+    def dose_again(at, pid, j):
+        yield env.timeout(at - env.now)
+        with chairs[j].request() as req:
+            yield req
+            start = conduct.next_open(env.now)
+            if start > env.now:
+                yield env.timeout(start - env.now)
+            cal.redosed.append(env.now)
+            cal.chair_busy_h += conduct.session_h
+            note("dose_period2", pid, j)
+            if conduct.session_h:
                 yield env.timeout(conduct.session_h)
 
     evaluable: list[float] = []                   # dose times of evaluable patients
@@ -176,8 +201,9 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.formed.append(env.now)
             group, queue[:first] = queue[:first], []
             started = [env.event() for _ in group]
+            after = None if again is None else again[k]
             for (t, pid, j), ev in zip(group, started):
-                env.process(dose_one(t, pid, j, dose, ev))
+                env.process(dose_one(t, pid, j, dose, ev, after))
             yield simpy.AllOf(env, started)
             if follow_up and k < len(cohorts) - 1:
                 continue
@@ -194,13 +220,17 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
                 yield env.timeout(wait)
             cal.decisions.append(env.now)
             note("decision")
-        cal.end = max(evaluable) + conduct.read_out if evaluable else 0.0
         expire()
         cal.waiting = len(queue)
-        done.succeed()
+        done.succeed()                            # accrual closes
+        if second:
+            yield simpy.AllOf(env, second)
+        last = max(evaluable + cal.redosed) if evaluable else None
+        cal.end = last + conduct.read_out if last is not None else 0.0
+        over.succeed()
 
     for j, s in enumerate(conduct.sites):
         env.process(arrivals(j, s))
     env.process(trial())
-    env.run(until=done)
+    env.run(until=over)
     return cal

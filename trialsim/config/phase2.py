@@ -16,8 +16,6 @@ from trialsim.config.build import (build, construct, describe_value, expect_mapp
                                    finite_number, path_key)
 from trialsim.config.collect import Collector
 from trialsim.config.conduct import conduct_section
-from trialsim.designs.adaptive import Adaptive
-from trialsim.designs.phase2 import Parallel
 from trialsim.errors import ConfigError
 from trialsim.phase2.study import (ActiveControl, Analysis, Decision, Dropout, Endpoint,
                                    Phase2Study)
@@ -110,9 +108,6 @@ def _conduct(doc, design):
             raise ConfigError("applies to escalation trials: a phase II patient is enrolled "
                               "as they arrive and followed to the last of visits_h (dropout: "
                               "the dropout section)", ("conduct", k))
-    if not isinstance(design, (Parallel, Adaptive)):
-        raise ConfigError(f"conduct: (calendar time) is supported for the parallel and "
-                          f"adaptive designs, not {type(design).__name__}", ("conduct",))
     if getattr(design, "accrual_per_week", None) is not None:
         raise ConfigError("give either conduct: (sites) or accrual_per_week, not both: the "
                           "calendar decides who enrols during each interim",

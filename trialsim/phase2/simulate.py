@@ -222,6 +222,12 @@ def _calendar(study: Phase2Study, arrays: Phase2Arrays, seed: int, scenario: int
     if (like is not None and like.calendar is not None
             and like.study.calendar_conduct == conduct
             and np.array_equal(like.arrays.trials, arrays.trials)
-            and np.array_equal(like.arrays.arm, arrays.arm)):
+            and np.array_equal(like.arrays.arm, arrays.arm)
+            and np.array_equal(like.arrays.arm2, arrays.arm2)
+            and getattr(like.study.design, "period2_h", None)
+            == getattr(study.design, "period2_h", None)):
         return like.calendar
-    return enrolment_calendars(arrays.arm, arrays.trials, conduct, seed, scenario)
+    again = None
+    if isinstance(study.design, SPCD):    # re-randomised patients are dosed again
+        again = np.where(arrays.arm2 >= 0, study.design.period2_h, np.nan)
+    return enrolment_calendars(arrays.arm, arrays.trials, conduct, seed, scenario, again)

@@ -15,8 +15,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from trialsim.conduct import Conduct
-from trialsim.designs.adaptive import Adaptive
-from trialsim.designs.phase2 import Parallel, Phase2Design
+from trialsim.designs.phase2 import Phase2Design
 from trialsim.pk import PKSpec
 from trialsim.population import Population
 from trialsim.response.safety import SafetyMeasure
@@ -197,10 +196,6 @@ class Phase2Study:
     conduct: Conduct | None = None   # calendar time: accrual, screening, chairs, duration
 
     def __post_init__(self) -> None:
-        if self.conduct is not None and not isinstance(self.design, (Parallel, Adaptive)):
-            raise ValueError(f"conduct: (calendar time) is supported for the parallel and "
-                             f"adaptive designs, not {type(self.design).__name__} (its second "
-                             f"period would need its own calendar)")
         if self.conduct is not None and getattr(self.design, "accrual_per_week", None):
             raise ValueError("give either conduct: (sites) or the design's accrual_per_week, "
                              "not both")
