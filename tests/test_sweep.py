@@ -215,13 +215,13 @@ def test_flagship_sweep_on_a_dask_cluster_equals_serial(tmp_path, capsys):
     on a Dask LocalCluster of 2 worker processes and serially: identical tables."""
     src = Path(__file__).resolve().parents[1] / "configs" / "sweeps" / "ketamine_flagship.yaml"
     doc = yaml.safe_load(src.read_text())
-    doc.update(n_trials=60, chunk=30, study=str(src.parent.parent / "ketamine_iv_trd.yaml"))
+    doc.update(n_trials=30, chunk=15, study=str(src.parent.parent / "ketamine_iv_trd.yaml"))
     path = tmp_path / "flagship.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     assert main(["sweep", str(path), "--out", str(tmp_path / "d"), "--backend", "dask",
                  "--workers", "2"]) == 0
     assert main(["sweep", str(path), "--out", str(tmp_path / "s"), "--backend", "serial"]) == 0
-    assert "18 cells x 60 trials" in capsys.readouterr().out
+    assert "18 cells x 30 trials" in capsys.readouterr().out
     for name in ("summary.csv", "metrics.csv"):
         assert (tmp_path / "d" / name).read_bytes() == (tmp_path / "s" / name).read_bytes()
     m = pd.read_csv(tmp_path / "s" / "metrics.csv")

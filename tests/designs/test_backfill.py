@@ -130,10 +130,10 @@ def test_backfilled_patients_are_below_the_cohort_dose_and_within_the_cap(run):
 
 
 def test_runs_do_not_depend_on_batching(run):
-    again = ts.simulate(run.study, 300, seed=11, batch_size=7)
+    again = ts.simulate(run.study, 60, seed=11, batch_size=7)
     for f in ("selected", "n", "tox", "patient_dose", "patient_backfill", "patient_cohort"):
-        np.testing.assert_array_equal(getattr(again.arrays, f), getattr(run.arrays, f), f)
-    np.testing.assert_array_equal(again.calendar.duration_h, run.calendar.duration_h)
+        np.testing.assert_array_equal(getattr(again.arrays, f), getattr(run.arrays, f)[:60], f)
+    np.testing.assert_array_equal(again.calendar.duration_h, run.calendar.duration_h[:60])
 
 
 def test_no_backfill_without_responses_or_room():
