@@ -1,9 +1,11 @@
 """BLRM/EWOC: the posterior interval probabilities against a slow SciPy twin (nested adaptive
-quadrature, tests/reference/blrm.py) and an exact one-dimensional integral under the prior, the
-EWOC decisions derived from those probabilities, and validation."""
+quadrature, tests/reference/blrm.py; its values stored by tests/fixtures/make_blrm_twin_fixture.py
+in blrm_twin_reference.json) and an exact one-dimensional integral under the prior, the EWOC
+decisions derived from those probabilities, and validation."""
 from __future__ import annotations
 
-import warnings
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,35 +14,43 @@ from scipy.special import logit
 
 import trialsim as ts
 from trialsim.errors import ConfigError
-from tests.reference import blrm as twin
 from trialsim.analysis.blrm import BLRMPrior, prob_at_or_above
 from trialsim.designs import BLRM, DontSkipDoses
 from trialsim.outcomes import TrialHistory
 
+TWIN = json.loads((Path(__file__).resolve().parents[1] / "fixtures"
+                   / "blrm_twin_reference.json").read_text())
 DOSES = [1.0, 2.0, 4.0, 8.0, 16.0]
 PRIOR = BLRMPrior(mean=(float(logit(0.245)), 0.0), sd=(2.0, 1.0), corr=0.0)
-STATES = [([3, 3, 3, 9, 6], [0, 0, 0, 2, 4]),        # skewed: the heaviest tails seen
-          ([3, 0, 0, 0, 0], [3, 0, 0, 0, 0]), ([30, 0, 0, 0, 0], [1, 0, 0, 0, 0])]
+STATES = ["skewed",        # the heaviest tails seen
+          "three_dlts", "thirty_one_dlt"]
 
 
-def _twin(n, y, prior=PRIOR, cuts=(0.16, 0.33), ref=4.0):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return np.array([twin.prob_at_or_above(n, y, DOSES, ref, prior.mean, prior.sd,
-                                               prior.corr, c) for c in cuts]).T
+def _twin(case) -> np.ndarray:
+    """The twin's ``P(p_d >= cut)``, (doses, cuts)."""
+    return np.array(case["prob_at_or_above"]).T
 
 
-@pytest.mark.parametrize("n, y", STATES)
-def test_posterior_interval_probabilities_match_the_scipy_twin(n, y):
-    got = prob_at_or_above(np.array([n]), np.array([y]), DOSES, 4.0, PRIOR, [0.16, 0.33])[0]
-    np.testing.assert_allclose(got, _twin(n, y), atol=1e-4)
+def test_the_fixture_is_for_these_settings():
+    assert TWIN["doses"] == DOSES and TWIN["ref_dose"] == 4.0
+    assert TWIN["prior"]["mean"] == list(PRIOR.mean) and TWIN["prior"]["sd"] == list(PRIOR.sd)
+
+
+@pytest.mark.parametrize("name", STATES)
+def test_posterior_interval_probabilities_match_the_scipy_twin(name):
+    case = TWIN["cases"][name]
+    got = prob_at_or_above(np.array([case["n"]]), np.array([case["y"]]), DOSES, 4.0, PRIOR,
+                           case["cuts"])[0]
+    np.testing.assert_allclose(got, _twin(case), atol=1e-4)
 
 
 def test_correlated_prior_matches_the_twin():
-    prior = BLRMPrior(mean=(-1.0, 0.2), sd=(1.5, 0.8), corr=-0.4)
-    n, y = [3, 6, 3, 0, 0], [0, 1, 2, 0, 0]
-    got = prob_at_or_above(np.array([n]), np.array([y]), DOSES, 4.0, prior, [0.2, 0.4])[0]
-    np.testing.assert_allclose(got, _twin(n, y, prior, (0.2, 0.4)), atol=1e-4)
+    case = TWIN["correlated"]
+    p = case["prior"]
+    prior = BLRMPrior(mean=tuple(p["mean"]), sd=tuple(p["sd"]), corr=p["corr"])
+    got = prob_at_or_above(np.array([case["n"]]), np.array([case["y"]]), DOSES, 4.0, prior,
+                           case["cuts"])[0]
+    np.testing.assert_allclose(got, _twin(case), atol=1e-4)
 
 
 def test_prior_probabilities_equal_the_exact_integral():
@@ -69,7 +79,9 @@ def test_ewoc_decisions_follow_the_twin_probabilities(history):
     design = BLRM(doses=tuple(DOSES), max_patients=30)
     h = TrialHistory.parse(history, 5)
     n, y, _ = h.counts()
-    ge = _twin(list(n), list(y))
+    case = TWIN["cases"]["ewoc_" + history.replace(" ", "_")]
+    assert case["n"] == list(n) and case["y"] == list(y)
+    ge = _twin(case)
     ok = ge[:, 1] < 0.25
     target = np.where(ok, ge[:, 0] - ge[:, 1], -1)
     d = design.decide(h)
@@ -90,9 +102,9 @@ def test_runs_from_a_study_file_with_the_study_doses():
                                      "modifiers": [{"type": "dont_skip_doses"}]}})
     assert isinstance(study.design, DontSkipDoses)
     assert study.design.doses == tuple(DOSES) and study.design.d_ref == 4.0
-    sims = ts.simulate(study, n_trials=300, seed=5)
+    sims = ts.simulate(study, n_trials=100, seed=5)
     assert sims.arrays.n.sum(axis=1).max() <= 24
-    assert np.array_equal(sims.arrays.selected, ts.simulate(study, n_trials=300, seed=5)
+    assert np.array_equal(sims.arrays.selected, ts.simulate(study, n_trials=100, seed=5)
                           .arrays.selected)
 
 
