@@ -54,7 +54,7 @@ def trial_slots(study: Study) -> int:
     with partial follow-up censors them instead), or more for backfilled patients."""
     design = study.design
     if design.backfills:
-        return backfill_slots(design, study.n_doses)
+        return backfill_slots(design, study.n_doses, study.calendar_conduct)
     if design.follow_up:
         return int(design.max_patients)
     return patient_slots(int(design.max_patients), study.calendar_conduct)

@@ -248,8 +248,6 @@ class Study:
         if self.design.backfills and self.conduct is None:
             raise ValueError("backfill enrols the patients who arrive during a cohort's window: "
                              "the study needs a conduct (sites, window_h)")
-        if self.design.backfills and drops(self.conduct):
-            raise ValueError("backfill with dropout is not supported; set dropout_per_week to 0")
         if self.design.follow_up and self.design.needs_efficacy:
             raise ValueError(f"{type(self.design).__name__}: deciding with partial follow-up "
                              "on efficacy is not supported (efficacy has no onset times)")

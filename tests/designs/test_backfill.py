@@ -180,3 +180,36 @@ def test_operating_characteristics_match_bfboin(name, n_trials):
     size = ref["mean_sample_size_escalation"] + ref["mean_backfill_enrolled_total"]
     se = np.sqrt(total.var(ddof=1) / n_trials + ref["sd_sample_size"] ** 2 / R)
     assert abs(total.mean() - size) <= 4.5 * se
+
+
+# -- dropout -------------------------------------------------------------------------------
+def test_dropouts_are_never_evaluated_and_escalation_places_are_refilled():
+    """No DLTs possible: a patient leaves within the window with probability 1 - exp(-r w)
+    (escalation and backfilled alike); those who leave are flagged, never counted, and every
+    trial still has max_patients evaluable escalation patients (each leaver in a cohort
+    replaced by the next arrival)."""
+    r = 0.05
+    s = study((0.0,) * 5, max_per_dose=13)
+    s = ts.from_dict({**s.config, "conduct": {**s.config["conduct"], "dropout_per_week": r}})
+    a = ts.simulate(s, 150, seed=8).arrays
+    given = a.patient_dose >= 0
+    q = -np.expm1(-r * MONTH_H / 168.0)
+    share = a.patient_dropout[given].mean()
+    assert abs(share - q) <= 4.5 * np.sqrt(q * (1 - q) / given.sum())
+    assert (a.n.sum(axis=1) == (given & ~a.patient_dropout).sum(axis=1)).all()
+    escal = given & ~a.patient_backfill & ~a.patient_dropout
+    assert (escal.sum(axis=1) == 36).all()
+    assert (a.patient_backfill & a.patient_dropout).any()
+    assert not (a.patient_tox & a.patient_dropout).any()
+
+
+def test_a_negligible_dropout_changes_nothing_with_backfill(run):
+    s = ts.from_dict({**run.study.config,
+                      "conduct": {**run.study.config["conduct"], "dropout_per_week": 1e-12}})
+    rare = ts.simulate(s, 60, seed=11).arrays
+    for f in ("selected", "n", "tox", "patient_backfill"):
+        got = getattr(rare, f)
+        want = getattr(run.arrays, f)[:60]
+        np.testing.assert_array_equal(got[:, :want.shape[1]] if got.ndim == 2 and f != "n"
+                                      and f != "tox" else got, want, f)
+    assert not rare.patient_dropout.any()

@@ -19,6 +19,11 @@ they are evaluated, and all of them at the decision); a response is known at the
 (``read_out_h``).
 When escalation ends, backfilling ends; the selection is the design's on every patient once
 followed up, and the trial's end is the last patient's primary visit.
+
+With dropout (``conduct.dropout_per_week``, the ``dropout`` stream) a patient who leaves before
+the window's end without a DLT seen is never evaluated; one in an escalation cohort is replaced
+when they leave by the next patient available (before any backfilling), and the decision waits
+for the window of the cohort's last evaluable patient; a backfilled one is not replaced.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ import simpy
 
 from trialsim.conduct.arrays import summarise
 from trialsim.conduct.calendar import TrialCalendar
+from trialsim.conduct.dropout import drops, leave_times, patient_slots
 from trialsim.conduct.followup import dlt_onsets
 from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
 from trialsim.designs.backfill import Backfill, backfill_of
@@ -39,10 +45,11 @@ from trialsim.rng import stream
 _EPS_H = 1e-6
 
 
-def slots(design, n_doses: int) -> int:
-    """Patient slots a trial may fill: ``max_patients`` escalation patients and up to
-    ``max_per_dose`` per dose by backfilling."""
-    return int(design.max_patients) + n_doses * int(_rule(design).max_per_dose)
+def slots(design, n_doses: int, conduct: Conduct | None = None) -> int:
+    """Patient slots a trial may fill: ``max_patients`` escalation patients (more to replace
+    dropouts) and up to ``max_per_dose`` per dose by backfilling."""
+    return (patient_slots(int(design.max_patients), conduct)
+            + n_doses * int(_rule(design).max_per_dose))
 
 
 def _rule(design) -> Backfill:
@@ -56,9 +63,11 @@ class _Trial:
     """One trial on its calendar, paused at each decision (:meth:`run_to_decision`)."""
 
     def __init__(self, conduct: Conduct, rng: np.random.Generator, rule: Backfill,
-                 tox: np.ndarray, eff: np.ndarray, onset: np.ndarray, log: bool = False):
+                 tox: np.ndarray, eff: np.ndarray, onset: np.ndarray,
+                 leave: np.ndarray | None = None, log: bool = False):
         self.c, self.rng, self.rule = conduct, rng, rule
         self.tox, self.eff, self.onset = tox, eff, onset        # (S, D), (S, D), (S,)
+        self.leave = leave                  # (S,) hours from dose to leaving, or None
         self.D = tox.shape[1]
         self.env = env = simpy.Environment()
         self.cal = TrialCalendar(events=[] if log else None)
@@ -70,7 +79,10 @@ class _Trial:
         self.time = np.zeros(S)
         self.backfill = np.zeros(S, bool)
         self.cohort = np.full(S, -1, np.int32)
+        self.gone = np.zeros(S, bool)       # left before the window's end, no DLT seen
+        self.pid = np.full(S, -1, np.int64)  # arrival ids (the event log's patient)
         self.m = 0                          # patients dosed
+        self.replacing = 0                  # escalation places waiting for a replacement
         self.k = 0                          # escalation cohorts formed
         self.current = NO_DOSE
         self.last_cohort: list[int] = []    # patients of the last escalation cohort
@@ -108,7 +120,7 @@ class _Trial:
                 continue
             self.queue.append((env.now, pid, j))
             self._note("arrive", pid, j)
-            if self.in_window:
+            if self.in_window and not self.replacing:     # a replacement comes first
                 self._try_backfill()
             if not self.wake.triggered:
                 self.wake.succeed()
@@ -126,7 +138,8 @@ class _Trial:
             self._expire()
             if self.queue:
                 return self.queue.pop(0)
-            self.wake = self.env.event()
+            if self.wake.triggered:     # one event wakes every waiter (cohort, replacements)
+                self.wake = self.env.event()
             yield self.wake
 
     def _dose_one(self, patient, dose: int, backfill: bool, started):
@@ -141,6 +154,10 @@ class _Trial:
             m = self.m
             self.dose[m], self.time[m], self.backfill[m] = dose, env.now, backfill
             self.cohort[m] = self.k - 1
+            self.pid[m] = pid
+            if self.leave is not None:
+                h = self.leave[m]
+                self.gone[m] = h < c.window_h and not (self.tox[m, dose] and self.onset[m] <= h)
             self.m = m + 1
             self.cal.dosed.append(env.now)
             self.cal.arrived.append(t_arr)
@@ -175,12 +192,14 @@ class _Trial:
         idx = np.arange(k)
         tox = self.tox[idx, dose]
         eff = self.eff[idx, dose]
+        stays = ~self.gone[:k]          # patients who left early are never evaluable
         if everything:
-            ev = np.ones(k, bool)
+            ev = stays
+            eff = eff & stays
         else:      # evaluated: at the DLT, else at the window's end (escalation or backfill)
             since = now - self.time[:k] + _EPS_H
-            ev = (tox & (self.onset[:k] <= since)) | (since >= self.c.window_h)
-            eff = eff & (since >= self.c.read_out)
+            ev = stays & ((tox & (self.onset[:k] <= since)) | (since >= self.c.window_h))
+            eff = eff & stays & (since >= self.c.read_out)
         tox = tox & ev
 
         def per_dose(mask):
@@ -195,7 +214,7 @@ class _Trial:
         last = np.asarray(self.last_cohort, np.int64)
         lc_n = last.size
         lc_tox = int(self.tox[last, self.dose[last]].sum())
-        escalated = int((~self.backfill[:self.m]).sum())
+        escalated = int((~self.backfill[:self.m] & ~self.gone[:self.m]).sum())
         return n, y, e, ey, self.current, lc_n, lc_tox, escalated
 
     # -- the escalation ----------------------------------------------------------------------
@@ -213,21 +232,29 @@ class _Trial:
             self.last_cohort = []
             started = []
             for _ in range(size):
+                if self.m + self.reserved >= self.capacity:
+                    raise RuntimeError(f"a trial needed more than its {self.capacity} patient "
+                                       f"slots (replacements for dropouts: a chance below 1e-9)")
                 patient = yield from self._next_patient()
                 ev = env.event()
                 self.reserved += 1
                 env.process(self._dose_one(patient, dose, False, ev))
                 started.append(ev)
                 yield ev
-            self.last_cohort = [ev.value for ev in started]
+            members = [ev.value for ev in started]
             self.in_window = True
-            wait = self.time[self.last_cohort[-1]] + W - env.now if started else 0.0
+            chains = [env.process(self._replace(dose, m)) for m in members if self.gone[m]]
+            self.last_cohort = [m for m in members if not self.gone[m]]
             if self.queue:              # patients who waited through the cohort's dosing
                 for _ in range(len(self.queue)):
                     before = len(self.queue)
                     self._try_backfill()
                     if len(self.queue) == before:
                         break
+            if chains:
+                yield simpy.AllOf(env, chains)
+            last = max((self.time[m] for m in self.last_cohort), default=env.now)
+            wait = last + W - env.now
             if wait > 0:
                 yield env.timeout(wait)
             self.in_window = False
@@ -240,6 +267,25 @@ class _Trial:
         self._expire()
         self.cal.waiting = len(self.queue)
         self.finished.succeed()
+
+    def _replace(self, dose: int, m: int):
+        """When escalation patient ``m`` leaves, the next patient takes their place in the
+        cohort (before any backfilling); again while replacements leave."""
+        env = self.env
+        while self.gone[m]:
+            yield env.timeout(max(self.time[m] + self.leave[m] - env.now, 0.0))
+            self._note("dropout", int(self.pid[m]))
+            if self.m + self.reserved >= self.capacity:
+                return
+            self.replacing += 1
+            patient = yield from self._next_patient()
+            self.replacing -= 1
+            ev = env.event()
+            self.reserved += 1
+            env.process(self._dose_one(patient, dose, False, ev))
+            m = yield ev
+            if not self.gone[m]:
+                self.last_cohort.append(m)
 
     # -- driving -----------------------------------------------------------------------------
     def run_to_decision(self) -> None:
@@ -263,7 +309,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
     rule = _rule(design)
     doses = np.asarray(study.doses, float)
     T, D, P = len(trials), len(doses), int(design.max_patients)
-    S = slots(design, D)
+    S = slots(design, D, conduct)
     po = study.scenario.draw(seed, scenario, trials, S, doses, study.dose_unit)
     tox_po = po.tox
     eff_po = po.eff if po.eff is not None else np.zeros_like(tox_po)
@@ -271,8 +317,10 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
         raise ValueError("backfill with need_response needs an efficacy outcome (truth.eff "
                          "or response.efficacy)")
     onset = dlt_onsets(seed, scenario, trials, S, conduct.window_h)
+    leave = leave_times(conduct, seed, scenario, trials, S) if drops(conduct) else None
     runs = [_Trial(conduct, stream(seed, scenario, int(k), "accrual"), rule, tox_po[i],
-                   eff_po[i], onset[i], log=traced == i) for i, k in enumerate(trials)]
+                   eff_po[i], onset[i], None if leave is None else leave[i], log=traced == i)
+            for i, k in enumerate(trials)]
     selected = np.full(T, NO_DOSE, np.int64)
     reason = np.empty(T, dtype=object)
     stop_code = np.empty(T, dtype=object)
@@ -299,14 +347,16 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
     pat_dose = np.full((T, S), NO_DOSE, np.int8 if D < 127 else np.int64)
     pat_cohort = np.full((T, S), -1, np.int32)
     pat_bf = np.zeros((T, S), bool)
+    pat_gone = np.zeros((T, S), bool)
     n = np.zeros((T, D), np.int64)
     ntox, neff = n.copy(), n.copy()
     for i, run in enumerate(runs):
         pat_dose[i] = run.dose
         pat_cohort[i] = run.cohort
         pat_bf[i] = run.backfill
+        pat_gone[i] = run.gone
         n[i], ntox[i], neff[i] = run.counts(run.env.now, everything=True)[:3]
-    given = pat_dose >= 0
+    given = (pat_dose >= 0) & ~pat_gone              # evaluable
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
     benchmark = fully_informed_selection(tox_po[:, :P], study.target)
     arrays = TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
@@ -314,7 +364,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
                          patient_dose=pat_dose, patient_cohort=pat_cohort,
                          patient_tox=tox_po[rows, cols, d] & given,
                          patient_eff=eff_po[rows, cols, d] & given,
-                         patient_dropout=np.zeros((T, S), bool), patient_backfill=pat_bf,
+                         patient_dropout=pat_gone, patient_backfill=pat_bf,
                          benchmark=benchmark)
     cals = summarise([run.cal for run in runs], conduct, S)
     return arrays, cals, [run.cal for run in runs]

@@ -35,9 +35,6 @@ def check_conduct(design_type: str, design, conduct) -> None:
     if design.backfills and conduct is None:
         raise ConfigError("backfill enrols the patients who arrive during a cohort's window: add "
                           "a conduct: section (sites, window_h)", ("design", "modifiers"))
-    if design.backfills and drops(conduct):
-        raise ConfigError("backfill with dropout is not supported (set dropout_per_week to 0)",
-                          ("conduct", "dropout_per_week"))
     if conduct is not None and conduct.visits_h is not None and not design.follow_up:
         raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
                           f"follow-up (tite_crm); {design_type} waits for each window's end: "
