@@ -253,7 +253,7 @@ def test_replacements_wait_for_the_dropout_and_delay_the_decision():
     assert (d >= w).all()
 
 
-def test_without_dropout_nothing_changes_and_a_tite_start_up_refuses_it():
+def test_without_dropout_nothing_changes():
     plain = ts.simulate(study({"sites": [{"rate_per_week": 2.0}], "window_h": 168}), 200,
                         seed=5)
     zero = ts.simulate(study({"sites": [{"rate_per_week": 2.0}], "window_h": 168,
@@ -266,12 +266,6 @@ def test_without_dropout_nothing_changes_and_a_tite_start_up_refuses_it():
                               "dropout_per_week": 0.5}), 200, seed=5)
     assert drop.arrays.patient_dose.shape[1] > 12           # slots for replacements
     np.testing.assert_array_equal(drop.arrays.benchmark, plain.arrays.benchmark)
-    with pytest.raises((ConfigError, ConfigErrors)) as e:
-        study({"sites": [{"rate_per_week": 2.0}], "window_h": 168, "dropout_per_week": 0.2},
-              {"type": "tite_crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.4, 0.55],
-               "cohort_size": 1, "max_patients": 12, "startup": [1, 1, 1, 1, 1]})
-    errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
-    assert any(tuple(x.path) == ("conduct", "dropout_per_week") for x in errs)
 
 
 def test_efficacy_designs_wait_for_the_read_out():

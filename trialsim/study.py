@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trialsim.conduct import Conduct
-from trialsim.conduct.dropout import drops
 from trialsim.designs.base import Design
 from trialsim.pk import PKSpec, check_metrics, pk_exposures
 from trialsim.population import Population, VirtualPatients
@@ -241,10 +240,6 @@ class Study:
         if self.design.follow_up and self.conduct is None:
             raise ValueError(f"{type(self.design).__name__} decides with partial follow-up, on "
                              "a calendar: the study needs a conduct (sites, window_h)")
-        if self.design.follow_up and drops(self.conduct) \
-                and self.design.startup_plan([1]) is not None:
-            raise ValueError(f"{type(self.design).__name__}: dropout with a start-up stage is "
-                             "not supported; set dropout_per_week to 0 or leave out startup")
         if self.design.backfills and self.conduct is None:
             raise ValueError("backfill enrols the patients who arrive during a cohort's window: "
                              "the study needs a conduct (sites, window_h)")

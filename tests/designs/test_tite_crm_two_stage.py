@@ -114,6 +114,46 @@ def test_startup_waits_for_the_window_or_the_first_dlt_on_the_calendar():
     assert queued.calendar.turned_away.sum() == 0
 
 
+def test_with_dropout_the_startup_waits_for_the_follow_up_and_the_dlts_seen():
+    """Dropout (censoring): within the start-up an escalation waits until the last patient's
+    follow-up ends (the window, or their leaving) or the first DLT seen (one occurring after
+    its patient left is never seen); a negligible hazard changes nothing."""
+    import dataclasses
+
+    from trialsim.conduct.dropout import leave_times
+
+    run = REF["runs"]["bayes_rate4_A"]
+    base = two_stage_study(run)
+    study = dataclasses.replace(base, conduct=dataclasses.replace(base.conduct,
+                                                                  dropout_per_week=0.5))
+    T, P = 100, DESIGN["n"]
+    a = ts.simulate(study, T, seed=12).arrays
+    clock = follow_up_clock(study, a.trials, 12, 0)
+    onset = dlt_onsets(12, 0, a.trials, P, study.conduct.window_h)
+    leave = leave_times(study.conduct, 12, 0, a.trials, P)
+    window = study.conduct.window_h
+    plan = study.design.startup_plan(np.ones(P, np.int64))
+    given = a.patient_dose >= 0
+    potential = study.scenario.draw(12, 0, a.trials, P, np.arange(1.0, 7.0), "").tox
+    dlt = potential[np.arange(T)[:, None], np.arange(P)[None, :], np.maximum(a.patient_dose, 0)]
+    seen_at = np.where(dlt & given & (onset <= leave), clock.dosed + onset, np.inf)
+    first_seen = seen_at.min(axis=1)
+    np.testing.assert_array_equal(a.patient_tox, dlt & given & (onset <= leave))
+    waits = 0
+    for i in range(T):
+        before = clock.formed[i] < first_seen[i]
+        np.testing.assert_array_equal(a.patient_dose[i, before], plan[before])
+        for j in np.flatnonzero(before[1:] & (plan[1:] > plan[:-1])) + 1:
+            end = min(clock.dosed[i, j - 1] + min(window, leave[i, j - 1]), first_seen[i])
+            assert clock.formed[i, j] >= end - 1e-6
+            waits += 1
+    assert waits > T
+    rare = dataclasses.replace(base, conduct=dataclasses.replace(base.conduct,
+                                                                 dropout_per_week=1e-12))
+    np.testing.assert_array_equal(ts.simulate(rare, 60, seed=12).arrays.patient_dose,
+                                  ts.simulate(base, 60, seed=12).arrays.patient_dose)
+
+
 @pytest.mark.parametrize("name", sorted(REF["runs"]))
 def test_operating_characteristics_match_dfcrm_titesim_two_stage(name):
     """Selection, patients and DLTs per dose and the trial duration (first patient dosed to

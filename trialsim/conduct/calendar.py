@@ -49,19 +49,24 @@ class StartupHold:
     """A rule-based start-up stage on a calendar with partial follow-up: ``escalates[k]``,
     cohort ``k`` is one dose up the start-up sequence from cohort ``k - 1``; ``dlt_known[j]``,
     hours from the ``j``-th patient's dose until a DLT at its start-up dose is known (``inf``:
-    no DLT).  While no DLT is known, a cohort that escalates is formed only once the last
-    patient dosed has completed the window or a DLT becomes known, whichever comes first
-    (dfcrm's ``titesim`` with ``tgrp = obswin``)."""
+    no DLT, or none seen before the patient left); ``followed[j]``, hours the ``j``-th patient
+    is followed (the window, or less if they leave; empty: the window for everyone).  While
+    no DLT is known, a cohort that escalates is formed only once the last patient dosed has
+    completed their follow-up or a DLT becomes known, whichever comes first (dfcrm's
+    ``titesim`` with ``tgrp = obswin``)."""
 
     escalates: tuple[bool, ...]
     dlt_known: tuple[float, ...]
+    followed: tuple[float, ...] = ()
 
     def until(self, k: int, dosed: list, now: float, window_h: float) -> float:
         """The earliest time cohort ``k`` may be formed (``now`` if it need not wait)."""
         if not k or not self.escalates[k]:
             return now
         seen = min((t + h for t, h in zip(dosed, self.dlt_known)), default=math.inf)
-        return now if seen <= now else max(now, min(max(dosed) + window_h, seen))
+        last = len(dosed) - 1
+        follow = self.followed[last] if self.followed else window_h
+        return now if seen <= now else max(now, min(dosed[last] + follow, seen))
 
 
 def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.random.Generator,

@@ -159,7 +159,8 @@ def clock_sizes(design) -> np.ndarray:
 
 
 def startup_holds(study, trials: np.ndarray, seed: int, scenario: int,
-                  onset: np.ndarray | None = None) -> list[StartupHold] | None:
+                  onset: np.ndarray | None = None,
+                  leave: np.ndarray | None = None) -> list[StartupHold] | None:
     """Each trial's start-up stage (:class:`~trialsim.conduct.calendar.StartupHold`) when the
     study's design has one (``Design.startup_plan``), else ``None``: which cohorts escalate,
     and when a DLT of each patient at its start-up dose would be known.  The DLTs are the
@@ -176,12 +177,20 @@ def startup_holds(study, trials: np.ndarray, seed: int, scenario: int,
                               study.dose_unit).tox
     if onset is None:
         onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
+    if leave is None and drops(conduct):
+        leave = leave_times(conduct, seed, scenario, trials, P)
     visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
     slot_dose = np.repeat(plan, sizes)
     dlt = tox[:, np.arange(P), slot_dose]
     known = np.where(dlt, known_after(onset[:, :P], visits), np.inf)
+    if leave is None:
+        followed = np.empty((len(trials), 0))
+    else:       # a DLT after leaving is never seen; follow-up ends when they leave
+        known = np.where(known <= leave[:, :P], known, np.inf)
+        followed = np.minimum(leave[:, :P], conduct.window_h)
     escalates = tuple(bool(e) for e in np.r_[False, plan[1:] > plan[:-1]])
-    return [StartupHold(escalates, tuple(float(h) for h in row)) for row in known]
+    return [StartupHold(escalates, tuple(float(h) for h in row), tuple(float(h) for h in f))
+            for row, f in zip(known, followed)]
 
 
 def dlt_onsets(seed: int, scenario: int, trials: np.ndarray, n_patients: int,
@@ -199,13 +208,13 @@ def follow_up_clock(study, trials: np.ndarray, seed: int, scenario: int) -> Foll
     P = int(sizes.sum())
     plan = [(NO_DOSE, int(s)) for s in sizes]
     onset = dlt_onsets(seed, scenario, trials, P, conduct.window_h)
-    holds = startup_holds(study, trials, seed, scenario, onset)
+    leave = leave_times(conduct, seed, scenario, trials, P) if drops(conduct) else None
+    holds = startup_holds(study, trials, seed, scenario, onset, leave)
     cals = [trial_calendar(plan, conduct, stream(seed, scenario, int(k), "accrual"),
                            follow_up=True, hold=None if holds is None else holds[i])
             for i, k in enumerate(trials)]
     dosed = np.array([cal.dosed for cal in cals], float).reshape(len(trials), P)
     formed = np.array([cal.formed for cal in cals], float).reshape(len(trials), sizes.size)
     visits = None if conduct.assessments is None else np.asarray(conduct.assessments, float)
-    leave = leave_times(conduct, seed, scenario, trials, P) if drops(conduct) else None
     return FollowUpClock(sizes, formed, dosed, onset, float(conduct.window_h), cals, visits,
                          holds, leave)

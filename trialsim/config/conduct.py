@@ -2,7 +2,6 @@
 :mod:`trialsim.conduct`) and its fit with the design."""
 from __future__ import annotations
 
-from trialsim.conduct.dropout import drops
 from trialsim.config.build import construct, describe_value, expect_mapping
 from trialsim.errors import ConfigError
 
@@ -28,10 +27,6 @@ def check_conduct(design_type: str, design, conduct) -> None:
     if design.follow_up and conduct is None:
         raise ConfigError(f"{design_type} decides with partial follow-up, on a calendar: add a "
                           "conduct: section (sites, window_h)", ("design", "type"))
-    if design.follow_up and drops(conduct) and design.startup_plan([1]) is not None:
-        raise ConfigError(f"{design_type}: dropout with a start-up stage is not supported (set "
-                          "dropout_per_week to 0 or leave out startup)",
-                          ("conduct", "dropout_per_week"))
     if design.backfills and conduct is None:
         raise ConfigError("backfill enrols the patients who arrive during a cohort's window: add "
                           "a conduct: section (sites, window_h)", ("design", "modifiers"))
