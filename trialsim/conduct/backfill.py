@@ -93,7 +93,6 @@ class _Trial:
         self.reply = env.event()
         self.finished = env.event()
         self.capacity = tox.shape[0]
-        self.escalation_cap = 0
         for j, s in enumerate(conduct.sites):
             env.process(self._arrivals(j, s))
         env.process(self._trial())
@@ -107,7 +106,6 @@ class _Trial:
         env, c, cal = self.env, self.c, self.cal
         yield env.timeout(site.opens_week * HOURS_PER_WEEK)
         gap = HOURS_PER_WEEK / site.rate_per_week
-        pid = 0
         while not self.finished.triggered:
             yield env.timeout(self.rng.exponential(gap))
             if self.finished.triggered:
