@@ -89,7 +89,10 @@ def tite_crm(n: int) -> None:
 
 def backfill(n: int) -> None:
     study = ts.load(BACKFILL)
-    boin = dataclasses.replace(study, design=study.design.parent)
+    # without backfill, patients who arrive during a window wait for the next cohort (a
+    # cohort of 3 never fills if nobody may wait)
+    boin = dataclasses.replace(study, design=study.design.parent,
+                               conduct=dataclasses.replace(study.conduct, max_wait_days=1e4))
     untimed = dataclasses.replace(boin, conduct=None)
     times = []
     for s in (untimed, boin, study):

@@ -283,3 +283,15 @@ def test_efficacy_designs_wait_for_the_read_out():
     np.testing.assert_allclose(run(boin12, 168) - run(boin12, 24), 144.0, atol=1e-3)  # float32
     np.testing.assert_array_equal(run({"type": "three_plus_three"}, 168),
                                   run({"type": "three_plus_three"}, 24))
+
+
+def test_a_cohort_that_can_never_fill_is_a_clear_error():
+    """Nobody may wait (max_wait_days ~ 9 s) for a cohort of 3 at one arrival a week: the
+    calendar gives up with the YAML path instead of running forever."""
+    doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3]},
+           "design": {"type": "boin", "target": 0.3, "max_patients": 12},
+           "conduct": {"sites": [{"rate_per_week": 1}], "window_h": 168,
+                       "max_wait_days": 1e-4}}
+    with pytest.raises(ConfigError, match="could not be formed") as e:
+        ts.simulate(ts.from_dict(doc), 2, seed=1)
+    assert e.value.path == ("conduct", "max_wait_days")

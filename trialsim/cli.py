@@ -88,8 +88,11 @@ def cmd_run(args) -> int:
     out = check_output(args.out if args.out is not None else Path("out") / study.name)
     print(f"{study.name}: simulating {n_trials:,} trials (seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
-    sims = ts.simulate(study, n_trials=n_trials, seed=seed, progress=Progress(),
-                       max_memory_gb=args.max_memory_gb)
+    try:
+        sims = ts.simulate(study, n_trials=n_trials, seed=seed, progress=Progress(),
+                           max_memory_gb=args.max_memory_gb)
+    except ConfigError as e:      # found while simulating (e.g. a calendar that cannot run)
+        raise e.at((), file=e.file or str(args.config)) from None
     summary, metrics = sims.summary(), sims.metrics()
     elapsed = time.perf_counter() - t0
     print(_headline(study, n_trials, seed, metrics, elapsed))

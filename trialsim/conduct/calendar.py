@@ -9,6 +9,11 @@ import numpy as np
 import simpy
 
 from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
+from trialsim.errors import ConfigError
+
+#: Patients turned away while one cohort waits to fill beyond which the calendar gives up (the
+#: waiting limit is too short for the cohort size at the arrival rates: it would never fill).
+MAX_TURNED_AWAY = 10_000
 
 
 @dataclass
@@ -195,10 +200,17 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
                 until = hold.until(k, cal.dosed, env.now, conduct.window_h)
                 if until > env.now:
                     yield env.timeout(until - env.now)
+            lost = cal.turned_away
             while True:
                 expire()
                 if len(queue) >= first:
                     break
+                if cal.turned_away - lost > MAX_TURNED_AWAY:
+                    raise ConfigError(
+                        f"cohort {k + 1} could not be formed: {MAX_TURNED_AWAY:,} patients were "
+                        f"turned away while it waited for {first} patients (max_wait_days "
+                        f"{conduct.max_wait_days:g} is too short to gather a cohort at these "
+                        f"arrival rates)", ("conduct", "max_wait_days"))
                 yield arrived.get()
             if follow_up and k:
                 cal.decisions.append(env.now)
@@ -237,5 +249,8 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     for j, s in enumerate(conduct.sites):
         env.process(arrivals(j, s))
     env.process(trial())
-    env.run(until=over)
+    try:
+        env.run(until=over)
+    except ConfigError as e:      # simpy re-raises a copy: the original keeps the YAML path
+        raise (e.__cause__ if isinstance(e.__cause__, ConfigError) else e) from None
     return cal
