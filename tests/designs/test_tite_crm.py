@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trialsim as ts
-from tests.helpers.oc_compare import Z, assert_oc_close
+from tests.helpers.oc_compare import Z, assert_oc_close, assert_titesim_duration_close
 from trialsim.analysis.crm import crm_posterior, crm_posterior_weighted, tite_weights
 from trialsim.designs import CRM, TITECRM
 from trialsim.designs.base import BatchState, FollowUp
@@ -182,11 +182,7 @@ def test_operating_characteristics_match_dfcrm_titesim(name):
     sims = ts.simulate(titesim_study(run), 2000, seed=20261129)
     assert_oc_close(sims.arrays, run["nsim"], run["mtd_selection"], run["mean_patients"],
                     run["mean_dlts"])
-    weeks = sims.calendar.duration_h / HOURS_PER_WEEK
-    ref = run["duration_mean"] - run["obswin"] / run["rate_per_window"]
-    se = np.hypot(weeks.std(ddof=1) / np.sqrt(weeks.size),
-                  run["duration_sd"] / np.sqrt(run["nsim"]))
-    assert abs(weeks.mean() - ref) <= Z * se, (weeks.mean(), ref, se)
+    assert_titesim_duration_close(sims.calendar.duration_h, run, run["obswin"])
 
 
 def test_an_instant_window_gives_the_crm_one_patient_at_a_time():

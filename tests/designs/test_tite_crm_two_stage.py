@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trialsim as ts
-from tests.helpers.oc_compare import Z, assert_oc_close
+from tests.helpers.oc_compare import assert_oc_close, assert_titesim_duration_close
 from trialsim.analysis.crm import CRMModel, crm_mle, crm_mle_weighted, tite_weights
 from trialsim.conduct.followup import dlt_onsets, follow_up_clock
 from trialsim.designs import TITECRM
@@ -165,11 +165,7 @@ def test_operating_characteristics_match_dfcrm_titesim_two_stage(name):
     sims = ts.simulate(two_stage_study(run), 1000, seed=20261130)
     assert_oc_close(sims.arrays, run["nsim"], run["mtd_selection"], run["mean_patients"],
                     run["mean_dlts"])
-    weeks = sims.calendar.duration_h / HOURS_PER_WEEK
-    ref = run["duration_mean"] - DESIGN["obswin"] / run["rate_per_window"]
-    se = np.hypot(weeks.std(ddof=1) / np.sqrt(weeks.size),
-                  run["duration_sd"] / np.sqrt(run["nsim"]))
-    assert abs(weeks.mean() - ref) <= Z * se, (weeks.mean(), ref, se)
+    assert_titesim_duration_close(sims.calendar.duration_h, run, DESIGN["obswin"])
 
 
 @pytest.mark.parametrize("fit", REF["fits"], ids=[f"{f['name']}-{f['model']}"

@@ -48,3 +48,14 @@ def assert_matches_exact(arrays, exact: dict) -> None:
     for arr, key in ((arrays.n, "n"), (arrays.tox, "tox")):
         se = arr.std(axis=0, ddof=1) / np.sqrt(T) + 1e-12
         assert np.all(np.abs(arr.mean(axis=0) - np.array(exact[key])) <= Z * se), key
+
+
+def assert_titesim_duration_close(duration_h: np.ndarray, run: dict, obswin_weeks: float) -> None:
+    """Trial durations (h, first patient dosed to the last patient's window end) against an R
+    dfcrm ``titesim`` run's (weeks, counted from time 0, where the first arrival comes on
+    average ``obswin / rate`` later), within Monte Carlo error of both."""
+    weeks = np.asarray(duration_h) / 168.0
+    ref = run["duration_mean"] - obswin_weeks / run["rate_per_window"]
+    se = np.hypot(weeks.std(ddof=1) / np.sqrt(weeks.size),
+                  run["duration_sd"] / np.sqrt(run["nsim"]))
+    assert abs(weeks.mean() - ref) <= Z * se, (weeks.mean(), ref, se)

@@ -136,37 +136,38 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             cal.turned_away += 1
             note("turned_away", pid, j)
 
-    def dose_one(t_arr, pid, j, dose, started, after=None):
+    def session(j, start_session):
+        """A chair at site ``j`` from the first opening it is free; ``start_session()`` when
+        the session starts; the chair stays taken for the session."""
         with chairs[j].request() as req:
             yield req
             start = conduct.next_open(env.now)
             if start > env.now:
                 yield env.timeout(start - env.now)
+            cal.chair_busy_h += conduct.session_h
+            start_session()
+            if conduct.session_h:
+                yield env.timeout(conduct.session_h)
+
+    def dose_one(t_arr, pid, j, dose, started, after=None):
+        def dosed():
             cal.dosed.append(env.now)
             cal.arrived.append(t_arr)
             cal.sites.append(j)
-            cal.chair_busy_h += conduct.session_h
             note("dose", pid, j, dose)
             started.succeed()
             if after is not None:
                 second.append(env.process(dose_again(env.now + after, pid, j)))
-            if conduct.session_h:     # the chair stays taken for the session
-                yield env.timeout(conduct.session_h)
+        yield from session(j, dosed)
 
     second: list = []                             # second-period doses (processes)
 
     def dose_again(at, pid, j):
-        yield env.timeout(at - env.now)
-        with chairs[j].request() as req:
-            yield req
-            start = conduct.next_open(env.now)
-            if start > env.now:
-                yield env.timeout(start - env.now)
+        def dosed():
             cal.redosed.append(env.now)
-            cal.chair_busy_h += conduct.session_h
             note("dose_period2", pid, j)
-            if conduct.session_h:
-                yield env.timeout(conduct.session_h)
+        yield env.timeout(at - env.now)
+        yield from session(j, dosed)
 
     evaluable: list[float] = []                   # dose times of evaluable patients
 
