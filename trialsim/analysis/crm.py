@@ -60,7 +60,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from numpy.polynomial.legendre import leggauss
 
-from trialsim.analysis import _kernels
+from trialsim.analysis import _crm_mle_kernels, _kernels
 from trialsim.analysis.states import unique_rows
 
 DEFAULT_PRIOR_SD = math.sqrt(1.34)
@@ -330,7 +330,7 @@ def crm_mle_weighted(dose, tox, weight, skeleton, *, model: str = "empiric",
     ``(T, D)``.  With every weight 1 it is :func:`crm_mle` on the counts (to ~1e-8)."""
     m = _model(skeleton, model, intercept)
     dose, tox, weight = _patients(dose, tox, weight, len(m.skeleton))
-    a = _kernels.crm_weighted_mle_kernel(dose, tox, weight, m.x, m.logistic, m.intercept,
+    a = _crm_mle_kernels.crm_weighted_mle_kernel(dose, tox, weight, m.x, m.logistic, m.intercept,
                                          -MLE_BOUND, MLE_BOUND)
     return (a, m.ptox(a)) if ptox else a
 
@@ -342,7 +342,7 @@ def crm_mle(n, tox, skeleton, *, model: str = "empiric", intercept: float = 3.0,
     m = _model(skeleton, model, intercept)
     n, tox = _counts(n, tox, len(m.skeleton))
     n_u, tox_u, inv = unique_rows(n, tox)
-    a = _kernels.crm_mle_kernel(n_u, tox_u, m.x, m.logistic, m.intercept, -MLE_BOUND,
+    a = _crm_mle_kernels.crm_mle_kernel(n_u, tox_u, m.x, m.logistic, m.intercept, -MLE_BOUND,
                                 MLE_BOUND)
     return (a[inv], m.ptox(a)[inv]) if ptox else a[inv]
 
