@@ -295,3 +295,15 @@ def test_a_cohort_that_can_never_fill_is_a_clear_error():
     with pytest.raises(ConfigError, match="could not be formed") as e:
         ts.simulate(ts.from_dict(doc), 2, seed=1)
     assert e.value.path == ("conduct", "max_wait_days")
+
+
+def test_a_vanishing_arrival_rate_is_refused():
+    """1e-320 patients a week makes every gap infinite (NaN durations): refused at the key."""
+    doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3]},
+           "design": {"type": "boin", "target": 0.3, "max_patients": 12},
+           "conduct": {"sites": [{"rate_per_week": 1e-320}], "window_h": 168}}
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        ts.from_dict(doc)
+    errs = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == ("conduct", "sites", 0, "rate_per_week") for x in errs), \
+        [(x.path, x.message) for x in errs]

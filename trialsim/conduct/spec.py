@@ -17,8 +17,9 @@ class Site:
     """A recruiting site: Poisson arrivals at ``rate_per_week`` from ``opens_week`` on, and
     ``chairs`` infusion chairs."""
 
-    rate_per_week: Annotated[float, Field(gt=0, le=10_000, description="patients arriving "
-                                                                      "per week")]
+    rate_per_week: Annotated[float, Field(ge=1e-6, le=10_000,
+                                          description="patients arriving per week (from 1e-6: "
+                                                      "below it the gaps overflow)")]
     opens_week: Annotated[float, Field(ge=0, le=10_000, description="week the site opens")] = 0.0
     chairs: Annotated[int, Field(ge=1, le=1000, description="infusion chairs")] = 1
 
