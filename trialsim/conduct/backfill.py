@@ -340,20 +340,18 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
             runs[i].answer((int(dec.next_dose[r]), size))
             keep.append(i)
         act = keep
-    full = design.decide_batch(_stack([run.state(everything=True) for run in runs]))
-    selected[:] = full.recommended
+    final = _stack([run.state(everything=True) for run in runs])   # every patient followed up
+    selected[:] = design.decide_batch(final).recommended
     pat_dose = np.full((T, S), NO_DOSE, np.int8 if D < 127 else np.int64)
     pat_cohort = np.full((T, S), -1, np.int32)
     pat_bf = np.zeros((T, S), bool)
     pat_gone = np.zeros((T, S), bool)
-    n = np.zeros((T, D), np.int64)
-    ntox, neff = n.copy(), n.copy()
+    n, ntox, neff = final.n, final.tox, final.eff
     for i, run in enumerate(runs):
         pat_dose[i] = run.dose
         pat_cohort[i] = run.cohort
         pat_bf[i] = run.backfill
         pat_gone[i] = run.gone
-        n[i], ntox[i], neff[i] = run.counts(run.env.now, everything=True)[:3]
     given = (pat_dose >= 0) & ~pat_gone              # evaluable
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
     benchmark = fully_informed_selection(tox_po[:, :P], study.target)
