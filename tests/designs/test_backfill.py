@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 import trialsim as ts
-from trialsim.designs import BOIN, CRM, Backfill
+from trialsim.designs import (BLRM, BOIN, CRM, TITECRM, Backfill, StopWhenTooToxic,
+                              ThreePlusThree)
+from trialsim.designs.base import BatchState
 from trialsim.errors import ConfigError
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "bfboin_reference.json")
@@ -31,16 +33,24 @@ def study(tox, eff=(0.1, 0.2, 0.3, 0.4, 0.5), **backfill) -> ts.Study:
 
 
 # -- which doses are open ---------------------------------------------------------------------
+def opened(rule, n, y, enrolled, responded, current: int, lc=(0, 0)) -> list[bool]:
+    """``rule.open_doses`` for one trial with evaluated ``n``, ``y`` per dose."""
+    n, y = np.atleast_2d(n), np.atleast_2d(y)
+    state = BatchState(n, y, np.zeros_like(n), np.array([current]), np.array([lc[0]]),
+                       np.array([lc[1]]), np.zeros_like(n))
+    return rule.open_doses(state, np.atleast_2d(enrolled), np.atleast_2d(responded))[0].tolist()
+
+
 def test_open_doses_need_a_response_a_safe_dose_and_room():
     n, y = np.array([3, 3, 3, 0, 0]), np.array([0, 0, 0, 0, 0])
     given = n.copy()
     resp = np.array([True, False, True, False, False])
-    assert RULE.open_doses(n, y, given, resp, 3).tolist() == [True, False, True, False, False]
-    assert RULE.open_doses(n, y, given, resp, 0).tolist() == [False] * 5   # nothing below
+    assert opened(RULE, n, y, given, resp, 3) == [True, False, True, False, False]
+    assert opened(RULE, n, y, given, resp, 0) == [False] * 5   # nothing below
     no_resp = Backfill(parent=BOIN5, max_per_dose=13, need_response=False)
-    assert no_resp.open_doses(n, y, given, resp, 3).tolist() == [True, True, True, False, False]
+    assert opened(no_resp, n, y, given, resp, 3) == [True, True, True, False, False]
     full = np.array([13, 3, 12, 0, 0])            # pending patients count towards the cap
-    assert RULE.open_doses(n, y, full, resp, 3).tolist() == [False, False, True, False, False]
+    assert opened(RULE, n, y, full, resp, 3) == [False, False, True, False, False]
 
 
 def test_an_unsafe_dose_closes_itself_and_every_dose_above_it_unless_pooling_saves_it():
@@ -48,10 +58,10 @@ def test_an_unsafe_dose_closes_itself_and_every_dose_above_it_unless_pooling_sav
     # dose 2: 2 DLTs in 3 (de-escalation boundary at n = 3 is 2); with dose 3's 0/3 the
     # pooled 2/6 is below the boundary (3): still open (bfboin's "own or pooled" rule)
     n, y = np.array([3, 3, 3, 3, 0]), np.array([0, 2, 0, 0, 0])
-    assert RULE.open_doses(n, y, n, resp, 4).tolist() == [True, True, True, True, False]
+    assert opened(RULE, n, y, n, resp, 4) == [True, True, True, True, False]
     # dose 3 at 1/3 too: pooled 3/6 meets the boundary: dose 2 closes, and so do 3 and 4
     y = np.array([0, 2, 1, 0, 0])
-    assert RULE.open_doses(n, y, n, resp, 4).tolist() == [True, False, False, False, False]
+    assert opened(RULE, n, y, n, resp, 4) == [True, False, False, False, False]
 
 
 def test_the_highest_or_lowest_open_dose_is_given():
@@ -82,9 +92,12 @@ def test_pooled_decisions_when_lower_doses_disagree(history, boin_next, next_dos
     assert any(reason in r for r in d.reasons), d.reasons
 
 
-def test_backfill_is_for_interval_designs_and_needs_a_calendar():
-    with pytest.raises(ValueError, match="interval designs"):
-        Backfill(parent=CRM.example(5))
+def test_backfill_is_for_interval_crm_and_blrm_designs_and_needs_a_calendar():
+    for design in (CRM.example(5), BLRM.example(5)):
+        assert Backfill(parent=design).parent == design
+    for design in (TITECRM.example(5), ThreePlusThree(n_doses=5)):   # TITE: decides mid-window
+        with pytest.raises(ValueError, match="interval designs"):
+            Backfill(parent=design)
     doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3],
                                                         "eff": [0.2, 0.3, 0.4]},
            "design": {"type": "boin", "target": 0.3, "max_patients": 12,
@@ -97,10 +110,45 @@ def test_backfill_is_for_interval_designs_and_needs_a_calendar():
     with pytest.raises(ConfigError, match="response") as e:
         ts.from_dict(doc)
     assert e.value.path == ("design", "modifiers")
-    doc["design"]["type"] = "crm"
-    doc["design"]["skeleton"] = [0.1, 0.2, 0.3]
+    doc["design"] = {"type": "three_plus_three", "modifiers": [{"type": "backfill"}]}
     with pytest.raises(ConfigError, match="interval designs"):
         ts.from_dict(doc)
+
+
+# -- model-based designs: open at or below the model's next dose -------------------------------
+@pytest.mark.parametrize("design", [CRM.example(5), BLRM.example(5)], ids=["crm", "blrm"])
+@pytest.mark.parametrize("n, y, current, expected_next, expected_open", [
+    # no DLT: the model goes up; every cleared dose below the current one is open
+    ([3, 3, 3, 0, 0], [0, 0, 0, 0, 0], 2, None, [True, True, False, False, False]),
+    # 3/3 at the current dose: the model comes down to dose 1 (0-based), open at or below it
+    ([3, 3, 3, 0, 0], [0, 0, 3, 0, 0], 2, 1, [True, True, False, False, False]),
+    # 2/3 at dose 1 with 3/9 above: the model comes down to dose 0: dose 1 closes
+    ([3, 3, 3, 3, 0], [0, 2, 1, 2, 0], 3, 0, [True, False, False, False, False]),
+])
+def test_a_model_based_design_opens_the_doses_at_or_below_its_next_dose(
+        design, n, y, current, expected_next, expected_open):
+    state = BatchState(np.array([n]), np.array([y]), np.zeros((1, 5), int), np.array([current]),
+                       np.array([3]), np.array([y[current]]), np.zeros((1, 5), int))
+    nxt = int(design.decide_batch(state).next_dose[0])
+    if expected_next is not None:
+        assert nxt == expected_next
+    else:
+        assert nxt >= current
+    rule = Backfill(parent=design, need_response=False)
+    assert rule.open_doses(state, np.array([n]), np.ones((1, 5), bool))[0].tolist() == \
+        expected_open
+    # the model pools doses itself: BF-BOIN's pooled decision rule is not applied
+    assert rule.decide_batch(state).next_dose.tolist() == [nxt]
+
+
+def test_a_model_based_design_that_stops_opens_nothing():
+    too_toxic = StopWhenTooToxic(parent=CRM.example(5), threshold=0.3, prob=0.9)
+    n, y = np.array([[6, 3, 0, 0, 0]]), np.array([[5, 3, 0, 0, 0]])
+    state = BatchState(n, y, np.zeros_like(n), np.array([1]), np.array([3]), np.array([3]),
+                       np.zeros_like(n))
+    assert too_toxic.decide_batch(state).stop[0]
+    rule = Backfill(parent=too_toxic, need_response=False)
+    assert not rule.open_doses(state, n, np.ones((1, 5), bool)).any()
 
 
 # -- the calendar --------------------------------------------------------------------------
@@ -109,8 +157,9 @@ def run():
     return ts.simulate(study((0.05, 0.10, 0.20, 0.30, 0.45)), 300, seed=11)
 
 
-def test_backfilled_patients_are_below_the_cohort_dose_and_within_the_cap(run):
-    a = run.arrays
+def check_backfilled(a, cap: int, escalation: int) -> None:
+    """Every backfilled patient is below the dose of the cohort they joined and within
+    ``cap`` per dose; every trial has ``escalation`` escalation patients."""
     assert a.patient_backfill.any()
     for i in range(a.patient_dose.shape[0]):
         dose, coh, bf = a.patient_dose[i], a.patient_cohort[i], a.patient_backfill[i]
@@ -122,11 +171,15 @@ def test_backfilled_patients_are_below_the_cohort_dose_and_within_the_cap(run):
             seen[d] += 1
             if b:
                 assert d < cohort_dose[int(c)]       # below the dose being assessed
-                assert seen[d] <= RULE.max_per_dose
-        assert (~bf[given]).sum() == 36               # max_patients counts escalation only
+                assert seen[d] <= cap
+        assert (~bf[given]).sum() == escalation       # max_patients counts escalation only
     assert a.n.sum(axis=1).tolist() == (a.patient_dose >= 0).sum(axis=1).tolist()
+
+
+def test_backfilled_patients_are_below_the_cohort_dose_and_within_the_cap(run):
+    check_backfilled(run.arrays, RULE.max_per_dose, 36)
     m = run.metrics().set_index("metric")["value"]
-    assert m["backfilled_mean"] == pytest.approx(a.patient_backfill.sum(axis=1).mean())
+    assert m["backfilled_mean"] == pytest.approx(run.arrays.patient_backfill.sum(axis=1).mean())
 
 
 def test_runs_do_not_depend_on_batching(run):
@@ -141,6 +194,35 @@ def test_no_backfill_without_responses_or_room():
     assert not none.arrays.patient_backfill.any()
     cap = ts.simulate(study((0.05, 0.10, 0.20, 0.30, 0.45), max_per_dose=3), 60, seed=2)
     assert not cap.arrays.patient_backfill.any()
+
+
+def crm_study(max_per_dose: int, wait_days: float = 1e-4, backfill: bool = True) -> ts.Study:
+    s = study((0.05, 0.10, 0.20, 0.30, 0.45), max_per_dose=max_per_dose)
+    design = {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
+              "max_patients": 30,
+              "modifiers": [{"type": "backfill", "max_per_dose": max_per_dose}] if backfill
+              else []}
+    return ts.from_dict({**s.config, "design": design,
+                         "conduct": {**s.config["conduct"], "max_wait_days": wait_days}})
+
+
+def test_the_crm_backfills_within_its_rules_whatever_the_batching():
+    s = crm_study(12)
+    run = ts.simulate(s, 120, seed=4)
+    check_backfilled(run.arrays, 12, 30)
+    again = ts.simulate(s, 30, seed=4, batch_size=7)
+    for f in ("selected", "n", "tox", "patient_dose", "patient_backfill"):
+        np.testing.assert_array_equal(getattr(again.arrays, f), getattr(run.arrays, f)[:30], f)
+
+
+def test_the_crm_with_no_room_to_backfill_is_the_crm():
+    """A cap of one cohort (3) leaves no room: the trials are the CRM's own on the calendar,
+    patient for patient (patients waiting up to a year, as the CRM's calendar needs)."""
+    capped = ts.simulate(crm_study(3, 365), 100, seed=6).arrays
+    plain = ts.simulate(crm_study(3, 365, backfill=False), 100, seed=6).arrays
+    assert not capped.patient_backfill.any()
+    for f in ("selected", "n", "tox"):
+        np.testing.assert_array_equal(getattr(capped, f), getattr(plain, f), f)
 
 
 # -- operating characteristics against R bfboin --------------------------------------------

@@ -93,6 +93,7 @@ class _Trial:
         self.reply = env.event()
         self.finished = env.event()
         self.capacity = tox.shape[0]
+        self._open_key, self._open = None, None
         for j, s in enumerate(conduct.sites):
             env.process(self._arrivals(j, s))
         env.process(self._trial())
@@ -170,8 +171,7 @@ class _Trial:
     def _try_backfill(self):
         if self.m + self.reserved >= self.capacity or self.current <= 0:
             return
-        n, y, eff, _, enrolled = self.counts(self.env.now)
-        d = self.rule.pick(self.rule.open_doses(n, y, enrolled, eff > 0, self.current))
+        d = self.rule.pick(self.open_doses())
         if d == NO_DOSE:
             return
         patient = self.queue.pop(0)
@@ -179,6 +179,17 @@ class _Trial:
         started = self.env.event()
         self.backfilling.append(started)
         self.env.process(self._dose_one(patient, d, True, started))
+
+    def open_doses(self) -> np.ndarray:
+        """The doses open now (:meth:`Backfill.open_doses`); the last answer is kept while
+        what is known stays the same (a model-based design decides to answer)."""
+        row = self.state()
+        enrolled = np.bincount(self.dose[:self.m], minlength=self.D)
+        key = (b"".join(np.asarray(v).tobytes() for v in row), enrolled.tobytes())
+        if key != self._open_key:
+            self._open_key = key
+            self._open = self.rule.open_doses(_stack([row]), enrolled[None], row[2][None] > 0)[0]
+        return self._open
 
     # -- what is known -----------------------------------------------------------------------
     def counts(self, now: float, everything: bool = False):

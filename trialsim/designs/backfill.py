@@ -1,14 +1,19 @@
 """Backfill cohorts at doses already cleared (BF-BOIN: Zhao, Yuan, Korn & Freidlin 2024,
-Clinical Cancer Research 30:673-679), for the interval designs (BOIN, mTPI-2, Keyboard, i3+3).
+Clinical Cancer Research 30:673-679), for the interval designs (BOIN, mTPI-2, Keyboard, i3+3),
+and for the model-based CRM and BLRM (after Dehbi, O'Quigley & Iasonos 2021, Contemporary
+Clinical Trials 111:106605: backfilled patients join the model).
 
 While an escalation cohort is in its observation window, patients who arrive are **backfilled**
 one at a time, each at a dose below the current one that is *open*:
 
 1. it was given to an escalation cohort and, with ``need_response``, a response is already
    known there (a response is known at the patient's primary visit, ``conduct.read_out_h``);
-2. it is safe: its own evaluated data do not reach the de-escalation (or elimination) rule, or
-   those pooled with the next dose up do not (the first unsafe dose closes every dose above it
-   up to the current one);
+2. it is safe.  Interval designs: its own evaluated data do not reach the de-escalation (or
+   elimination) rule, or those pooled with the next dose up do not (the first unsafe dose
+   closes every dose above it up to the current one).  CRM and BLRM: the parent design,
+   deciding now on every evaluated patient, would give a dose at least as high (its next dose;
+   after a stop, its recommendation, none after a stop with no dose) -- the model pools the
+   doses itself;
 3. fewer than ``max_per_dose`` patients have been given it (pending ones included).
 
 The patient gets the highest open dose (``assign: lowest``: the lowest); with none open they
@@ -17,7 +22,8 @@ patient counts in a decision once *evaluated*: at their DLT if one occurs (onset
 the window), else at the window's end; pending patients are ignored.
 
 At each decision the parent design decides on the escalation patients plus the evaluated
-backfill patients, and this modifier adds BF-BOIN's rule for disagreement between doses:
+backfill patients; for the interval designs this modifier adds BF-BOIN's rule for disagreement
+between doses:
 with ``d`` the current dose, if ``d`` says escalate but a lower dose does not (**conflict A**),
 or ``d`` says stay or de-escalate while a lower dose says de-escalate or eliminate
 (**conflict B**), let ``b`` be the highest such lower dose and pool doses ``b..d``: escalate if
@@ -40,6 +46,8 @@ from pydantic import Field, model_validator
 
 from trialsim.designs._common import make_decision, stop_trials
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs.blrm import BLRM
+from trialsim.designs.crm import CRM
 from trialsim.designs.interval import D, E, IntervalDesign
 from trialsim.designs.modifiers import Modifier
 from trialsim.registry import register
@@ -54,8 +62,8 @@ STOP_POOLED = ("stop: pooled data below the lowest dose say de-escalate and the 
 @spec
 class Backfill(Modifier):
     """Backfill patients at cleared doses while an escalation cohort is followed (BF-BOIN, Zhao
-    et al. 2024; docs/designs.md); interval designs only (BOIN, mTPI-2, Keyboard, i3+3); needs
-    ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
+    et al. 2024; docs/designs.md); interval designs (BOIN, mTPI-2, Keyboard, i3+3), the CRM
+    (not the TITE-CRM: it decides before windows end) and the BLRM; needs ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
     highest or the lowest open dose; ``need_response``: a dose opens only once a response is
     known there (the study needs an efficacy outcome)."""
 
@@ -73,14 +81,22 @@ class Backfill(Modifier):
     def accepts(cls, design) -> bool:
         while isinstance(design, Modifier):
             design = design.parent
-        return isinstance(design, IntervalDesign)
+        return (isinstance(design, (IntervalDesign, BLRM))
+                or isinstance(design, CRM) and not design.follow_up)
 
     @model_validator(mode="after")
     def _interval_parent(self) -> "Backfill":
         if not self.accepts(self.parent):
             raise ValueError(f"backfill works with the interval designs (boin, mtpi2, keyboard, "
-                             f"i3plus3), not {type(self.base_design).__name__}")
+                             f"i3plus3), the crm and the blrm, not "
+                             f"{type(self.base_design).__name__}")
         return self
+
+    @property
+    def pooled_rule(self) -> bool:
+        """Whether BF-BOIN's open-dose and pooled decision rules apply (interval designs);
+        else the model pools the doses itself."""
+        return isinstance(self.base_design, IntervalDesign)
 
     @classmethod
     def wrap(cls, parent) -> "Backfill":
@@ -103,24 +119,35 @@ class Backfill(Modifier):
         move, elim = self.base_design.lookup(n, y)
         return (n > 0) & ((move == D) | elim)
 
-    def open_doses(self, n, y, enrolled, responded, current: int) -> np.ndarray:
-        """Doses open for backfilling (D,) bool, for one trial: ``n``, ``y`` evaluated patients
-        and DLTs per dose (escalation and backfill), ``enrolled`` patients given each dose
-        (pending included), ``responded`` a response known there, ``current`` the escalation
-        dose."""
-        Dn = len(n)
-        ok = np.zeros(Dn, bool)
-        if current <= 0:
-            return ok
-        n, y = np.asarray(n, np.int64), np.asarray(y, np.int64)
-        j = np.arange(current)
-        up_n, up_y = n[j + 1], y[j + 1]
-        safe = ~self.unsafe(n[j], y[j]) | ~self.unsafe(n[j] + up_n, y[j] + up_y)
-        closed = np.logical_or.accumulate(~safe)
-        ok[:current] = ~closed & (np.asarray(enrolled)[j] < self.max_per_dose) & (n[j] > 0)
+    def open_doses(self, state: BatchState, enrolled, responded) -> np.ndarray:
+        """Doses open for backfilling (T, D) bool: ``state`` the evaluated patients
+        (escalation and backfill) with the escalation dose as ``current``, ``enrolled`` (T, D)
+        patients given each dose (pending included), ``responded`` (T, D) a response known
+        there."""
+        T, Dn = state.n.shape
+        j = np.arange(Dn)[None, :]
+        below = j < state.current[:, None]
+        if self.pooled_rule:
+            safe = self._safe_pooled(state.n, state.tox, state.current)
+        else:
+            d = self.parent.decide_batch(state)
+            ref = np.where(d.stop, d.recommended, d.next_dose)
+            safe = j <= ref[:, None]
+        ok = below & safe & (state.n > 0) & (np.asarray(enrolled) < self.max_per_dose)
         if self.need_response:
-            ok[:current] &= np.asarray(responded, bool)[j]
+            ok &= np.asarray(responded, bool)
         return ok
+
+    def _safe_pooled(self, n, y, current) -> np.ndarray:
+        """BF-BOIN's safety (T, D) of the doses below ``current``: a dose's own data or its
+        data pooled with the next dose up do not meet the de-escalation or elimination rule;
+        the first unsafe dose closes those above it."""
+        n, y = np.asarray(n, np.int64), np.asarray(y, np.int64)
+        up_n = np.concatenate([n[:, 1:], np.zeros_like(n[:, :1])], axis=1)
+        up_y = np.concatenate([y[:, 1:], np.zeros_like(y[:, :1])], axis=1)
+        below = np.arange(n.shape[1])[None, :] < np.asarray(current)[:, None]
+        safe = ~self.unsafe(n, y) | ~self.unsafe(n + up_n, y + up_y)
+        return ~np.logical_or.accumulate(below & ~safe, axis=1)
 
     def pick(self, open_: np.ndarray) -> int:
         """The dose a backfilled patient gets among the open ones (``NO_DOSE``: none)."""
@@ -131,6 +158,8 @@ class Backfill(Modifier):
 
     # -- the decision ------------------------------------------------------------------
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
+        if not self.pooled_rule:
+            return d
         base = self.base_design
         T, Dn = state.n.shape
         cur = state.current
