@@ -297,3 +297,65 @@ def test_summaries_are_probabilities_on_random_data():
                        EffTox.example().prior_sd, 0.5, [0.1, 0.3], points=256)
     for a in (post.mean_eff, post.mean_tox, post.prob_eff_above, post.prob_tox_above):
         assert ((a >= 0) & (a <= 1)).all()
+
+
+# -- the screening posterior of the decisions ------------------------------------------------
+def _trial_states(n_trials: int, seed: int) -> BatchState:
+    """Every state the decisions of ``n_trials`` simulated trials met (Thall et al. 2014's
+    settings, the benchmark's scenario)."""
+    seen = []
+    study = ts.from_dict({"doses": [1, 2, 4, 6.6, 10], "target": 0.3,
+                          "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60],
+                                    "eff": [0.10, 0.30, 0.50, 0.50, 0.50]},
+                          "design": {"type": "efftox", **_example_keys(), "max_patients": 36}})
+    original = EffTox.decision_posterior
+
+    def spy(self, state):
+        seen.append(state)
+        return original(self, state)
+
+    try:
+        EffTox.decision_posterior = spy
+        ts.simulate(study, n_trials, seed=seed)
+    finally:
+        EffTox.decision_posterior = original
+    rows = np.unique(np.concatenate([np.concatenate([s.n, s.tox, s.eff, s.eff_tox], axis=1)
+                                     for s in seen]), axis=0)
+    D = study.n_doses
+    n, y, e, ey = (rows[:, k * D:(k + 1) * D] for k in range(4))
+    cur = np.argmax(np.where(n > 0, np.arange(D), -1), axis=1)
+    zeros = np.zeros(len(rows), np.int64)
+    return BatchState(n, y, e, cur, zeros, zeros, ey)
+
+
+def test_standard_errors_cover_the_screening_errors():
+    """On the states of simulated trials, every summary of the 512-point screening posterior
+    lies within 3 of its standard errors plus 0.002 (the margins of ``in_doubt``) of a
+    65,536-point posterior (itself within about 1e-3)."""
+    states = _trial_states(60, seed=3).subset(slice(0, 150))
+    design = EffTox.example()
+    cheap = design.posterior(states, points=512)
+    ref = design.posterior(states, points=65536)
+    for name in ("mean_eff", "mean_tox", "prob_eff_above", "prob_tox_above"):
+        err = np.abs(getattr(cheap, name) - getattr(ref, name))
+        assert (err <= 3 * getattr(cheap, f"{name}_se") + 0.002).all(), name
+        assert (getattr(cheap, f"{name}_se") > 0).all(), name
+
+
+def test_screened_decisions_are_those_on_all_points(monkeypatch):
+    """Decisions screened on 512 points (and taken again on 4,096 where in doubt) are the
+    decisions on 4,096 points for every trial, and the screen leaves most trials settled (the
+    acceptable doses reported may differ where that cannot change the decision)."""
+    import trialsim.designs.efftox as module
+
+    states = _trial_states(60, seed=4)
+    design = dataclasses.replace(EffTox.example(), points=4096)
+    doubt = design.in_doubt(states, design.posterior(states, points=512))
+    screened = design.decide_batch(states)
+    monkeypatch.setattr(module, "SCREEN", 1)
+    full = design.decide_batch(states)
+    for field in ("next_dose", "stop", "recommended", "stop_code"):
+        np.testing.assert_array_equal(getattr(screened, field), getattr(full, field), field)
+    # a dose whose acceptability is in doubt but cannot change the decision keeps its screen
+    assert (screened.admissible != full.admissible).any(axis=1).mean() < 0.1
+    assert 0 < doubt.mean() < 0.5
