@@ -145,9 +145,36 @@ def test_extra_safe_stops_earlier_at_the_lowest_dose():
 
 
 def test_n_earlystop_stops_and_keeps_the_selection():
+    """BOIN (as R BOIN 2.7.2's get.oc and R bfboin) stops at n_earlystop only when the next
+    cohort would stay; Keyboard (as R Keyboard's get.oc.kb) whatever the move."""
     b = BOIN(n_doses=3, target=0.3, max_patients=30, n_earlystop=9)
-    d = b.decide(H("1NNN 2NTN 2NNN 2NNT", 3))
+    d = b.decide(H("1NNN 2NTN 2NNN 2NTT", 3))        # 3/9 at dose 2: stay
     assert d.stop and d.stop_code == "n_at_dose" and d.recommended == 1
+    d = b.decide(H("1NNN 2NTN 2NNN 2NNT", 3))        # 2/9 <= 0.236 x 9: escalate, go on
+    assert not d.stop and d.next_dose == 2
+    assert b.decide(H("1NNN 2NNN 3NNN 3NNN 3NNT", 3)).stop   # escalate at the top: stays
+    kb = Keyboard(n_doses=3, target=0.3, max_patients=30, n_earlystop=9)
+    d = kb.decide(H("1NNN 2NTN 2NNN 2NNT", 3))
+    assert d.stop and d.stop_code == "n_at_dose"
+
+
+EARLYSTOP = json.loads((FIXTURES / "boin_earlystop_reference.json").read_text())
+
+
+@pytest.mark.parametrize("ref", EARLYSTOP["results"], ids=lambda r: f"scenario{r['scenario']}")
+def test_n_earlystop_operating_characteristics_as_r_boin(ref):
+    """R BOIN 2.7.2 get.oc with n.earlystop = 9 (target 0.25, 10 cohorts of 3, 10,000 trials;
+    the toxicity scenarios of Zhao et al. 2024 Table 3; tests/fixtures/
+    make_boin_earlystop_fixture.R): selection per dose and of no dose, and patients per dose,
+    within Monte Carlo error of 3,000 trials."""
+    study = ts.from_dict({"doses": [1, 2, 3, 4, 5], "target": 0.25,
+                          "truth": {"tox": ref["p_true"]},
+                          "design": {"type": "boin", "target": 0.25, "max_patients": 30,
+                                     "n_earlystop": 9}})
+    a = ts.simulate(study, 3000, seed=ref["scenario"]).arrays
+    sel = np.asarray(ref["selection_pct"]) / 100
+    assert_oc_close(a, EARLYSTOP["ntrial"], sel, ref["patients_mean"], None,
+                    no_selection=ref["stop_pct"] / 100)
 
 
 def test_moves_at_the_edges():

@@ -13,7 +13,9 @@ design.  What they share is written once here (:class:`IntervalDesign`):
 * **Moves**: E at the top dose, or towards an eliminated dose, stays; D at the lowest dose
   stays; a next dose that is eliminated is replaced by the highest dose below it that is not.
 * **Stopping**: the trial stops once ``max_patients`` are treated, or once ``n_earlystop``
-  patients have been treated at the current dose (code ``n_at_dose``), keeping the selection.
+  patients have been treated at the current dose (code ``n_at_dose``), keeping the selection;
+  for BOIN only when the next cohort would stay at that dose, as R BOIN 2.7's ``get.oc`` and R
+  bfboin do (R Keyboard stops whatever the move).
 * **Selection** (``recommended``): the isotonic MTD of :func:`trialsim.analysis.isotonic
   .isotonic_select` over the doses tried and not eliminated (Liu & Yuan 2015, section 2.3).
 
@@ -81,6 +83,9 @@ class IntervalDesign(Design):
                                       description="stop once this many patients are treated "
                                                   "at the current dose")] = 100
 
+    #: ``n_earlystop`` stops the trial only when the next dose would be the current one (R
+    #: BOIN 2.7's ``get.oc`` and R bfboin); else whatever the move (R Keyboard's ``get.oc.kb``).
+    earlystop_only_staying: ClassVar[bool] = False
     #: Reasons of the three moves (subclasses state their rule).
     MOVES: ClassVar[dict[int, str]] = {E: "escalate", S: "stay", D: "de-escalate"}
 
@@ -163,8 +168,10 @@ class IntervalDesign(Design):
         reason = reasons[code]
         sel, _ = isotonic_select(state.n, state.tox, ~elim, self.target, self.selection_upper)
         decision = make_decision(np.maximum(nxt, 0), np.zeros(T, bool), sel, ~elim, reason)
-        decision = stop_trials(decision, ~fresh & (n_cur >= self.n_earlystop), STOP_N_AT_DOSE,
-                               "n_at_dose")
+        enough = ~fresh & (n_cur >= self.n_earlystop)
+        if self.earlystop_only_staying:
+            enough &= held
+        decision = stop_trials(decision, enough, STOP_N_AT_DOSE, "n_at_dose")
         decision = stop_trials(decision, elim[:, 0], STOP_ELIMINATED, "too_toxic", withdraw=True)
         decision = stop_trials(decision, self._unsafe_lowest(state.n, state.tox),
                                STOP_EXTRA_SAFE, "too_toxic", withdraw=True)
@@ -257,8 +264,9 @@ class BOIN(IntervalDesign):
     p_tox)))`` (section 2.1); at the current dose, ``y / n <= lambda_e`` escalates,
     ``y / n >= lambda_d`` de-escalates, otherwise the next cohort stays.  Elimination, the extra
     safety rule, stopping and the isotonic selection are those of :class:`IntervalDesign`
-    (R BOIN 2.7.2's ``get.oc`` and ``select.mtd`` defaults); with ``bound_mtd`` a dose is
-    selected only if its isotonic estimate is at most ``lambda_d`` (``boundMTD = TRUE``).
+    (R BOIN 2.7.2's ``get.oc`` and ``select.mtd`` defaults; as there, ``n_earlystop`` stops
+    the trial only when the next cohort would stay at the current dose); with ``bound_mtd`` a
+    dose is selected only if its isotonic estimate is at most ``lambda_d`` (``boundMTD = TRUE``).
     """
 
     p_saf: Annotated[float | None, Field(gt=0, lt=1, description="highest subtherapeutic "
@@ -268,6 +276,7 @@ class BOIN(IntervalDesign):
     bound_mtd: Annotated[bool, Field(description="select only doses whose isotonic estimate is "
                                                  "at most lambda_d")] = False
 
+    earlystop_only_staying = True
     MOVES = {E: "escalate: DLT rate at the current dose <= lambda_e",
              S: "stay: DLT rate at the current dose between lambda_e and lambda_d",
              D: "de-escalate: DLT rate at the current dose >= lambda_d"}
