@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import trialsim as ts
-from trialsim.designs import (BLRM, BOIN, CRM, TITECRM, Backfill, StopWhenTooToxic,
-                              ThreePlusThree)
+from trialsim.designs import (BLRM, BOIN, BOIN12, CRM, TITECRM, Backfill, EffTox,
+                              StopWhenTooToxic, ThreePlusThree, WagesTait)
 from trialsim.designs.base import BatchState
+from trialsim.outcomes import TrialHistory
 from trialsim.errors import ConfigError
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "bfboin_reference.json")
@@ -92,11 +93,12 @@ def test_pooled_decisions_when_lower_doses_disagree(history, boin_next, next_dos
     assert any(reason in r for r in d.reasons), d.reasons
 
 
-def test_backfill_is_for_interval_crm_and_blrm_designs_and_needs_a_calendar():
-    for design in (CRM.example(5), BLRM.example(5)):
+def test_backfill_is_for_interval_and_model_based_designs_and_needs_a_calendar():
+    for design in (CRM.example(5), BLRM.example(5), EffTox.example(), BOIN12.example(5)):
         assert Backfill(parent=design).parent == design
-    for design in (TITECRM.example(5), ThreePlusThree(n_doses=5)):   # TITE: decides mid-window
-        with pytest.raises(ValueError, match="interval designs"):
+    # the TITE-CRM decides mid-window, Wages-Tait randomises, the 3+3 follows cohorts of three
+    for design in (TITECRM.example(5), WagesTait.example(5), ThreePlusThree(n_doses=5)):
+        with pytest.raises(ValueError, match="backfill works with"):
             Backfill(parent=design)
     doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3],
                                                         "eff": [0.2, 0.3, 0.4]},
@@ -111,7 +113,7 @@ def test_backfill_is_for_interval_crm_and_blrm_designs_and_needs_a_calendar():
         ts.from_dict(doc)
     assert e.value.path == ("design", "modifiers")
     doc["design"] = {"type": "three_plus_three", "modifiers": [{"type": "backfill"}]}
-    with pytest.raises(ConfigError, match="interval designs"):
+    with pytest.raises(ConfigError, match="backfill works with"):
         ts.from_dict(doc)
 
 
@@ -139,6 +141,26 @@ def test_a_model_based_design_opens_the_doses_at_or_below_its_next_dose(
         expected_open
     # the model pools doses itself: BF-BOIN's pooled decision rule is not applied
     assert rule.decide_batch(state).next_dose.tolist() == [nxt]
+
+
+@pytest.mark.parametrize("design", [CRM.example(5), BLRM.example(5), EffTox.example(),
+                                    BOIN12.example(5)], ids=["crm", "blrm", "efftox", "boin12"])
+def test_open_doses_are_admissible_cleared_and_not_above_the_next_dose(design):
+    """On every state of a few simulated trials: an open dose is below the current one, was
+    given, is admissible, and is at most the dose the design would give now."""
+    histories = ["1NNN", "1NNN 2NNN 3NNT", "1NNN 2NTN 3TTN", "1NNN 2NNN 3NNN 4TTT",
+                 "1NNN 2NNN 2NTN 3NTT", "1NNN 2NNN 3NNN 4NNN 5NTT 4NTN"]
+    rule = Backfill(parent=design, need_response=False)
+    for h in histories:
+        state = BatchState.from_history(TrialHistory.parse(h, 5))
+        d = design.decide_batch(state)
+        ref = d.recommended[0] if d.stop[0] else d.next_dose[0]
+        opened = rule.open_doses(state, state.n, np.ones((1, 5), bool))[0]
+        j = np.flatnonzero(opened)
+        assert (j < state.current[0]).all() and (state.n[0, j] > 0).all(), h
+        assert d.admissible[0, j].all() and (j <= ref).all(), h
+        below = np.arange(5) < min(state.current[0], ref + 1)
+        assert (opened == (below & d.admissible[0] & (state.n[0] > 0))).all(), h
 
 
 def test_a_model_based_design_that_stops_opens_nothing():
@@ -196,13 +218,16 @@ def test_no_backfill_without_responses_or_room():
     assert not cap.arrays.patient_backfill.any()
 
 
-def crm_study(max_per_dose: int, wait_days: float = 1e-4, backfill: bool = True) -> ts.Study:
+CRM_DESIGN = {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
+              "max_patients": 30}
+BOIN12_DESIGN = {"type": "boin12", "target": 0.35, "efficacy_lower": 0.25, "max_patients": 30}
+
+
+def crm_study(max_per_dose: int, wait_days: float = 1e-4, backfill: bool = True,
+              design: dict = CRM_DESIGN) -> ts.Study:
     s = study((0.05, 0.10, 0.20, 0.30, 0.45), max_per_dose=max_per_dose)
-    design = {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
-              "max_patients": 30,
-              "modifiers": [{"type": "backfill", "max_per_dose": max_per_dose}] if backfill
-              else []}
-    return ts.from_dict({**s.config, "design": design,
+    mods = [{"type": "backfill", "max_per_dose": max_per_dose}] if backfill else []
+    return ts.from_dict({**s.config, "design": {**design, "modifiers": mods},
                          "conduct": {**s.config["conduct"], "max_wait_days": wait_days}})
 
 
@@ -215,11 +240,12 @@ def test_the_crm_backfills_within_its_rules_whatever_the_batching():
         np.testing.assert_array_equal(getattr(again.arrays, f), getattr(run.arrays, f)[:30], f)
 
 
-def test_the_crm_with_no_room_to_backfill_is_the_crm():
-    """A cap of one cohort (3) leaves no room: the trials are the CRM's own on the calendar,
-    patient for patient (patients waiting up to a year, as the CRM's calendar needs)."""
-    capped = ts.simulate(crm_study(3, 365), 100, seed=6).arrays
-    plain = ts.simulate(crm_study(3, 365, backfill=False), 100, seed=6).arrays
+@pytest.mark.parametrize("design", [CRM_DESIGN, BOIN12_DESIGN], ids=["crm", "boin12"])
+def test_a_design_with_no_room_to_backfill_is_the_design(design):
+    """A cap of one cohort (3) leaves no room: the trials are the design's own on the
+    calendar, patient for patient (patients waiting up to a year, as its calendar needs)."""
+    capped = ts.simulate(crm_study(3, 365, design=design), 100, seed=6).arrays
+    plain = ts.simulate(crm_study(3, 365, backfill=False, design=design), 100, seed=6).arrays
     assert not capped.patient_backfill.any()
     for f in ("selected", "n", "tox"):
         np.testing.assert_array_equal(getattr(capped, f), getattr(plain, f), f)

@@ -1,7 +1,9 @@
 """Backfill cohorts at doses already cleared (BF-BOIN: Zhao, Yuan, Korn & Freidlin 2024,
 Clinical Cancer Research 30:673-679), for the interval designs (BOIN, mTPI-2, Keyboard, i3+3),
-and for the model-based CRM and BLRM (after Dehbi, O'Quigley & Iasonos 2021, Contemporary
-Clinical Trials 111:106605: backfilled patients join the model).
+and for the other designs that decide on complete cohorts without randomising: CRM, BLRM,
+EffTox, BOIN12 (after Dehbi, O'Quigley & Iasonos 2021, Contemporary Clinical Trials
+111:106605: backfilled patients join the model).  Not for the TITE-CRM (it decides within
+windows), Wages-Tait (it randomises) or 3+3-type designs (their rules follow cohorts of three).
 
 While an escalation cohort is in its observation window, patients who arrive are **backfilled**
 one at a time, each at a dose below the current one that is *open*:
@@ -10,10 +12,10 @@ one at a time, each at a dose below the current one that is *open*:
    known there (a response is known at the patient's primary visit, ``conduct.read_out_h``);
 2. it is safe.  Interval designs: its own evaluated data do not reach the de-escalation (or
    elimination) rule, or those pooled with the next dose up do not (the first unsafe dose
-   closes every dose above it up to the current one).  CRM and BLRM: the parent design,
-   deciding now on every evaluated patient, would give a dose at least as high (its next dose;
-   after a stop, its recommendation, none after a stop with no dose) -- the model pools the
-   doses itself;
+   closes every dose above it up to the current one).  Other designs (CRM, BLRM, EffTox,
+   BOIN12): the parent design, deciding now on every evaluated patient, finds it admissible
+   and would give a dose at least as high (its next dose; after a stop, its recommendation,
+   none after a stop with no dose) -- the model pools the doses itself;
 3. fewer than ``max_per_dose`` patients have been given it (pending ones included).
 
 The patient gets the highest open dose (``assign: lowest``: the lowest); with none open they
@@ -46,10 +48,9 @@ from pydantic import Field, model_validator
 
 from trialsim.designs._common import make_decision, stop_trials
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
-from trialsim.designs.blrm import BLRM
-from trialsim.designs.crm import CRM
 from trialsim.designs.interval import D, E, IntervalDesign
 from trialsim.designs.modifiers import Modifier
+from trialsim.designs.three_plus_three import CohortsOfThree
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -62,8 +63,9 @@ STOP_POOLED = ("stop: pooled data below the lowest dose say de-escalate and the 
 @spec
 class Backfill(Modifier):
     """Backfill patients at cleared doses while an escalation cohort is followed (BF-BOIN, Zhao
-    et al. 2024; docs/designs.md); interval designs (BOIN, mTPI-2, Keyboard, i3+3), the CRM
-    (not the TITE-CRM: it decides before windows end) and the BLRM; needs ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
+    et al. 2024; docs/designs.md); interval designs (BOIN, mTPI-2, Keyboard, i3+3) and the
+    designs that decide on complete cohorts without randomising (CRM, BLRM, EffTox, BOIN12);
+    needs ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
     highest or the lowest open dose; ``need_response``: a dose opens only once a response is
     known there (the study needs an efficacy outcome)."""
 
@@ -81,21 +83,20 @@ class Backfill(Modifier):
     def accepts(cls, design) -> bool:
         while isinstance(design, Modifier):
             design = design.parent
-        return (isinstance(design, (IntervalDesign, BLRM))
-                or isinstance(design, CRM) and not design.follow_up)
+        return not (design.follow_up or design.randomises or isinstance(design, CohortsOfThree))
 
     @model_validator(mode="after")
     def _interval_parent(self) -> "Backfill":
         if not self.accepts(self.parent):
-            raise ValueError(f"backfill works with the interval designs (boin, mtpi2, keyboard, "
-                             f"i3plus3), the crm and the blrm, not "
-                             f"{type(self.base_design).__name__}")
+            raise ValueError(f"backfill works with the interval and model-based designs, not "
+                             f"{type(self.base_design).__name__} (it decides mid-window, "
+                             f"randomises, or follows cohorts of three)")
         return self
 
     @property
     def pooled_rule(self) -> bool:
         """Whether BF-BOIN's open-dose and pooled decision rules apply (interval designs);
-        else the model pools the doses itself."""
+        else the design's own model or rules pool the doses."""
         return isinstance(self.base_design, IntervalDesign)
 
     @classmethod
@@ -126,17 +127,17 @@ class Backfill(Modifier):
         there."""
         T, Dn = state.n.shape
         j = np.arange(Dn)[None, :]
-        below = j < state.current[:, None]
-        if self.pooled_rule:
-            safe = self._safe_pooled(state.n, state.tox, state.current)
-        else:
-            d = self.parent.decide_batch(state)
-            ref = np.where(d.stop, d.recommended, d.next_dose)
-            safe = j <= ref[:, None]
-        ok = below & safe & (state.n > 0) & (np.asarray(enrolled) < self.max_per_dose)
+        ok = (j < state.current[:, None]) & (state.n > 0) & (np.asarray(enrolled)
+                                                             < self.max_per_dose)
         if self.need_response:
             ok &= np.asarray(responded, bool)
-        return ok
+        if not ok.any():                # nothing could open: no need to ask the design
+            return ok
+        if self.pooled_rule:
+            return ok & self._safe_pooled(state.n, state.tox, state.current)
+        d = self.parent.decide_batch(state)
+        ref = np.where(d.stop, d.recommended, d.next_dose)
+        return ok & (j <= ref[:, None]) & d.admissible
 
     def _safe_pooled(self, n, y, current) -> np.ndarray:
         """BF-BOIN's safety (T, D) of the doses below ``current``: a dose's own data or its
