@@ -93,6 +93,26 @@ def test_pooled_decisions_when_lower_doses_disagree(history, boin_next, next_dos
     assert any(reason in r for r in d.reasons), d.reasons
 
 
+def test_n_earlystop_is_taken_on_the_pooled_decision():
+    """BOIN stops at n_earlystop only when it stays; with backfill, on the pooled decision (as
+    R bfboin): a stay at 9 patients overruled by pooling goes on, an escalation pooled into a
+    stay stops (BOIN target 0.3 at n = 9: escalate y <= 2, stay y = 3, de-escalate y >= 4)."""
+    boin = BOIN(n_doses=5, target=0.3, max_patients=36, n_earlystop=9)
+    rule = Backfill(parent=boin, max_per_dose=13)
+    # dose 1 at 5/12 says de-escalate; dose 2 at 3/9 stays (BOIN stops): pooled 8/21
+    # de-escalates, and neither dose 1 nor doses 1-2 are safe: back to dose 1, no stop
+    h = "1NNNTNNTTNTT 2NTN 2NNN 2NTT"
+    assert boin.decide(h).stop
+    d = rule.decide(h)
+    assert not d.stop and d.next_dose == 0
+    assert any("pooled doses 1..2 say de-escalate" in r for r in d.reasons)
+    # dose 2 at 1/9 escalates (BOIN goes on); pooled with dose 1's 5/12: 6/21 stays: stop
+    h = "1NNNTNNTTNTT 2NTN 2NNN 2NNN"
+    assert not boin.decide(h).stop
+    d = rule.decide(h)
+    assert d.stop and d.stop_code == "n_at_dose"
+
+
 def test_backfill_is_for_interval_and_model_based_designs_and_needs_a_calendar():
     for design in (CRM.example(5), BLRM.example(5), EffTox.example(), BOIN12.example(5)):
         assert Backfill(parent=design).parent == design

@@ -32,7 +32,7 @@ or ``d`` says stay or de-escalate while a lower dose says de-escalate or elimina
 the pooled data say escalate (and ``d + 1`` is allowed), stay if they say stay, and if they say
 de-escalate go to the highest ``k`` in ``b..d`` whose pooled data ``b..k`` are safe, else to
 ``b - 1`` (below the lowest dose: stop when the lowest dose meets the elimination rule, else
-give it).  ``max_patients`` counts escalation patients only; backfilling ends with escalation
+give it).  BOIN's ``n_earlystop`` applies to the pooled decision (as in bfboin).  ``max_patients`` counts escalation patients only; backfilling ends with escalation
 and the final selection uses every patient once followed up.
 
 Backfill needs the study's ``conduct:`` section (arrivals and windows decide who is
@@ -48,7 +48,7 @@ from pydantic import Field, model_validator
 
 from trialsim.designs._common import make_decision, stop_trials
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
-from trialsim.designs.interval import D, E, IntervalDesign
+from trialsim.designs.interval import D, E, STOP_N_AT_DOSE, IntervalDesign
 from trialsim.designs.modifiers import Modifier
 from trialsim.designs.three_plus_three import CohortsOfThree
 from trialsim.registry import register
@@ -164,7 +164,12 @@ class Backfill(Modifier):
         base = self.base_design
         T, Dn = state.n.shape
         cur = state.current
-        live = ~d.stop & (state.total > 0) & (cur > 0)
+        # BOIN's n_earlystop stops only a trial that stays: a stop of the parent's on it is
+        # taken again on the pooled decision (as R bfboin checks it after pooling)
+        early = (d.stop & (d.stop_code == "n_at_dose") & (d.recommended != NO_DOSE)
+                 & (state.total < base.max_patients)) if base.earlystop_only_staying \
+            else np.zeros(T, bool)
+        live = (~d.stop | early) & (state.total > 0) & (cur > 0)
         if not live.any():
             return d
         move, elim = base.lookup(state.n, state.tox)
@@ -179,7 +184,7 @@ class Backfill(Modifier):
         rows = np.flatnonzero(conflict_a | conflict_b)
         if rows.size == 0:
             return d
-        nxt = d.next_dose.copy()
+        nxt = np.where(early, cur, d.next_dose)
         text = np.array(d.reason, dtype=object)
         stop = np.zeros(T, bool)
         changed = np.zeros(T, bool)
@@ -215,9 +220,16 @@ class Backfill(Modifier):
         if not changed.any():
             return d
         reason = np.where(changed, text.astype(str), d.reason)
-        out = make_decision(np.where(stop, NO_DOSE, np.maximum(nxt, 0)), d.stop, d.recommended,
-                            d.admissible, reason, d.stop_code, d.cohort_size)
-        return stop_trials(out, stop, STOP_POOLED, "too_toxic", withdraw=True)
+        resumed = changed & early & (nxt != cur)
+        out = make_decision(np.where(stop, NO_DOSE, np.maximum(nxt, 0)), d.stop & ~resumed,
+                            d.recommended, d.admissible, reason,
+                            np.where(resumed, "", d.stop_code), d.cohort_size)
+        out = stop_trials(out, stop, STOP_POOLED, "too_toxic", withdraw=True)
+        if base.earlystop_only_staying:
+            stays = changed & ~stop & (nxt == cur) & (state.n[np.arange(T), cur]
+                                                      >= base.n_earlystop)
+            out = stop_trials(out, stays, STOP_N_AT_DOSE, "n_at_dose")
+        return out
 
 
 def backfill_of(design) -> Backfill | None:
