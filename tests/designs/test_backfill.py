@@ -8,13 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 import trialsim as ts
 from trialsim.designs import (BLRM, BOIN, BOIN12, CRM, TITECRM, Backfill, EffTox,
                               StopWhenTooToxic, ThreePlusThree, WagesTait)
 from trialsim.designs.base import BatchState
-from trialsim.outcomes import TrialHistory
 from trialsim.errors import ConfigError
+from trialsim.outcomes import TrialHistory
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "bfboin_reference.json")
                      .read_text())["results"]
@@ -181,6 +183,31 @@ def test_open_doses_are_admissible_cleared_and_not_above_the_next_dose(design):
         assert d.admissible[0, j].all() and (j <= ref).all(), h
         below = np.arange(5) < min(state.current[0], ref + 1)
         assert (opened == (below & d.admissible[0] & (state.n[0] > 0))).all(), h
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), which=st.sampled_from(["boin", "crm", "blrm"]))
+def test_one_more_dlt_never_opens_a_dose(data, which):
+    """Monotonicity: with one more DLT among the evaluated patients of any dose, the open doses
+    are a subset of those before (BF-BOIN's rule; the CRM's and BLRM's next dose never rises
+    with a DLT)."""
+    design = {"boin": BOIN5, "crm": CRM.example(5), "blrm": BLRM.example(5)}[which]
+    rule = Backfill(parent=design, need_response=False, max_per_dose=40)
+    current = data.draw(st.integers(1, 4))
+    n = np.array([data.draw(st.integers(1, 12)) if j <= current else 0 for j in range(5)])
+    y = np.array([data.draw(st.integers(0, int(k))) for k in n])
+    j = data.draw(st.sampled_from([k for k in range(current + 1) if y[k] < n[k]] or [0]))
+    assume(y[j] < n[j])
+
+    def open_at(tox):
+        state = BatchState(n[None], tox[None], np.zeros((1, 5), int), np.array([current]),
+                           np.array([3]), np.array([0]), np.zeros((1, 5), int))
+        return rule.open_doses(state, n[None], np.ones((1, 5), bool))[0]
+
+    more = y.copy()
+    more[j] += 1
+    before, after = open_at(y), open_at(more)
+    assert not (after & ~before).any(), (n, y, j, before, after)
 
 
 def test_a_model_based_design_that_stops_opens_nothing():
