@@ -32,8 +32,9 @@ or ``d`` says stay or de-escalate while a lower dose says de-escalate or elimina
 the pooled data say escalate (and ``d + 1`` is allowed), stay if they say stay, and if they say
 de-escalate go to the highest ``k`` in ``b..d`` whose pooled data ``b..k`` are safe, else to
 ``b - 1`` (below the lowest dose: stop when the lowest dose meets the elimination rule, else
-give it).  BOIN's ``n_earlystop`` applies to the pooled decision (as in bfboin).  ``max_patients`` counts escalation patients only; backfilling ends with escalation
-and the final selection uses every patient once followed up.
+give it).  BOIN's ``n_earlystop`` applies to the pooled decision (as in bfboin).
+``max_patients`` counts escalation patients only; backfilling ends with escalation and the
+final selection uses every patient once followed up.
 
 Backfill needs the study's ``conduct:`` section (arrivals and windows decide who is
 backfilled) and runs on the calendar path (:mod:`trialsim.conduct.backfill`).
@@ -65,9 +66,9 @@ class Backfill(Modifier):
     """Backfill patients at cleared doses while an escalation cohort is followed (BF-BOIN, Zhao
     et al. 2024; docs/designs.md); interval designs (BOIN, mTPI-2, Keyboard, i3+3) and the
     designs that decide on complete cohorts without randomising (CRM, BLRM, EffTox, BOIN12);
-    needs ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling; ``assign``: the
-    highest or the lowest open dose; ``need_response``: a dose opens only once a response is
-    known there (the study needs an efficacy outcome)."""
+    needs ``conduct:``.  ``max_per_dose``: patients a dose may reach by backfilling;
+    ``assign``: the highest or the lowest open dose; ``need_response``: a dose opens only once
+    a response is known there (the study needs an efficacy outcome)."""
 
     parent: Design
     max_per_dose: Annotated[int, Field(ge=1, le=1000, description="patients a dose may reach "
