@@ -330,8 +330,8 @@ def crm_mle_weighted(dose, tox, weight, skeleton, *, model: str = "empiric",
     ``(T, D)``.  With every weight 1 it is :func:`crm_mle` on the counts (to ~1e-8)."""
     m = _model(skeleton, model, intercept)
     dose, tox, weight = _patients(dose, tox, weight, len(m.skeleton))
-    a = _crm_mle_kernels.crm_weighted_mle_kernel(dose, tox, weight, m.x, m.logistic, m.intercept,
-                                         -MLE_BOUND, MLE_BOUND)
+    a = _crm_mle_kernels.crm_weighted_mle_kernel(dose, tox, weight, m.x, m.logistic,
+                                                 m.intercept, -MLE_BOUND, MLE_BOUND)
     return (a, m.ptox(a)) if ptox else a
 
 
@@ -343,7 +343,7 @@ def crm_mle(n, tox, skeleton, *, model: str = "empiric", intercept: float = 3.0,
     n, tox = _counts(n, tox, len(m.skeleton))
     n_u, tox_u, inv = unique_rows(n, tox)
     a = _crm_mle_kernels.crm_mle_kernel(n_u, tox_u, m.x, m.logistic, m.intercept, -MLE_BOUND,
-                                MLE_BOUND)
+                                        MLE_BOUND)
     return (a[inv], m.ptox(a)[inv]) if ptox else a[inv]
 
 

@@ -183,8 +183,8 @@ class _Trial:
     def open_doses(self) -> np.ndarray:
         """The doses open now (:meth:`Backfill.open_doses`); the last answer is kept while
         what is known stays the same (a model-based design decides to answer)."""
-        row = self.state()
-        enrolled = np.bincount(self.dose[:self.m], minlength=self.D)
+        counts = self.counts(self.env.now)
+        row, enrolled = self._row(counts), counts[4]
         key = (b"".join(np.asarray(v).tobytes() for v in row), enrolled.tobytes())
         if key != self._open_key:
             self._open_key = key
@@ -219,7 +219,10 @@ class _Trial:
 
     def state(self, everything: bool = False) -> tuple:
         """This trial's row of a :class:`BatchState` at the current time."""
-        n, y, e, ey, _ = self.counts(self.env.now, everything)
+        return self._row(self.counts(self.env.now, everything))
+
+    def _row(self, counts: tuple) -> tuple:
+        n, y, e, ey, _ = counts
         last = np.asarray(self.last_cohort, np.int64)
         lc_n = last.size
         lc_tox = int(self.tox[last, self.dose[last]].sum())

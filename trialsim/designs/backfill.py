@@ -226,11 +226,8 @@ class Backfill(Modifier):
                             d.recommended, d.admissible, reason,
                             np.where(resumed, "", d.stop_code), d.cohort_size)
         out = stop_trials(out, stop, STOP_POOLED, "too_toxic", withdraw=True)
-        if base.earlystop_only_staying:
-            stays = changed & ~stop & (nxt == cur) & (state.n[np.arange(T), cur]
-                                                      >= base.n_earlystop)
-            out = stop_trials(out, stays, STOP_N_AT_DOSE, "n_at_dose")
-        return out
+        stays = changed & ~stop & base.stops_early(state.n[np.arange(T), cur], nxt == cur)
+        return stop_trials(out, stays, STOP_N_AT_DOSE, "n_at_dose")
 
 
 def backfill_of(design) -> Backfill | None:

@@ -134,6 +134,12 @@ class IntervalDesign(Design):
     def _eliminated(self, n: np.ndarray, tox: np.ndarray) -> np.ndarray:
         return np.logical_or.accumulate(self.lookup(n, tox)[1], axis=1)
 
+    def stops_early(self, n_cur, staying) -> np.ndarray:
+        """The ``n_earlystop`` rule: ``n_cur`` patients at the current dose, and the next
+        cohort ``staying`` there (needed only if ``earlystop_only_staying``)."""
+        enough = np.asarray(n_cur) >= self.n_earlystop
+        return enough & staying if self.earlystop_only_staying else enough
+
     def _unsafe_lowest(self, n: np.ndarray, tox: np.ndarray) -> np.ndarray:
         """The extra safety rule (T,): ``n >= 3`` at the lowest dose and ``P(p > target) >
         cutoff_eli - offset``; all False without ``extra_safe``."""
@@ -168,10 +174,8 @@ class IntervalDesign(Design):
         reason = reasons[code]
         sel, _ = isotonic_select(state.n, state.tox, ~elim, self.target, self.selection_upper)
         decision = make_decision(np.maximum(nxt, 0), np.zeros(T, bool), sel, ~elim, reason)
-        enough = ~fresh & (n_cur >= self.n_earlystop)
-        if self.earlystop_only_staying:
-            enough &= held
-        decision = stop_trials(decision, enough, STOP_N_AT_DOSE, "n_at_dose")
+        decision = stop_trials(decision, ~fresh & self.stops_early(n_cur, held), STOP_N_AT_DOSE,
+                               "n_at_dose")
         decision = stop_trials(decision, elim[:, 0], STOP_ELIMINATED, "too_toxic", withdraw=True)
         decision = stop_trials(decision, self._unsafe_lowest(state.n, state.tox),
                                STOP_EXTRA_SAFE, "too_toxic", withdraw=True)
