@@ -334,7 +334,7 @@ def test_standard_errors_cover_the_screening_errors():
     65,536-point posterior (itself within about 1e-3)."""
     states = _trial_states(60, seed=3).subset(slice(0, 150))
     design = EffTox.example()
-    cheap = design.posterior(states, points=512)
+    cheap = design.posterior(states, points=512, standard_errors=True)
     ref = design.posterior(states, points=65536)
     for name in ("mean_eff", "mean_tox", "prob_eff_above", "prob_tox_above"):
         err = np.abs(getattr(cheap, name) - getattr(ref, name))
@@ -350,7 +350,7 @@ def test_screened_decisions_are_those_on_all_points(monkeypatch):
 
     states = _trial_states(60, seed=4)
     design = dataclasses.replace(EffTox.example(), points=4096)
-    doubt = design.in_doubt(states, design.posterior(states, points=512))
+    doubt = design.in_doubt(states, design.posterior(states, points=512, standard_errors=True))
     screened = design.decide_batch(states)
     monkeypatch.setattr(module, "SCREEN", 1)
     full = design.decide_batch(states)

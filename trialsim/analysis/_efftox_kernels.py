@@ -330,7 +330,8 @@ def _se(lw, v, exact_q, est, cut):
 @numba.njit(cache=True)
 def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale, scale2,
                             logit_eff_cut, logit_tox_cuts, h, hw, mean_eff, mean_tox,
-                            p_eff_above, p_tox_above, ess, se_eff, se_tox, se_p_eff, se_p_tox):
+                            p_eff_above, p_tox_above, ess, se_eff, se_tox, se_p_eff, se_p_tox,
+                            want_se):
     """Posterior summaries of ``S`` data sets (``counts`` (S, J, 4) float).
 
     For each, importance sampling in two passes on fixed standardised points (log proposal
@@ -346,8 +347,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     The correction can carry an estimate just outside [0, 1]; estimates are clipped to it.
     Out: posterior means of ``pi_E`` and ``pi_T`` (S, J); ``P(logit pi_E > logit_eff_cut)``
     (S, J); ``P(logit pi_T > logit_tox_cuts[k])`` (S, J, K); Kish's effective sample size of
-    the main pass's weights (S,); and the standard errors of the four summaries as if the
-    points were independent draws (:func:`_se`; quasi-random points do better).
+    the main pass's weights (S,); and with ``want_se`` the standard errors of the four
+    summaries as if the points were independent draws (:func:`_se`; quasi-random points do
+    better; else left as they are).
     """
     S, J = counts.shape[0], counts.shape[1]
     N, N1 = z.shape[0], z1.shape[0]
@@ -441,8 +443,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                             pc += lw[i]
                     mean_eff[s, j] = min(max(mq + mc, 0.0), 1.0)
                     p_eff_above[s, j] = min(max(pq + pc, 0.0), 1.0)
-                    se_eff[s, j] = _se(lw, pe_s[:, j], mq, mq + mc, -np.inf)
-                    se_p_eff[s, j] = _se(lw, ee_s[:, j], pq, pq + pc, logit_eff_cut)
+                    if want_se:
+                        se_eff[s, j] = _se(lw, pe_s[:, j], mq, mq + mc, -np.inf)
+                        se_p_eff[s, j] = _se(lw, ee_s[:, j], pq, pq + pc, logit_eff_cut)
                 else:
                     mc = 0.0
                     for i in range(N):
@@ -454,7 +457,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                             if et_s[i, j] > logit_tox_cuts[k]:
                                 pc += lw[i]
                         p_tox_above[s, j, k] = min(max(pq + pc, 0.0), 1.0)
-                        se_p_tox[s, j, k] = _se(lw, et_s[:, j], pq, pq + pc,
-                                                logit_tox_cuts[k])
+                        if want_se:
+                            se_p_tox[s, j, k] = _se(lw, et_s[:, j], pq, pq + pc,
+                                                    logit_tox_cuts[k])
                     mean_tox[s, j] = min(max(mq + mc, 0.0), 1.0)
-                    se_tox[s, j] = _se(lw, pt_s[:, j], mq, mq + mc, -np.inf)
+                    if want_se:
+                        se_tox[s, j] = _se(lw, pt_s[:, j], mq, mq + mc, -np.inf)

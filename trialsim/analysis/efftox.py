@@ -103,11 +103,12 @@ def outcome_counts(n, tox, eff, eff_tox) -> np.ndarray:
 
 
 def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
-              tox_cuts, points: int = 4096) -> EffToxPosterior:
+              tox_cuts, points: int = 4096, standard_errors: bool = True) -> EffToxPosterior:
     """Posterior summaries for every trial: ``counts`` (T, D, 4) patients with neither event,
     efficacy only, toxicity only and both at each dose; ``doses`` (D,) positive;
     ``prior_mean``, ``prior_sd`` (6,) of ``(alpha, beta, gamma, zeta, eta, psi)``;
-    ``eff_cut`` and ``tox_cuts`` (K,) probabilities in (0, 1)."""
+    ``eff_cut`` and ``tox_cuts`` (K,) probabilities in (0, 1).  Without ``standard_errors``
+    the summaries' standard errors are not computed (NaN; about 10 % faster)."""
     counts = np.asarray(counts, np.int64)
     x = coded_doses(doses)
     T, D = counts.shape[0], counts.shape[1]
@@ -133,8 +134,11 @@ def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
            np.empty((S, D, K))]
     efftox_posterior_kernel(uniq.reshape(S, D, 4).astype(float), x, x * x, mu, 1.0 / sd ** 2,
                             z1, log_q1, z, log_q, SCALE, MAIN_SCALE, float(logit(eff_cut)),
-                            logit(tox_cuts), *_normal_grid(), *out)
-    bad = ~np.isfinite(np.concatenate([a.reshape(S, -1) for a in out], axis=1)).all(axis=1)
+                            logit(tox_cuts), *_normal_grid(), *out, standard_errors)
+    if not standard_errors:
+        for a in out[5:]:
+            a.fill(np.nan)
+    bad = ~np.isfinite(np.concatenate([a.reshape(S, -1) for a in out[:5]], axis=1)).all(axis=1)
     if bad.any():
         raise FloatingPointError(f"the EffTox posterior could not be computed for the counts "
                                  f"(neither, efficacy, toxicity, both per dose) "

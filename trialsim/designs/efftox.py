@@ -145,17 +145,18 @@ class EffTox(Design):
         """Desirability of efficacy and toxicity probabilities, elementwise."""
         return utility(eff, tox, self.p, self.eff0, self.tox1)
 
-    def posterior(self, state: BatchState, tox_cuts=None, points: int | None = None
-                  ) -> EffToxPosterior:
+    def posterior(self, state: BatchState, tox_cuts=None, points: int | None = None,
+                  standard_errors: bool = False) -> EffToxPosterior:
         """Posterior summaries per trial and dose (``prob_tox_above`` at ``toxicity_hurdle``
         by default, else at ``tox_cuts``; on ``points`` importance points, by default the
-        design's)."""
+        design's; their standard errors only if asked for)."""
         check_state(state, self.n_doses, "efftox")
         check_joint_outcomes(state)
         counts = outcome_counts(state.n, state.tox, state.eff, state.eff_tox)
         cuts = [self.toxicity_hurdle] if tox_cuts is None else tox_cuts
         return posterior(counts, self.doses, self.prior_mean, self.prior_sd,
-                         self.efficacy_hurdle, cuts, self.points if points is None else points)
+                         self.efficacy_hurdle, cuts, self.points if points is None else points,
+                         standard_errors)
 
     def decision_posterior(self, state: BatchState) -> EffToxPosterior:
         """The posterior the decisions use: a screening posterior on ``points // 8`` points,
@@ -165,7 +166,7 @@ class EffTox(Design):
         cheap = max(self.points // SCREEN, MIN_SCREEN)
         if cheap >= self.points:
             return self.posterior(state)
-        post = self.posterior(state, points=cheap)
+        post = self.posterior(state, points=cheap, standard_errors=True)
         doubt = self.in_doubt(state, post)
         if not doubt.any():
             return post
