@@ -227,11 +227,12 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
         benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
     seen = (pat_dose >= 0) & ~dropped                # outcomes observed (evaluable patients)
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
-    patient_tox = tox_po[rows, cols, d] & seen
     if clock is not None and clock.leave is not None:   # censored: DLTs after leaving unseen
         patient_tox, dropped = clock.observed(pat_dose, tox_po)
         cell = (np.arange(T)[:, None] * D + d)[patient_tox]
         ntox = np.bincount(cell, minlength=T * D).reshape(T, D).astype(np.int64)
+    else:
+        patient_tox = tox_po[rows, cols, d] & seen
     return TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
                        stop_code=stop_code.astype(str), n=n, tox=ntox,
                        eff=neff, patient_dose=pat_dose, patient_cohort=pat_cohort,
