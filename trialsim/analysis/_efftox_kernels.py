@@ -258,16 +258,15 @@ def _ipow(v, n):
 
 @numba.njit(cache=True)
 def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et_s, pe_s,
-            pt_s, summaries):
-    """The points ``theta_i = center + fac z_i`` (into ``theta``) and their weights
-    (exponentiated, the largest 1; returns their sum and sum of squares); with ``summaries``
-    also every dose's linear predictors and probabilities.  ``has[j]``: dose ``j`` has
-    patients.  The log posterior is :func:`_log_post`'s, with one logarithm per point (of the
-    product over doses of the outcome probabilities' powers; taken early where the product
-    nears underflow)."""
-    N, J = z.shape[0], x.size
-    top = -np.inf
-    for i in range(N):
+            pt_s, summaries, start, stop):
+    """The points ``theta_i = center + fac z_i`` (into ``theta``) for ``start <= i < stop``
+    and their log importance weights up to a constant (into ``lw``); with ``summaries`` also
+    every dose's linear predictors and probabilities.  ``has[j]``: dose ``j`` has patients.
+    The log posterior is :func:`_log_post`'s, with one logarithm per point (of the product over
+    doses of the outcome probabilities' powers; taken early where the product nears
+    underflow)."""
+    J = x.size
+    for i in range(start, stop):
         v = 0.0
         th = theta[i]
         for a in range(6):
@@ -287,10 +286,10 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
             pe, qe = _expit_pair(ee)
             pt, qt = _expit_pair(et)
             if summaries:
-                ee_s[i, j] = ee
-                et_s[i, j] = et
-                pe_s[i, j] = pe
-                pt_s[i, j] = pt
+                ee_s[j, i] = ee
+                et_s[j, i] = et
+                pe_s[j, i] = pe
+                pt_s[j, i] = pt
             if has[j]:
                 g = c * pe * qe * pt * qt
                 cj = cs[j]
@@ -300,38 +299,81 @@ def _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, theta, lw, ee_s, et
                     v += np.log(lik)
                     lik = 1.0
         lw[i] = v + np.log(lik) - log_q[i]
-        if lw[i] > top:
-            top = lw[i]
-    tot = 0.0
-    tot2 = 0.0
-    for i in range(N):
-        lw[i] = math.exp(lw[i] - top)
-        tot += lw[i]
-        tot2 += lw[i] * lw[i]
-    return tot, tot2
 
 
 @numba.njit(cache=True)
-def _se(lw, v, exact_q, est, cut):
-    """Standard error of a summary ``est = exact_q + sum_i lw_i f_i`` (``lw_i = w_i - 1/N``,
-    normalised weights ``w``) as if the ``N`` points were independent draws: the delta method's
-    ``sqrt(sum_i (w_i (f_i - est) - (f_i - exact_q) / N)^2)``.  ``f_i`` is ``v_i`` itself
-    (``cut = -inf``) or the indicator ``v_i > cut``."""
-    N = v.size
-    inv = 1.0 / N
-    t = 0.0
-    for i in range(N):
-        f = v[i] if cut == -np.inf else (1.0 if v[i] > cut else 0.0)
-        r = (lw[i] + inv) * (f - est) - (f - exact_q) * inv
-        t += r * r
-    return math.sqrt(t)
+def _normalise(lw, n, w):
+    """``w_i = exp(lw_i - max lw)`` for the first ``n`` points; returns their sum and sum of
+    squares."""
+    top = -np.inf
+    for i in range(n):
+        top = max(top, lw[i])
+    tot = 0.0
+    tot2 = 0.0
+    for i in range(n):
+        w[i] = math.exp(lw[i] - top)
+        tot += w[i]
+        tot2 += w[i] * w[i]
+    return tot, tot2
+
+
+@numba.njit(cache=True, inline="always")
+def _utility(e, t, p, eff0, tox1):
+    """EffTox's desirability of efficacy ``e`` and toxicity ``t`` (L^p contour ``p`` through
+    ``(eff0, 0)`` and ``(1, tox1)``)."""
+    return 1.0 - (((1.0 - e) / (1.0 - eff0)) ** p + (t / tox1) ** p) ** (1.0 / p)
+
+
+@numba.njit(cache=True)
+def _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above, p_tox_above, se_eff, se_tox,
+              se_p_eff, se_p_tox):
+    """Whether EffTox's decision on data set ``s`` could change if any summary moved by
+    ``margin_se`` of its standard errors plus ``margin_abs`` (``rule = (p_e, p_t, p, eff0,
+    tox1, margin_se, margin_abs)``; doses ``reach[s]`` within one level of those given; the
+    first toxicity cut is the hurdle): no dose surely acceptable while some dose might be, or
+    another dose that is or might be acceptable with a utility that close to the best surely
+    acceptable dose's (the utility's margin: its change with each mean moved by its standard
+    error, summed)."""
+    p_e, p_t, up, eff0, tox1, ms, ma = rule[0], rule[1], rule[2], rule[3], rule[4], rule[5], \
+        rule[6]
+    J = reach.shape[1]
+    sure = np.zeros(J, np.bool_)
+    maybe = np.zeros(J, np.bool_)
+    u = np.empty(J)
+    u_se = np.empty(J)
+    best = -1
+    for j in range(J):
+        eg = p_eff_above[s, j] - p_e
+        em = ms * se_p_eff[s, j] + ma
+        tg = 1.0 - p_tox_above[s, j, 0] - p_t
+        tm = ms * se_p_tox[s, j, 0] + ma
+        sure[j] = reach[s, j] and eg > em and tg > tm
+        maybe[j] = reach[s, j] and not sure[j] and eg >= -em and tg >= -tm
+        e, t = mean_eff[s, j], mean_tox[s, j]
+        u[j] = _utility(e, t, up, eff0, tox1)
+        u_se[j] = 0.0
+        for k in range(2):
+            de = se_eff[s, j] if k == 0 else 0.0
+            dt = se_tox[s, j] if k == 1 else 0.0
+            hi = _utility(min(e + de, 1.0), min(t + dt, 1.0), up, eff0, tox1)
+            lo = _utility(max(e - de, 0.0), max(t - dt, 0.0), up, eff0, tox1)
+            u_se[j] += max(abs(hi - u[j]), abs(lo - u[j]))
+        if sure[j] and (best < 0 or u[j] > u[best]):
+            best = j
+    if best < 0:
+        return maybe.any()
+    for j in range(J):
+        if j != best and (sure[j] or maybe[j]) and \
+                u[best] - u[j] <= ms * (u_se[best] + u_se[j]) + ma:
+            return True
+    return False
 
 
 @numba.njit(cache=True)
 def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale, scale2,
-                            logit_eff_cut, logit_tox_cuts, h, hw, mean_eff, mean_tox,
-                            p_eff_above, p_tox_above, ess, se_eff, se_tox, se_p_eff, se_p_tox,
-                            want_se):
+                            logit_eff_cut, logit_tox_cuts, h, hw, first, reach, rule,
+                            mean_eff, mean_tox, p_eff_above, p_tox_above, ess, used_points,
+                            se_eff, se_tox, se_p_eff, se_p_tox, want_se):
     """Posterior summaries of ``S`` data sets (``counts`` (S, J, 4) float).
 
     For each, importance sampling in two passes on fixed standardised points (log proposal
@@ -345,15 +387,23 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     rule ``h``, ``hw``) plus the importance-sampling correction (a control variate: the
     points' own error in ``E_q[f]`` cancels where the weights are near 1/N).
     The correction can carry an estimate just outside [0, 1]; estimates are clipped to it.
+
+    The main pass takes the first ``first`` points, then doubles them (the points are nested:
+    the first ``2^m`` of a Sobol sequence) while the EffTox decision is in doubt on them
+    (:func:`_in_doubt` with ``reach`` (S, J) and ``rule``), up to all ``N``; ``first >= N``:
+    all points at once.
     Out: posterior means of ``pi_E`` and ``pi_T`` (S, J); ``P(logit pi_E > logit_eff_cut)``
     (S, J); ``P(logit pi_T > logit_tox_cuts[k])`` (S, J, K); Kish's effective sample size of
-    the main pass's weights (S,); and with ``want_se`` the standard errors of the four
-    summaries as if the points were independent draws (:func:`_se`; quasi-random points do
-    better; else left as they are).
+    the main pass's weights (S,); the main points used (S,); and with ``want_se`` (or while
+    doubling) the standard errors of the four summaries as if the points were independent
+    draws, by the delta method (quasi-random points do better; else left as they are); those
+    of the probabilities ``p`` at least ``sqrt(p (1 - p) / ess)``: where no point falls in a
+    tail of the posterior that the proposal lacks, the delta method sees no error.
     """
     S, J = counts.shape[0], counts.shape[1]
     N, N1 = z.shape[0], z1.shape[0]
     K = logit_tox_cuts.size
+    screening = first < N
     th = np.empty(6)
     neg_hess = np.empty((6, 6))
     low = np.empty((6, 6))
@@ -361,14 +411,22 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     cov = np.empty((6, 6))
     center = np.empty(6)
     av = np.empty(6)
+    raw1 = np.empty(N1)
     lw1 = np.empty(N1)
     th1 = np.empty((N1, 6))
+    raw = np.empty(N)
     lw = np.empty(N)
     th_s = np.empty((N, 6))
-    ee_s = np.empty((N, J))
-    et_s = np.empty((N, J))
-    pe_s = np.empty((N, J))
-    pt_s = np.empty((N, J))
+    ee_s = np.empty((J, N))
+    et_s = np.empty((J, N))
+    pe_s = np.empty((J, N))
+    pt_s = np.empty((J, N))
+    pc_t = np.empty(K)
+    r2_t = np.empty(K)
+    mq_e = np.empty(J)          # summaries' exact values under the main proposal
+    pq_e = np.empty(J)
+    mq_t = np.empty(J)
+    pq_t = np.empty((J, K))
     has = np.empty(J, np.bool_)
     for s in range(S):
         cs = counts[s]
@@ -386,8 +444,9 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
         for a in range(6):
             for b in range(6):
                 fac[a, b] *= scale
-        tot, tot2 = _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, th1, lw1, ee_s,
-                            et_s, pe_s, pt_s, False)
+        _sample(th, fac, z1, log_q1, cs, x, x2, mu, prec, has, th1, raw1, ee_s, et_s, pe_s,
+                pt_s, False, 0, N1)
+        tot, tot2 = _normalise(raw1, N1, lw1)
         for a in range(6):
             v = 0.0
             for i in range(N1):
@@ -407,11 +466,6 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
         else:   # too few effective pilot points for a covariance: keep the Laplace proposal
             for a in range(6):
                 center[a] = th[a]
-        tot, tot2 = _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, th_s, lw, ee_s,
-                            et_s, pe_s, pt_s, True)
-        ess[s] = tot * tot / tot2
-        for i in range(N):
-            lw[i] = lw[i] / tot - 1.0 / N      # weight minus its proposal value
         for j in range(J):
             for kind in range(2):
                 # the linear predictor a^T theta: location a^T center, sd |fac^T a|
@@ -431,35 +485,81 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                         v += fac[a, b] * av[a]
                     nb += v * v
                 sd = math.sqrt(nb)
-                mq = _proposal_mean(loc, sd, h, hw)
                 if kind == 0:
-                    pq = _phi_upper((logit_eff_cut - loc) / sd)
-                    pc = 0.0
-                    mc = 0.0
-                    for i in range(N):
-                        e = ee_s[i, j]
-                        mc += lw[i] * pe_s[i, j]
-                        if e > logit_eff_cut:
-                            pc += lw[i]
-                    mean_eff[s, j] = min(max(mq + mc, 0.0), 1.0)
-                    p_eff_above[s, j] = min(max(pq + pc, 0.0), 1.0)
-                    if want_se:
-                        se_eff[s, j] = _se(lw, pe_s[:, j], mq, mq + mc, -np.inf)
-                        se_p_eff[s, j] = _se(lw, ee_s[:, j], pq, pq + pc, logit_eff_cut)
+                    mq_e[j] = _proposal_mean(loc, sd, h, hw)
+                    pq_e[j] = _phi_upper((logit_eff_cut - loc) / sd)
                 else:
-                    mc = 0.0
-                    for i in range(N):
-                        mc += lw[i] * pt_s[i, j]
+                    mq_t[j] = _proposal_mean(loc, sd, h, hw)
                     for k in range(K):
-                        pq = _phi_upper((logit_tox_cuts[k] - loc) / sd)
-                        pc = 0.0
-                        for i in range(N):
-                            if et_s[i, j] > logit_tox_cuts[k]:
-                                pc += lw[i]
-                        p_tox_above[s, j, k] = min(max(pq + pc, 0.0), 1.0)
-                        if want_se:
-                            se_p_tox[s, j, k] = _se(lw, et_s[:, j], pq, pq + pc,
-                                                    logit_tox_cuts[k])
-                    mean_tox[s, j] = min(max(mq + mc, 0.0), 1.0)
-                    if want_se:
-                        se_tox[s, j] = _se(lw, pt_s[:, j], mq, mq + mc, -np.inf)
+                        pq_t[j, k] = _phi_upper((logit_tox_cuts[k] - loc) / sd)
+        done = 0
+        n = min(first, N)
+        while True:
+            _sample(center, fac, z, log_q, cs, x, x2, mu, prec, has, th_s, raw, ee_s, et_s,
+                    pe_s, pt_s, True, done, n)
+            tot, tot2 = _normalise(raw, n, lw)
+            ess[s] = tot * tot / tot2
+            used_points[s] = n
+            for i in range(n):
+                lw[i] = lw[i] / tot - 1.0 / n      # weight minus its proposal value
+            se = want_se or screening
+            inv = 1.0 / n
+            for j in range(J):
+                ee, et, pe, pt = ee_s[j], et_s[j], pe_s[j], pt_s[j]
+                mc_e = 0.0
+                pc_e = 0.0
+                mc_t = 0.0
+                for k in range(K):
+                    pc_t[k] = 0.0
+                for i in range(n):
+                    w = lw[i]
+                    mc_e += w * pe[i]
+                    mc_t += w * pt[i]
+                    if ee[i] > logit_eff_cut:
+                        pc_e += w
+                    for k in range(K):
+                        if et[i] > logit_tox_cuts[k]:
+                            pc_t[k] += w
+                m_e, m_t, pr_e = mq_e[j] + mc_e, mq_t[j] + mc_t, pq_e[j] + pc_e
+                mean_eff[s, j] = min(max(m_e, 0.0), 1.0)
+                mean_tox[s, j] = min(max(m_t, 0.0), 1.0)
+                p_eff_above[s, j] = min(max(pr_e, 0.0), 1.0)
+                for k in range(K):
+                    p_tox_above[s, j, k] = min(max(pq_t[j, k] + pc_t[k], 0.0), 1.0)
+                if not se:
+                    continue
+                # as if the points were independent draws, the delta method's
+                # sum_i (a_i (f_i - est) - (f_i - E_q f) / n)^2, a_i = w_i + 1/n
+                r2_me = 0.0
+                r2_mt = 0.0
+                r2_pe = 0.0
+                for k in range(K):
+                    r2_t[k] = 0.0
+                for i in range(n):
+                    a = lw[i] + inv
+                    r = a * (pe[i] - m_e) - (pe[i] - mq_e[j]) * inv
+                    r2_me += r * r
+                    r = a * (pt[i] - m_t) - (pt[i] - mq_t[j]) * inv
+                    r2_mt += r * r
+                    f = 1.0 if ee[i] > logit_eff_cut else 0.0
+                    r = a * (f - pr_e) - (f - pq_e[j]) * inv
+                    r2_pe += r * r
+                    for k in range(K):
+                        f = 1.0 if et[i] > logit_tox_cuts[k] else 0.0
+                        r = a * (f - pq_t[j, k] - pc_t[k]) - (f - pq_t[j, k]) * inv
+                        r2_t[k] += r * r
+                se_eff[s, j] = math.sqrt(r2_me)
+                se_tox[s, j] = math.sqrt(r2_mt)
+                # a probability's at least that of ``ess`` independent draws from the posterior:
+                # the points can all miss a tail that the proposal lacks
+                v = p_eff_above[s, j]
+                se_p_eff[s, j] = max(math.sqrt(r2_pe), math.sqrt(v * (1.0 - v) / ess[s]))
+                for k in range(K):
+                    v = p_tox_above[s, j, k]
+                    se_p_tox[s, j, k] = max(math.sqrt(r2_t[k]),
+                                            math.sqrt(v * (1.0 - v) / ess[s]))
+            if n >= N or not _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above,
+                                       p_tox_above, se_eff, se_tox, se_p_eff, se_p_tox):
+                break
+            done = n
+            n = min(2 * n, N)

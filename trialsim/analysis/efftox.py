@@ -13,19 +13,24 @@ with independent normal priors.  Data per dose: patients with neither event, eff
 toxicity only, both.
 
 **Computation** (no Markov chain Monte Carlo; :mod:`._efftox_kernels`): the posterior mode by
-Newton's method; a pilot importance sample of ``points / PILOT`` points from a multivariate
-Student-t (``DF`` degrees of freedom) centred on the mode with the inverse Hessian there
-(scaled by ``SCALE``); then the main importance sample of ``points`` points from a normal with
-the pilot's weighted mean and covariance (scaled by ``MAIN_SCALE``).  Each summary is its
-exact value under the normal proposal (a one-dimensional integral: trapezoidal rule) plus the
-self-normalised importance-sampling correction.  The points are scrambled Sobol points with a
-fixed seed, the same for every data set, so a summary is a deterministic function of the data.
+Newton's method; a pilot importance sample of ``points / PILOT`` points (at least
+``MIN_PILOT``) from a multivariate Student-t (``DF`` degrees of freedom) centred on the mode
+with the inverse Hessian there (scaled by ``SCALE``); then the main importance sample of
+``points`` points from a normal with the pilot's weighted mean and covariance (scaled by
+``MAIN_SCALE``).  Each summary is its exact value under the normal proposal (a
+one-dimensional integral: trapezoidal rule) plus the self-normalised importance-sampling
+correction.  The points are scrambled Sobol points with a fixed seed, the same for every data
+set, so a summary is a deterministic function of the data.
 Accuracy: errors of a few 1e-3 on posterior probabilities and means with the default 4,096
 points (at most 3.8e-3 against R rstan on trialr's Stan model with 200,000 draws on 26 data
 sets, ``tests/designs/test_efftox.py``), shrinking about as ``points ** -0.5``; R trialr's
 default (4 chains of 1,000 draws) has Monte Carlo errors of the same order.  Kish's effective
 sample size of the weights is returned per data set.
 Trials with identical counts share one computation.
+
+With a :class:`Screen` the main sample stops early where EffTox's decision is settled: it takes
+the first ``Screen.first`` points and doubles them (the first ``2^m`` points of the Sobol
+sequence are nested) while the decision could change within the summaries' standard errors.
 """
 from __future__ import annotations
 
@@ -43,9 +48,10 @@ from trialsim.analysis.states import unique_rows
 #: The pilot proposal's degrees of freedom and scale against the Laplace approximation, and
 #: the seed of the Sobol sequence.
 DF, SCALE, SOBOL_SEED = 6.0, 1.2, 20261129
-#: The pilot pass uses 1/PILOT of the points; the main (normal) proposal's scale against the
+#: The pilot pass uses 1/PILOT of the points (at least MIN_PILOT; 128 of the default 4,096: as
+#: accurate as 1,024 on simulated trial states); the main (normal) proposal's scale against the
 #: pilot's weighted covariance.
-PILOT = 4
+PILOT, MIN_PILOT = 32, 128
 MAIN_SCALE = 1.1
 PARAMETERS = ("alpha", "beta", "gamma", "zeta", "eta", "psi")
 
@@ -82,7 +88,8 @@ class EffToxPosterior:
     ``P(pi_E > eff_cut)``, ``P(pi_T > tox_cuts[k])`` (T, D, K), and Kish's effective sample
     size of the importance weights (T,); then the standard error of each summary, as if the
     importance points were independent draws (the quasi-random points' errors are smaller:
-    about a third to a half of it)."""
+    about a third to a half of it; a probability's is at least ``sqrt(p (1 - p) / ess)``,
+    :mod:`._efftox_kernels`); and the main importance points each trial took (T,)."""
 
     mean_eff: np.ndarray
     mean_tox: np.ndarray
@@ -93,6 +100,29 @@ class EffToxPosterior:
     mean_tox_se: np.ndarray
     prob_eff_above_se: np.ndarray
     prob_tox_above_se: np.ndarray
+    points: np.ndarray
+
+
+@dataclass(frozen=True)
+class Screen:
+    """Stop the main sample early where EffTox's decision is settled: take the first
+    ``first`` points, and double them while the decision could change if any summary moved by
+    ``margin_se`` of its standard errors plus ``margin_abs``.  The decision: doses ``reach``
+    (T, D; a function of the patients per dose) with ``P(pi_E > eff_cut) > p_e`` and
+    ``P(pi_T < tox_cuts[0]) > p_t`` are acceptable; the acceptable dose of highest utility on
+    the contour ``p`` through ``(eff0, 0)`` and ``(1, tox1)`` is chosen.  It is in doubt where
+    no dose is surely acceptable while some dose might be, or where another dose that is or
+    might be acceptable has a utility that close to the best surely acceptable dose's."""
+
+    first: int
+    reach: np.ndarray
+    p_e: float
+    p_t: float
+    p: float
+    eff0: float
+    tox1: float
+    margin_se: float = 3.0
+    margin_abs: float = 0.002
 
 
 def outcome_counts(n, tox, eff, eff_tox) -> np.ndarray:
@@ -103,12 +133,15 @@ def outcome_counts(n, tox, eff, eff_tox) -> np.ndarray:
 
 
 def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
-              tox_cuts, points: int = 4096, standard_errors: bool = True) -> EffToxPosterior:
+              tox_cuts, points: int = 4096, standard_errors: bool = True,
+              screen: Screen | None = None) -> EffToxPosterior:
     """Posterior summaries for every trial: ``counts`` (T, D, 4) patients with neither event,
     efficacy only, toxicity only and both at each dose; ``doses`` (D,) positive;
     ``prior_mean``, ``prior_sd`` (6,) of ``(alpha, beta, gamma, zeta, eta, psi)``;
     ``eff_cut`` and ``tox_cuts`` (K,) probabilities in (0, 1).  Without ``standard_errors``
-    the summaries' standard errors are not computed (NaN; about 10 % faster)."""
+    the summaries' standard errors are not computed (NaN; about 10 % faster) unless a
+    ``screen`` needs them; ``points`` in the result: the main points each trial's summaries
+    took (``points`` without a ``screen``)."""
     counts = np.asarray(counts, np.int64)
     x = coded_doses(doses)
     T, D = counts.shape[0], counts.shape[1]
@@ -128,22 +161,36 @@ def posterior(counts: np.ndarray, doses, prior_mean, prior_sd, eff_cut: float,
     uniq, inverse = unique_rows(flat)
     S, K = uniq.shape[0], tox_cuts.size
     z, log_q = proposal_points(points, np.inf)
-    z1, log_q1 = proposal_points(max(points // PILOT, 64), DF)
+    z1, log_q1 = proposal_points(max(points // PILOT, MIN_PILOT), DF)
+    first, reach, rule = points, np.zeros((S, D), bool), np.zeros(7)
+    if screen is not None:
+        reach = np.asarray(screen.reach, bool)
+        f = screen.first
+        if reach.shape != (T, D) or not (1 <= f <= points and f & (f - 1) == 0):
+            raise ValueError(f"a screen needs reach of shape ({T}, {D}) and first a power of 2 "
+                             f"up to {points}, got {reach.shape} and {f}")
+        rows = np.empty(S, np.int64)
+        rows[inverse] = np.arange(T)
+        first, reach = screen.first, reach[rows]
+        rule = np.array([screen.p_e, screen.p_t, screen.p, screen.eff0, screen.tox1,
+                         screen.margin_se, screen.margin_abs], float)
     out = [np.empty((S, D)), np.empty((S, D)), np.empty((S, D)), np.empty((S, D, K)),
-           np.empty(S), np.empty((S, D)), np.empty((S, D)), np.empty((S, D)),
-           np.empty((S, D, K))]
+           np.empty(S), np.empty(S, np.int64), np.empty((S, D)), np.empty((S, D)),
+           np.empty((S, D)), np.empty((S, D, K))]
     efftox_posterior_kernel(uniq.reshape(S, D, 4).astype(float), x, x * x, mu, 1.0 / sd ** 2,
                             z1, log_q1, z, log_q, SCALE, MAIN_SCALE, float(logit(eff_cut)),
-                            logit(tox_cuts), *_normal_grid(), *out, standard_errors)
-    if not standard_errors:
-        for a in out[5:]:
+                            logit(tox_cuts), *_normal_grid(), first, reach, rule, *out,
+                            standard_errors)
+    if not (standard_errors or first < points):
+        for a in out[6:]:
             a.fill(np.nan)
     bad = ~np.isfinite(np.concatenate([a.reshape(S, -1) for a in out[:5]], axis=1)).all(axis=1)
     if bad.any():
         raise FloatingPointError(f"the EffTox posterior could not be computed for the counts "
                                  f"(neither, efficacy, toxicity, both per dose) "
                                  f"{uniq[bad][0].reshape(D, 4).tolist()}")
-    return EffToxPosterior(*(a[inverse] for a in out))
+    mean_eff, mean_tox, p_eff, p_tox, ess, used, *ses = (a[inverse] for a in out)
+    return EffToxPosterior(mean_eff, mean_tox, p_eff, p_tox, ess, *ses, used)
 
 
 @lru_cache(maxsize=64)

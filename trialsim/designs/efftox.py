@@ -18,8 +18,9 @@ After each cohort:
    if no dose is acceptable the trial stops with no dose selected (code ``none_acceptable``).
 
 The posterior summaries come from importance sampling on ``points`` quasi-random points; each
-decision is screened on ``points / 8`` (at least 512) and taken again on all ``points`` only where
-the screen leaves it in doubt (:meth:`EffTox.in_doubt`).
+decision is first taken on the first ``points / 8`` of them (at least 512), and on twice as many
+while the summaries' standard errors leave it in doubt, up to all ``points``
+(:class:`trialsim.analysis.efftox.Screen`).
 The selection at the end is the dose the same rule gives on all the data.  The true optimal
 dose of a scenario (for operating characteristics) is the dose of highest true utility among
 those with ``pi_E >= efficacy_hurdle`` and ``pi_T <= toxicity_hurdle``.
@@ -31,7 +32,8 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from trialsim.analysis.efftox import EffToxPosterior, outcome_counts, posterior, solve_p, utility
+from trialsim.analysis.efftox import (EffToxPosterior, Screen, outcome_counts, posterior, solve_p,
+                                      utility)
 from trialsim.designs._common import (LogDoses, check_joint_outcomes, check_state,
                                       make_decision, max_patients_at_least_cohort,
                                       start_dose_below_doses, stop_at_max_patients, stop_trials)
@@ -44,9 +46,9 @@ MOVE = "{}: highest utility among the acceptable doses"
 STOP_NONE = ("stop: no acceptable dose (P(efficacy > hurdle) > p_e and P(toxicity < hurdle) > "
              "p_t, within one level of the doses given)")
 Six = tuple[float, float, float, float, float, float]
-#: Decisions are first taken on a screening posterior of ``points // SCREEN`` points (at least
-#: ``MIN_SCREEN``); a trial whose decision could change within ``MARGIN_SE`` standard errors of
-#: the screening summaries (plus ``MARGIN_ABS``) is decided again on all ``points``.
+#: Decisions are first taken on the first ``points // SCREEN`` importance points (at least
+#: ``MIN_SCREEN``); while a trial's decision could change within ``MARGIN_SE`` standard errors
+#: of the summaries (plus ``MARGIN_ABS``), the points are doubled, up to all ``points``.
 SCREEN, MIN_SCREEN, MARGIN_SE, MARGIN_ABS = 8, 512, 3.0, 0.002
 
 
@@ -146,67 +148,32 @@ class EffTox(Design):
         return utility(eff, tox, self.p, self.eff0, self.tox1)
 
     def posterior(self, state: BatchState, tox_cuts=None, points: int | None = None,
-                  standard_errors: bool = False) -> EffToxPosterior:
+                  standard_errors: bool = False, screen: bool = False) -> EffToxPosterior:
         """Posterior summaries per trial and dose (``prob_tox_above`` at ``toxicity_hurdle``
         by default, else at ``tox_cuts``; on ``points`` importance points, by default the
-        design's; their standard errors only if asked for)."""
+        design's; their standard errors only if asked for).  With ``screen``: on the first
+        ``points // 8`` of them (at least 512), doubled while the trial's decision is in doubt,
+        up to all ``points`` (:class:`trialsim.analysis.efftox.Screen`; at ``toxicity_hurdle``
+        only)."""
+        if screen and tox_cuts is not None:
+            raise ValueError("a screened posterior is the decision's: at toxicity_hurdle only")
         check_state(state, self.n_doses, "efftox")
         check_joint_outcomes(state)
         counts = outcome_counts(state.n, state.tox, state.eff, state.eff_tox)
         cuts = [self.toxicity_hurdle] if tox_cuts is None else tox_cuts
+        points = self.points if points is None else points
+        rule = None
+        if screen and max(points // SCREEN, MIN_SCREEN) < points:
+            rule = Screen(max(points // SCREEN, MIN_SCREEN), self.within_reach(state), self.p_e,
+                          self.p_t, self.p, self.eff0, self.tox1, MARGIN_SE, MARGIN_ABS)
         return posterior(counts, self.doses, self.prior_mean, self.prior_sd,
-                         self.efficacy_hurdle, cuts, self.points if points is None else points,
-                         standard_errors)
+                         self.efficacy_hurdle, cuts, points, standard_errors, rule)
 
     def decision_posterior(self, state: BatchState) -> EffToxPosterior:
-        """The posterior the decisions use: a screening posterior on ``points // 8`` points,
-        recomputed on all ``points`` for the trials whose decision it leaves in doubt
-        (:meth:`in_doubt`).  A decision differs from the one on all ``points`` only where the
-        screening summaries miss by more than 3 of their standard errors."""
-        cheap = max(self.points // SCREEN, MIN_SCREEN)
-        if cheap >= self.points:
-            return self.posterior(state)
-        post = self.posterior(state, points=cheap, standard_errors=True)
-        doubt = self.in_doubt(state, post)
-        if not doubt.any():
-            return post
-        again = self.posterior(state.subset(doubt))
-        merged = []
-        for name in EffToxPosterior.__dataclass_fields__:
-            a = getattr(post, name).copy()
-            a[doubt] = getattr(again, name)
-            merged.append(a)
-        return EffToxPosterior(*merged)
-
-    def in_doubt(self, state: BatchState, post: EffToxPosterior) -> np.ndarray:
-        """Trials (T,) whose decision could change if any summary moved by ``MARGIN_SE`` of its
-        standard errors plus ``MARGIN_ABS``: no dose surely acceptable while some dose might
-        be, or another dose that is or might be acceptable with a utility that close to the
-        best surely acceptable dose's."""
-        def margin(se):
-            return MARGIN_SE * se + MARGIN_ABS
-
-        eff_gap = post.prob_eff_above - self.p_e
-        tox_gap = 1.0 - post.prob_tox_above[..., 0] - self.p_t
-        eff_m, tox_m = margin(post.prob_eff_above_se), margin(post.prob_tox_above_se[..., 0])
-        reach = self.within_reach(state)
-        sure = reach & (eff_gap > eff_m) & (tox_gap > tox_m)
-        maybe = reach & ~sure & (eff_gap >= -eff_m) & (tox_gap >= -tox_m)
-        e, t = post.mean_eff, post.mean_tox
-        u = self.utility(e, t)
-        u_se = np.zeros_like(u)     # the utility's change with each mean moved by its se
-        for de, dt in ((post.mean_eff_se, 0.0), (0.0, post.mean_tox_se)):
-            up = self.utility(np.clip(e + de, 0, 1), np.clip(t + dt, 0, 1))
-            down = self.utility(np.clip(e - de, 0, 1), np.clip(t - dt, 0, 1))
-            u_se += np.maximum(np.abs(up - u), np.abs(down - u))
-        rows = np.arange(u.shape[0])
-        best = np.argmax(np.where(sure, u, -np.inf), axis=1)   # (any dose if none is sure)
-        gap = u[rows, best][:, None] - u
-        rival = (sure | maybe) & (gap <= MARGIN_SE * (u_se[rows, best][:, None] + u_se)
-                                  + MARGIN_ABS)
-        rival[rows, best] = False
-        none_sure = ~sure.any(axis=1)
-        return np.where(none_sure, maybe.any(axis=1), rival.any(axis=1))
+        """The posterior the decisions use (:meth:`posterior` with ``screen``).  A decision
+        differs from the one on all ``points`` only where the summaries miss by more than 3 of
+        their standard errors (plus 0.002)."""
+        return self.posterior(state, screen=True)
 
     def acceptable(self, state: BatchState, post: EffToxPosterior | None = None) -> np.ndarray:
         """Acceptable doses (T, D): both posterior criteria, within one level of the doses
