@@ -34,7 +34,8 @@ from trialsim.conduct.arrays import summarise
 from trialsim.conduct.calendar import TrialCalendar
 from trialsim.conduct.dropout import drops, leave_times, patient_slots
 from trialsim.conduct.followup import dlt_onsets
-from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
+from trialsim.conduct.clinic import Clinic
+from trialsim.conduct.spec import Conduct
 from trialsim.designs.backfill import Backfill, backfill_of
 from trialsim.designs.base import NO_DOSE, BatchState
 from trialsim.results import TrialArrays, fully_informed_selection
@@ -71,9 +72,7 @@ class _Trial:
         self.D = tox.shape[1]
         self.env = env = simpy.Environment()
         self.cal = TrialCalendar(events=[] if log else None)
-        self.queue: list[tuple[float, int, int]] = []
         self.wake = env.event()
-        self.chairs = [simpy.Resource(env, capacity=s.chairs) for s in conduct.sites]
         S = tox.shape[0]
         self.dose = np.full(S, NO_DOSE, np.int64)   # per patient, in order of dosing
         self.time = np.zeros(S)
@@ -91,45 +90,19 @@ class _Trial:
         self.backfilling: list = []         # the backfilled patients' dosing events
         self.ask = env.event()
         self.reply = env.event()
-        self.finished = env.event()
         self.capacity = tox.shape[0]
         self._open_key, self._open = None, None
-        for j, s in enumerate(conduct.sites):
-            env.process(self._arrivals(j, s))
+        self.clinic = Clinic(env, conduct, rng, self.cal, self._arrived)
+        self.queue, self._note, self._expire = (self.clinic.queue, self.clinic.note,
+                                                self.clinic.expire)
         env.process(self._trial())
 
     # -- the clinic ------------------------------------------------------------------------
-    def _note(self, event, pid=-1, site=-1, dose=-1):
-        if self.cal.events is not None:
-            self.cal.events.append((self.env.now, event, pid, site, dose))
-
-    def _arrivals(self, j: int, site):
-        env, c, cal = self.env, self.c, self.cal
-        yield env.timeout(site.opens_week * HOURS_PER_WEEK)
-        gap = HOURS_PER_WEEK / site.rate_per_week
-        while not self.finished.triggered:
-            yield env.timeout(self.rng.exponential(gap))
-            if self.finished.triggered:
-                return
-            cal.screened += 1
-            pid = cal.screened
-            if c.screen_fail and self.rng.random() < c.screen_fail:
-                cal.screen_failed += 1
-                self._note("screen_fail", pid, j)
-                continue
-            self.queue.append((env.now, pid, j))
-            self._note("arrive", pid, j)
-            if self.in_window and not self.replacing:     # a replacement comes first
-                self._try_backfill()
-            if not self.wake.triggered:
-                self.wake.succeed()
-
-    def _expire(self):
-        limit = self.c.max_wait_days * 24.0
-        while self.queue and self.env.now - self.queue[0][0] > limit:
-            _, pid, j = self.queue.pop(0)
-            self.cal.turned_away += 1
-            self._note("turned_away", pid, j)
+    def _arrived(self, pid: int) -> None:
+        if self.in_window and not self.replacing:     # a replacement comes first
+            self._try_backfill()
+        if not self.wake.triggered:
+            self.wake.succeed()
 
     def _next_patient(self):
         """Wait for a patient in the queue (the longest waiting) and take them."""
@@ -143,29 +116,25 @@ class _Trial:
 
     def _dose_one(self, patient, dose: int, backfill: bool, started):
         t_arr, pid, j = patient
-        env, c = self.env, self.c
-        with self.chairs[j].request() as req:
-            yield req
-            start = c.next_open(env.now)
-            if start > env.now:
-                yield env.timeout(start - env.now)
+
+        def start():
             self.reserved -= 1
             m = self.m
-            self.dose[m], self.time[m], self.backfill[m] = dose, env.now, backfill
+            self.dose[m], self.time[m], self.backfill[m] = dose, self.env.now, backfill
             self.cohort[m] = self.k - 1
             self.pid[m] = pid
             if self.leave is not None:
                 h = self.leave[m]
-                self.gone[m] = h < c.window_h and not (self.tox[m, dose] and self.onset[m] <= h)
+                self.gone[m] = h < self.c.window_h and not (self.tox[m, dose]
+                                                            and self.onset[m] <= h)
             self.m = m + 1
-            self.cal.dosed.append(env.now)
+            self.cal.dosed.append(self.env.now)
             self.cal.arrived.append(t_arr)
             self.cal.sites.append(j)
-            self.cal.chair_busy_h += c.session_h
             self._note("backfill" if backfill else "dose", pid, j, dose)
             started.succeed(m)
-            if c.session_h:
-                yield env.timeout(c.session_h)
+
+        yield from self.clinic.session(j, start)
 
     # -- backfilling -------------------------------------------------------------------------
     def _try_backfill(self):
@@ -278,7 +247,7 @@ class _Trial:
         self.cal.end = self.time[:self.m].max() + self.c.read_out if self.m else 0.0
         self._expire()
         self.cal.waiting = len(self.queue)
-        self.finished.succeed()
+        self.clinic.closed.succeed()
 
     def _replace(self, dose: int, m: int):
         """When escalation patient ``m`` leaves, the next patient takes their place in the
@@ -310,7 +279,7 @@ class _Trial:
 
     def finish(self) -> None:
         self.answer(None)
-        self.env.run(until=self.finished)
+        self.env.run(until=self.clinic.closed)
 
 
 def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int | None = None):

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
+from trialsim.conduct.clinic import Clinic
+from trialsim.conduct.spec import Conduct
 from trialsim.errors import ConfigError
 
 #: Patients turned away while one cohort waits to fill beyond which the calendar gives up (the
@@ -101,53 +102,10 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     not again); such a patient's participation ends ``read_out`` after the second dose."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
-    queue: list[tuple[float, int, int]] = []      # (arrival time, arrival id, site) waiting
     arrived = simpy.Store(env)                    # wakes the trial on each eligible arrival
-    chairs = [simpy.Resource(env, capacity=s.chairs) for s in conduct.sites]
-    max_wait = conduct.max_wait_days * 24.0
-    done = env.event()
+    clinic = Clinic(env, conduct, rng, cal, arrived.put)
+    queue, note, expire, session = clinic.queue, clinic.note, clinic.expire, clinic.session
     over = env.event()
-    counter = [0]
-
-    def note(event, pid=-1, site=-1, dose=-1):
-        if cal.events is not None:
-            cal.events.append((env.now, event, pid, site, dose))
-
-    def arrivals(j: int, site):
-        yield env.timeout(site.opens_week * HOURS_PER_WEEK)
-        mean_gap = HOURS_PER_WEEK / site.rate_per_week
-        while not done.triggered:
-            yield env.timeout(rng.exponential(mean_gap))
-            if done.triggered:
-                return
-            counter[0] += 1
-            cal.screened += 1
-            if conduct.screen_fail and rng.random() < conduct.screen_fail:
-                cal.screen_failed += 1
-                note("screen_fail", counter[0], j)
-                continue
-            queue.append((env.now, counter[0], j))
-            note("arrive", counter[0], j)
-            arrived.put(counter[0])
-
-    def expire():
-        while queue and env.now - queue[0][0] > max_wait:
-            _, pid, j = queue.pop(0)
-            cal.turned_away += 1
-            note("turned_away", pid, j)
-
-    def session(j, start_session):
-        """A chair at site ``j`` from the first opening it is free; ``start_session()`` when
-        the session starts; the chair stays taken for the session."""
-        with chairs[j].request() as req:
-            yield req
-            start = conduct.next_open(env.now)
-            if start > env.now:
-                yield env.timeout(start - env.now)
-            cal.chair_busy_h += conduct.session_h
-            start_session()
-            if conduct.session_h:
-                yield env.timeout(conduct.session_h)
 
     def dose_one(t_arr, pid, j, dose, started, after=None):
         def dosed():
@@ -240,15 +198,13 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             note("decision")
         expire()
         cal.waiting = len(queue)
-        done.succeed()                            # accrual closes
+        clinic.closed.succeed()                   # accrual closes
         if second:
             yield simpy.AllOf(env, second)
         last = max(evaluable + cal.redosed) if evaluable else None
         cal.end = last + conduct.read_out if last is not None else 0.0
         over.succeed()
 
-    for j, s in enumerate(conduct.sites):
-        env.process(arrivals(j, s))
     env.process(trial())
     try:
         env.run(until=over)
