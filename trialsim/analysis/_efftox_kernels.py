@@ -324,23 +324,37 @@ def _utility(e, t, p, eff0, tox1):
     return 1.0 - (((1.0 - e) / (1.0 - eff0)) ** p + (t / tox1) ** p) ** (1.0 / p)
 
 
+@numba.njit(cache=True, inline="always")
+def _slope(e, t, de, dt, p, eff0, tox1):
+    """The utility's change per unit of efficacy (``de > 0``) or toxicity (``dt > 0``) across
+    ``(e, t) +- (de, dt)`` (clipped to [0, 1]); 0 for a step of 0."""
+    lo_e, hi_e = max(e - de, 0.0), min(e + de, 1.0)
+    lo_t, hi_t = max(t - dt, 0.0), min(t + dt, 1.0)
+    width = (hi_e - lo_e) + (hi_t - lo_t)
+    if width == 0.0:
+        return 0.0
+    return (_utility(hi_e, hi_t, p, eff0, tox1) - _utility(lo_e, lo_t, p, eff0, tox1)) / width
+
+
 @numba.njit(cache=True)
 def _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above, p_tox_above, se_eff, se_tox,
-              se_p_eff, se_p_tox):
+              se_p_eff, se_p_tox, w, n, pe, pt, m_e, m_t, q_e, q_t):
     """Whether EffTox's decision on data set ``s`` could change if any summary moved by
     ``margin_se`` of its standard errors plus ``margin_abs`` (``rule = (p_e, p_t, p, eff0,
     tox1, margin_se, margin_abs)``; doses ``reach[s]`` within one level of those given; the
     first toxicity cut is the hurdle): no dose surely acceptable while some dose might be, or
     another dose that is or might be acceptable with a utility that close to the best surely
-    acceptable dose's (the utility's margin: its change with each mean moved by its standard
-    error, summed)."""
+    acceptable dose's.  The utilities' difference has the delta method's standard error over
+    the ``n`` points (``w``: normalised weights minus ``1/n``; ``pe``, ``pt`` (J, N) the
+    points' probabilities; ``m_e``, ``m_t`` the means' estimates, ``q_e``, ``q_t`` their
+    values under the proposal): the two doses' estimates come from the same points, so much
+    of their error is shared."""
     p_e, p_t, up, eff0, tox1, ms, ma = rule[0], rule[1], rule[2], rule[3], rule[4], rule[5], \
         rule[6]
     J = reach.shape[1]
     sure = np.zeros(J, np.bool_)
     maybe = np.zeros(J, np.bool_)
     u = np.empty(J)
-    u_se = np.empty(J)
     best = -1
     for j in range(J):
         eg = p_eff_above[s, j] - p_e
@@ -349,22 +363,30 @@ def _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above, p_tox_above, se_e
         tm = ms * se_p_tox[s, j, 0] + ma
         sure[j] = reach[s, j] and eg > em and tg > tm
         maybe[j] = reach[s, j] and not sure[j] and eg >= -em and tg >= -tm
-        e, t = mean_eff[s, j], mean_tox[s, j]
-        u[j] = _utility(e, t, up, eff0, tox1)
-        u_se[j] = 0.0
-        for k in range(2):
-            de = se_eff[s, j] if k == 0 else 0.0
-            dt = se_tox[s, j] if k == 1 else 0.0
-            hi = _utility(min(e + de, 1.0), min(t + dt, 1.0), up, eff0, tox1)
-            lo = _utility(max(e - de, 0.0), max(t - dt, 0.0), up, eff0, tox1)
-            u_se[j] += max(abs(hi - u[j]), abs(lo - u[j]))
+        u[j] = _utility(mean_eff[s, j], mean_tox[s, j], up, eff0, tox1)
         if sure[j] and (best < 0 or u[j] > u[best]):
             best = j
     if best < 0:
         return maybe.any()
+    b = best
+    ge_b = _slope(mean_eff[s, b], mean_tox[s, b], se_eff[s, b], 0.0, up, eff0, tox1)
+    gt_b = _slope(mean_eff[s, b], mean_tox[s, b], 0.0, se_tox[s, b], up, eff0, tox1)
+    inv = 1.0 / n
     for j in range(J):
-        if j != best and (sure[j] or maybe[j]) and \
-                u[best] - u[j] <= ms * (u_se[best] + u_se[j]) + ma:
+        if j == b or not (sure[j] or maybe[j]):
+            continue
+        gap = u[b] - u[j]
+        ge = _slope(mean_eff[s, j], mean_tox[s, j], se_eff[s, j], 0.0, up, eff0, tox1)
+        gt = _slope(mean_eff[s, j], mean_tox[s, j], 0.0, se_tox[s, j], up, eff0, tox1)
+        v = 0.0
+        for i in range(n):       # each point's share of the difference's error
+            a = w[i] + inv
+            r = (ge_b * (a * (pe[b, i] - m_e[b]) - (pe[b, i] - q_e[b]) * inv)
+                 + gt_b * (a * (pt[b, i] - m_t[b]) - (pt[b, i] - q_t[b]) * inv)
+                 - ge * (a * (pe[j, i] - m_e[j]) - (pe[j, i] - q_e[j]) * inv)
+                 - gt * (a * (pt[j, i] - m_t[j]) - (pt[j, i] - q_t[j]) * inv))
+            v += r * r
+        if gap <= ms * math.sqrt(v) + ma:
             return True
     return False
 
@@ -423,6 +445,8 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
     pt_s = np.empty((J, N))
     pc_t = np.empty(K)
     r2_t = np.empty(K)
+    m_e_j = np.empty(J)         # the means' estimates (before clipping to [0, 1])
+    m_t_j = np.empty(J)
     mq_e = np.empty(J)          # summaries' exact values under the main proposal
     pq_e = np.empty(J)
     mq_t = np.empty(J)
@@ -521,6 +545,7 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                         if et[i] > logit_tox_cuts[k]:
                             pc_t[k] += w
                 m_e, m_t, pr_e = mq_e[j] + mc_e, mq_t[j] + mc_t, pq_e[j] + pc_e
+                m_e_j[j], m_t_j[j] = m_e, m_t
                 mean_eff[s, j] = min(max(m_e, 0.0), 1.0)
                 mean_tox[s, j] = min(max(m_t, 0.0), 1.0)
                 p_eff_above[s, j] = min(max(pr_e, 0.0), 1.0)
@@ -559,7 +584,8 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                     se_p_tox[s, j, k] = max(math.sqrt(r2_t[k]),
                                             math.sqrt(v * (1.0 - v) / ess[s]))
             if n >= N or not _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above,
-                                       p_tox_above, se_eff, se_tox, se_p_eff, se_p_tox):
+                                       p_tox_above, se_eff, se_tox, se_p_eff, se_p_tox, lw,
+                                       n, pe_s, pt_s, m_e_j, m_t_j, mq_e, mq_t):
                 break
             done = n
             n = min(2 * n, N)

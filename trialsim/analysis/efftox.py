@@ -112,7 +112,9 @@ class Screen:
     ``P(pi_T < tox_cuts[0]) > p_t`` are acceptable; the acceptable dose of highest utility on
     the contour ``p`` through ``(eff0, 0)`` and ``(1, tox1)`` is chosen.  It is in doubt where
     no dose is surely acceptable while some dose might be, or where another dose that is or
-    might be acceptable has a utility that close to the best surely acceptable dose's."""
+    might be acceptable has a utility that close to the best surely acceptable dose's (their
+    difference within ``margin_se`` of its own standard error plus ``margin_abs``: the doses'
+    estimates share their points, and much of their error)."""
 
     first: int
     reach: np.ndarray
