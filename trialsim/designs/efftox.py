@@ -162,10 +162,10 @@ class EffTox(Design):
         counts = outcome_counts(state.n, state.tox, state.eff, state.eff_tox)
         cuts = [self.toxicity_hurdle] if tox_cuts is None else tox_cuts
         points = self.points if points is None else points
-        rule = None
-        if screen and max(points // SCREEN, MIN_SCREEN) < points:
-            rule = Screen(max(points // SCREEN, MIN_SCREEN), self.within_reach(state), self.p_e,
-                          self.p_t, self.p, self.eff0, self.tox1, MARGIN_SE, MARGIN_ABS)
+        first, rule = max(points // SCREEN, MIN_SCREEN), None
+        if screen and first < points:
+            rule = Screen(first, self.within_reach(state), self.p_e, self.p_t, self.p, self.eff0,
+                          self.tox1, MARGIN_SE, MARGIN_ABS)
         return posterior(counts, self.doses, self.prior_mean, self.prior_sd,
                          self.efficacy_hurdle, cuts, points, standard_errors, rule)
 
