@@ -325,6 +325,15 @@ def _utility(e, t, p, eff0, tox1):
 
 
 @numba.njit(cache=True, inline="always")
+def _share(a, f, est, q, inv):
+    """A point's share of a summary's error by the delta method, as if the points were
+    independent draws: ``a (f - est) - (f - q) inv`` (``a`` its normalised weight, ``f`` the
+    summand there, ``est`` the estimate, ``q`` its exact value under the proposal, ``inv`` one
+    over the number of points); the standard error is the root of the sum of squares."""
+    return a * (f - est) - (f - q) * inv
+
+
+@numba.njit(cache=True, inline="always")
 def _slope(e, t, de, dt, p, eff0, tox1):
     """The utility's change per unit of efficacy (``de > 0``) or toxicity (``dt > 0``) across
     ``(e, t) +- (de, dt)`` (clipped to [0, 1]); 0 for a step of 0."""
@@ -381,10 +390,10 @@ def _in_doubt(s, reach, rule, mean_eff, mean_tox, p_eff_above, p_tox_above, se_e
         v = 0.0
         for i in range(n):       # each point's share of the difference's error
             a = w[i] + inv
-            r = (ge_b * (a * (pe[b, i] - m_e[b]) - (pe[b, i] - q_e[b]) * inv)
-                 + gt_b * (a * (pt[b, i] - m_t[b]) - (pt[b, i] - q_t[b]) * inv)
-                 - ge * (a * (pe[j, i] - m_e[j]) - (pe[j, i] - q_e[j]) * inv)
-                 - gt * (a * (pt[j, i] - m_t[j]) - (pt[j, i] - q_t[j]) * inv))
+            r = (ge_b * _share(a, pe[b, i], m_e[b], q_e[b], inv)
+                 + gt_b * _share(a, pt[b, i], m_t[b], q_t[b], inv)
+                 - ge * _share(a, pe[j, i], m_e[j], q_e[j], inv)
+                 - gt * _share(a, pt[j, i], m_t[j], q_t[j], inv))
             v += r * r
         if gap <= ms * math.sqrt(v) + ma:
             return True
@@ -553,8 +562,6 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                     p_tox_above[s, j, k] = min(max(pq_t[j, k] + pc_t[k], 0.0), 1.0)
                 if not se:
                     continue
-                # as if the points were independent draws, the delta method's
-                # sum_i (a_i (f_i - est) - (f_i - E_q f) / n)^2, a_i = w_i + 1/n
                 r2_me = 0.0
                 r2_mt = 0.0
                 r2_pe = 0.0
@@ -562,17 +569,13 @@ def efftox_posterior_kernel(counts, x, x2, mu, prec, z1, log_q1, z, log_q, scale
                     r2_t[k] = 0.0
                 for i in range(n):
                     a = lw[i] + inv
-                    r = a * (pe[i] - m_e) - (pe[i] - mq_e[j]) * inv
-                    r2_me += r * r
-                    r = a * (pt[i] - m_t) - (pt[i] - mq_t[j]) * inv
-                    r2_mt += r * r
+                    r2_me += _share(a, pe[i], m_e, mq_e[j], inv) ** 2
+                    r2_mt += _share(a, pt[i], m_t, mq_t[j], inv) ** 2
                     f = 1.0 if ee[i] > logit_eff_cut else 0.0
-                    r = a * (f - pr_e) - (f - pq_e[j]) * inv
-                    r2_pe += r * r
+                    r2_pe += _share(a, f, pr_e, pq_e[j], inv) ** 2
                     for k in range(K):
                         f = 1.0 if et[i] > logit_tox_cuts[k] else 0.0
-                        r = a * (f - pq_t[j, k] - pc_t[k]) - (f - pq_t[j, k]) * inv
-                        r2_t[k] += r * r
+                        r2_t[k] += _share(a, f, pq_t[j, k] + pc_t[k], pq_t[j, k], inv) ** 2
                 se_eff[s, j] = math.sqrt(r2_me)
                 se_tox[s, j] = math.sqrt(r2_mt)
                 # a probability's at least that of ``ess`` independent draws from the posterior:
