@@ -197,9 +197,11 @@ class MaxDistribution:
     def peaks(self, rep: int, m: int) -> np.ndarray:
         """``max_m a_mᵀu`` (two-sided: ``max_m |a_mᵀu|``) of the first 2**m directions."""
         have = self._peaks.get(rep)
-        if have is None or have.shape[0] < 1 << m:
-            c = directions(self.r, rep, m) @ self.A.T
-            have = np.abs(c).max(axis=1) if self.two_sided else c.max(axis=1)
+        done = 0 if have is None else have.shape[0]
+        if done < 1 << m:        # only the directions not seen yet (the sets are nested)
+            c = directions(self.r, rep, m)[done:] @ self.A.T
+            new = np.abs(c).max(axis=1) if self.two_sided else c.max(axis=1)
+            have = new if have is None else np.concatenate([have, new])
             self._peaks[rep] = have
         return have[:1 << m]
 
