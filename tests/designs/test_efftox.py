@@ -16,7 +16,7 @@ from scipy import integrate, stats
 
 import trialsim as ts
 from tests.helpers.oc_compare import assert_oc_close
-from trialsim.analysis import _efftox_kernels as K
+from trialsim.analysis import _efftox_mode_kernels as K
 from trialsim.analysis import efftox as E
 from trialsim.designs import EffTox
 from trialsim.designs.base import NO_DOSE, BatchState

@@ -12,10 +12,11 @@ Doses ``d_j`` are coded ``x_j = log d_j - mean(log d)``.  With
 with independent normal priors.  Data per dose: patients with neither event, efficacy only,
 toxicity only, both.
 
-**Computation** (no Markov chain Monte Carlo; :mod:`._efftox_kernels`): the posterior mode by
-Newton's method; a pilot importance sample of ``points / PILOT`` points (at least
-``MIN_PILOT``) from a multivariate Student-t (``DF`` degrees of freedom) centred on the mode
-with the inverse Hessian there (scaled by ``SCALE``); then the main importance sample of
+**Computation** (no Markov chain Monte Carlo; :mod:`._efftox_mode_kernels`,
+:mod:`._efftox_kernels`): the posterior mode by Newton's method; a pilot importance sample of
+``points / PILOT`` points (at least ``MIN_PILOT``) from a multivariate Student-t (``DF``
+degrees of freedom) centred on the mode with the inverse Hessian there (scaled by ``SCALE``);
+then the main importance sample of
 ``points`` points from a normal with the pilot's weighted mean and covariance (scaled by
 ``MAIN_SCALE``).  Each summary is its exact value under the normal proposal (a
 one-dimensional integral: trapezoidal rule) plus the self-normalised importance-sampling
