@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import trialsim as ts
+from trialsim.results import true_mtd
 from trialsim.simulate import fully_informed_selection
 
 from tests.test_config import GOOD
@@ -61,6 +62,19 @@ def test_fully_informed_benchmark():
     tox[0, :6, 2] = True   # 60% at dose 3
     assert fully_informed_selection(tox, 0.3)[0] == 1
     assert fully_informed_selection(tox, 0.05)[0] == 0
+
+
+@pytest.mark.parametrize("n, k_low, k_high", [(20, 3, 5), (30, 5, 7), (10, 1, 3)])
+def test_a_tie_goes_to_the_lower_dose_whatever_the_rounding(n, k_low, k_high):
+    """Rates k/n equally far from 0.2 on either side are a tie, though their distances differ
+    in the last bit of a double (|0.15 - 0.2| > |0.25 - 0.2| in floating point)."""
+    tox = np.zeros((1, n, 2), bool)
+    tox[0, :k_low, 0] = True
+    tox[0, :k_high, 1] = True
+    assert fully_informed_selection(tox, 0.2)[0] == 0
+    assert true_mtd([0.02, 0.05, 0.10, 0.15, 0.25], 0.2) == 3
+    assert true_mtd([0.05, 0.1, 0.3, 0.5], 0.2) == 1
+    assert true_mtd([0.05, 0.1, 0.3, 0.5], 0.3) == 2
 
 
 def test_crn_same_patients_across_designs():

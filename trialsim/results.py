@@ -54,17 +54,23 @@ def _mean_se(x: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=axis), se
 
 
+def _closest(p: np.ndarray, target: float) -> np.ndarray:
+    """Index along the last axis of the value closest to ``target``, ties (distances equal
+    to 12 decimals) to the lower index: ``|0.15 - 0.2|`` and ``|0.25 - 0.2|`` differ in the
+    last bit of a double, not in fact."""
+    return np.argmin(np.round(np.abs(np.asarray(p, float) - target), 12), axis=-1)
+
+
 def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:
     """The benchmark of O'Quigley, Paoletti & Maccario (2002): knowing every patient's outcome at
     every dose (``tox`` (T, P, D)), select the dose whose observed toxicity rate among the trial's
     patients is closest to ``target`` (ties to the lower dose)."""
-    rate = tox.mean(axis=1)
-    return np.argmin(np.abs(rate - target), axis=1).astype(np.int64)
+    return _closest(tox.mean(axis=1), target).astype(np.int64)
 
 
 def true_mtd(tox: np.ndarray, target: float) -> int:
     """Index of the dose whose true toxicity probability is closest to ``target`` (ties: lower)."""
-    return int(np.argmin(np.abs(np.asarray(tox) - target)))
+    return int(_closest(tox, target))
 
 
 @dataclass(frozen=True)
