@@ -49,6 +49,25 @@ def test_toxicity_rules_withdraw_the_selection_and_others_keep_it():
     assert d.stop and d.recommended == crm().decide(h).recommended
 
 
+def test_a_toxicity_stop_at_max_patients_reports_its_own_code():
+    """A trial that reaches max_patients and is then found too toxic ends with no dose: the
+    toxicity rule decided its outcome, so the stop code is the rule's, not ``max_patients``
+    (as the stopping modifier and the stop_when rule)."""
+    h = TrialHistory.parse("1TTN 1TNN", 5)
+    small = CRM(target=0.25, skeleton=SK, max_patients=6)
+    p = small.prob_tox_exceeds(BatchState.from_history(h), 0.25)[0, 0]
+    assert small.decide(h).stop_code == "max_patients"
+    for design in (StopWhen(parent=small, rule=TooToxic(threshold=0.25, prob=p - 1e-6)),
+                   ts.designs.StopWhenTooToxic(parent=small, dose=0, threshold=0.25,
+                                               prob=p - 1e-6)):
+        d = design.decide(h)
+        assert d.stop and d.recommended is None and d.stop_code == "too_toxic"
+        assert d.reasons[-2:] == ("stop: max_patients reached",
+                                  f"stop: P(tox at dose 1 > 0.25) > {p - 1e-6:g}")
+    d = StopWhen(parent=small, rule=TooToxic(threshold=0.25, prob=p + 1e-6)).decide(h)
+    assert d.stop_code == "max_patients" and d.recommended is not None
+
+
 def test_target_probability_is_the_posterior_mass_at_the_recommended_dose():
     h = TrialHistory.parse("1NNN 2NNN 3NNT 3NNN 3NTN", 5)
     s = BatchState.from_history(h)

@@ -35,16 +35,22 @@ def make_decision(next_dose, stop, recommended, admissible, reason,
 
 def stop_trials(decision: BatchDecision, mask: np.ndarray, reason: str, code: str,
                 withdraw: bool = False) -> BatchDecision:
-    """Stop the trials in ``mask``.
+    """Stop the trials in ``mask`` (``reason`` and ``code`` strings, or arrays of one per
+    trial).
 
     Trials not stopped already get ``code`` and ``reason``.  With ``withdraw`` the
     recommendation becomes ``NO_DOSE`` wherever ``mask`` is true, and the reason is added
-    there too (the rule changed the outcome of those trials)."""
+    there too; where that withdraws a selected dose the code is ``code`` even if another rule
+    stopped the trial first (this rule decided the trial's outcome: a trial that reaches
+    ``max_patients`` and is then found too toxic stops as too toxic)."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return decision
     newly = mask & ~decision.stop
-    rec = np.where(mask, NO_DOSE, decision.recommended) if withdraw else decision.recommended
+    rec = decision.recommended
+    if withdraw:
+        newly |= mask & (rec != NO_DOSE)
+        rec = np.where(mask, NO_DOSE, rec)
     codes = np.where(newly, code, decision.stop_code)
     return make_decision(decision.next_dose, decision.stop | mask, rec, decision.admissible,
                          join_reasons(decision.reason, reason, mask if withdraw else newly),

@@ -25,8 +25,8 @@ from typing import Annotated, Any, ClassVar
 import numpy as np
 from pydantic import Field, field_validator
 
-from trialsim.designs._common import join_reasons, make_decision
-from trialsim.designs.base import MAX_PATIENTS, NO_DOSE, BatchDecision, BatchState, Design
+from trialsim.designs._common import stop_trials
+from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.designs.modifiers import Modifier, posterior_exceeds, too_toxic_text
 from trialsim.registry import lookup, register
 from trialsim.spec import spec
@@ -241,17 +241,9 @@ class StopWhen(Modifier):
         if not fires.any():
             return d
         text = np.char.add("stop: ", reason.astype(str))
-        out = d
         for w in (True, False):
-            m = fires & (withdraw == w)
-            if not m.any():
-                continue
-            newly = m & ~out.stop
-            rec = np.where(m, NO_DOSE, out.recommended) if w else out.recommended
-            out = make_decision(out.next_dose, out.stop | m, rec, out.admissible,
-                                join_reasons(out.reason, text, m if w else newly),
-                                np.where(newly, code, out.stop_code), out.cohort_size)
-        return out
+            d = stop_trials(d, fires & (withdraw == w), text, code, withdraw=w)
+        return d
 
     @classmethod
     def wrap(cls, parent: Design) -> "StopWhen":
