@@ -39,3 +39,19 @@ def test_bad_designs_are_refused():
         ts.compare(STUDY, {"x": "boin"}, n_trials=10, seed=1)
     with pytest.raises(ValueError, match="3 doses"):
         ts.compare(STUDY, {"x": BOIN(n_doses=3, **INTERVAL)}, n_trials=10, seed=1)
+
+
+def test_correct_selection_is_not_differenced_across_designs_with_different_goals():
+    """BOIN12 is scored against the optimal dose, BOIN against the MTD: subtracting their
+    correct selections would compare different questions, so those differences are NaN and
+    ``scored_against`` names each goal; the other metrics are still paired."""
+    study = ts.load(Path(__file__).resolve().parents[1] / "configs" / "examples" / "boin12.yaml")
+    df = ts.compare(study, {"boin12": study.design,
+                            "boin": {"type": "boin", "target": 0.35, "max_patients": 36}},
+                    n_trials=300, seed=1).set_index(["design", "metric"])
+    for metric in ("correct_selection_pct", "benchmark_correct_pct"):
+        assert df.loc[("boin12", metric), "scored_against"] == "optimal dose (dose 3)"
+        assert df.loc[("boin", metric), "scored_against"] == "MTD (dose 5)"
+        assert np.isnan(df.loc[("boin", metric), "diff"])
+    assert df.loc[("boin", "no_selection_pct"), "scored_against"] == ""
+    assert np.isfinite(df.loc[("boin", "no_selection_pct"), "diff_se"])
