@@ -98,6 +98,12 @@ def test_table_prints_boundaries_and_pathways_and_writes_csv(tmp_path, capsys):
     assert first.next_level.tolist()[:3] == [2, 1, 1] and bool(first.loc[3, "stop"])
     bounds = pd.read_csv(tmp_path / "t" / "boundaries.csv").set_index("patients_at_dose")
     assert bounds.loc[3].tolist() == [0, 2, 3]
+    crm = ROOT / "configs" / "examples" / "crm_direct.yaml"     # no boundary table
+    assert main(["table", str(crm), "--out", str(tmp_path / "t")]) == 0
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["pathways.csv"]  # replaced whole
+    (tmp_path / "mine.txt").write_text("not trialsim's")
+    assert main(["table", str(cfg), "--out", str(tmp_path)]) == 1
+    assert "holds files trialsim did not write" in capsys.readouterr().err
     assert main(["table", str(cfg), "--history", "1NNN 9NNN"]) == 1
     assert "--history '1NNN 9NNN'" in capsys.readouterr().err
 

@@ -163,13 +163,14 @@ def cmd_validate(args) -> int:
 
 def cmd_table(args) -> int:
     """Print the design's boundary table (interval designs) and its dose-transition pathways;
-    with ``--out FOLDER`` also write them as ``boundaries.csv`` and ``pathways.csv``."""
+    with ``--out FOLDER`` also write them as ``boundaries.csv`` and ``pathways.csv`` (the
+    folder checked first and replaced whole, as ``run``'s)."""
     import trialsim as ts
     from trialsim.designs.tables import boundary_table, dose_transition_pathways, format_pathways
-    from trialsim.store import write_file_atomic
+    from trialsim.store import check_output, write_outputs
 
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out}: expected a folder for pathways.csv, got a file")
+    files = ("pathways.csv", "boundaries.csv")
+    out = check_output(args.out, files) if args.out is not None else None
     if args.cohorts > 10:
         raise ValueError(f"--cohorts: expected at most 10 cohorts ahead, got {args.cohorts}")
     study = ts.load(args.config)
@@ -191,12 +192,11 @@ def cmd_table(args) -> int:
     print(f"{study.name}: dose-transition pathways over {args.cohorts} cohort"
           f"{'s' if args.cohorts > 1 else ''} of {design.cohort_size} (dose levels from 1)\n")
     print(format_pathways(paths, getattr(study, "dose_unit", "") or ""))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        written = [write_file_atomic(out / "pathways.csv", paths.to_csv(index=False))]
-        if bounds is not None:
-            written.append(write_file_atomic(out / "boundaries.csv", bounds.to_csv(index=False)))
+    if out is not None:
+        tables = {"pathways.csv": paths} if bounds is None else {"pathways.csv": paths,
+                                                                 "boundaries.csv": bounds}
+        written = write_outputs(out, {name: lambda p, df=df: df.to_csv(p, index=False)
+                                      for name, df in tables.items()})
         print("\nwrote " + ", ".join(p.name for p in written) + f" to {out}/")
     return 0
 
