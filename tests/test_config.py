@@ -56,6 +56,19 @@ BAD = [
     (override(design__modifiers=[{"type": "stop_at_n", "m": 3}]), "design.modifiers[0].m", "unknown key"),
     (override(design__max_patients="thirty"), "design.max_patients", ""),
     (override(target=0), "target", "strictly between 0 and 1"),
+    # the design's check of the study's doses is reported where the doses are written
+    (override(doses=[0, 1, 2, 3, 4], design={"type": "blrm", "max_patients": 30}), "doses",
+     "positive and strictly increasing"),
+    (override(truth__eff=[0.1, 0.2, 0.3, 0.4, 0.5],
+              design={"type": "efftox", "efficacy_hurdle": 0.5, "toxicity_hurdle": 0.3,
+                      "eff0": 0.5, "tox1": 0.65, "eff_star": 0.7, "tox_star": 0.25,
+                      "prior_mean": [0, 0, 0], "prior_sd": [1, 1, 1, 1, 1, 1, 1]}),
+     "design.prior_mean", "expected 6 values, got 3"),
+    (override(truth__eff=[0.1, 0.2, 0.3, 0.4, 0.5],
+              design={"type": "efftox", "efficacy_hurdle": 0.5, "toxicity_hurdle": 0.3,
+                      "eff0": 0.5, "tox1": 0.65, "eff_star": 0.7, "tox_star": 0.25,
+                      "prior_mean": [0] * 6, "prior_sd": [1] * 7}),
+     "design.prior_sd", "expected at most 6 values, got 7"),
 ]
 
 

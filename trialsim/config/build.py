@@ -72,18 +72,26 @@ def positive_number(value: Any, path: tuple, what: str = "a positive number") ->
 def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any:
     """Instantiate ``{key: NAME, field: value, ...}`` through the registry of ``kind``.
 
-    ``inject`` supplies fields the YAML may omit (e.g. the number of doses) when the class
-    has such a field and the YAML does not set it.
+    ``inject`` supplies fields the YAML may omit (the study's doses and their number) when the
+    class has such a field and the YAML does not set it; an error in an injected value is
+    reported at the study's ``doses``, where the user wrote it.
     """
     node = dict(expect_mapping(node, path, f"a {kind} with a '{key}:' key"))
     if key not in node:
         raise ConfigError(f"missing '{key}:' key naming the {kind} type", path)
     cls = lookup_type(kind, node.pop(key), path + (key,))
     fields = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
-    for k, v in inject.items():
-        if k in fields and k not in node:
-            node[k] = v
-    return construct(cls, node, path)
+    injected = {k for k in inject if k in fields and k not in node}
+    for k in injected:
+        node[k] = inject[k]
+    try:
+        return construct(cls, node, path)
+    except ConfigError as e:     # an injected value is the study's (top-level ``doses``)
+        errs = e.errors if isinstance(e, ConfigErrors) else [e]
+        errs = [ConfigError(x.message, ("doses",) + x.path[len(path) + 1:], x.file)
+                if len(x.path) > len(path) and x.path[len(path)] in injected else x
+                for x in errs]
+        raise (errs[0] if len(errs) == 1 else ConfigErrors(errs)) from None
 
 
 def lookup_type(kind: str, name: Any, path: tuple) -> type:
@@ -111,7 +119,18 @@ def construct(cls: type, kwargs: dict, path: tuple) -> Any:
 
 def from_validation(cls: type, e: pydantic.ValidationError, path: tuple) -> ConfigError:
     """A pydantic error as one ConfigError (or ConfigErrors) with YAML paths."""
-    errs = [_pydantic_error(cls, err, path) for err in e.errors()]
+    errs, short = [], {}
+    for err in e.errors():
+        loc = tuple(x for x in err["loc"] if x != "__root__")
+        if err["type"] == "missing" and loc and isinstance(loc[-1], int) \
+                and isinstance(err.get("input"), (list, tuple)):   # a fixed-length list too short
+            if loc[:-1] not in short:
+                errs.append(loc[:-1])
+            short[loc[:-1]] = (max(loc[-1] + 1, short.get(loc[:-1], (0,))[0]), len(err["input"]))
+        else:
+            errs.append(_pydantic_error(cls, err, path))
+    errs = [ConfigError(f"expected {short[x][0]} values, got {short[x][1]}", path + x)
+            if isinstance(x, tuple) else x for x in errs]
     return errs[0] if len(errs) == 1 else ConfigErrors(errs)
 
 
@@ -136,8 +155,13 @@ def _pydantic_error(cls: type, err: dict, path: tuple) -> ConfigError:
         msg = "required key is missing"
     elif kind in _EXPECTED and _EXPECTED[kind]:
         msg = f"expected {_EXPECTED[kind]}, got {got}"
+    elif kind in ("too_short", "too_long") and "actual_length" in err.get("ctx", {}):
+        ctx = err["ctx"]
+        bound = (f"at most {ctx['max_length']}" if kind == "too_long"
+                 else f"at least {ctx['min_length']}")
+        msg = f"expected {bound} values, got {ctx['actual_length']}"
     elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal",
-                  "literal_error", "too_short", "too_long", "string_too_short"):
+                  "literal_error", "string_too_short"):
         msg = f"{msg[0].lower()}{msg[1:]}, got {got}"
     elif kind == "is_instance_of" or kind == "dataclass_exact_type":
         msg = f"expected {msg.removeprefix('Input should be ')}, got {got}"
