@@ -104,6 +104,14 @@ def test_table_prints_boundaries_and_pathways_and_writes_csv(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("not trialsim's")
     assert main(["table", str(cfg), "--out", str(tmp_path)]) == 1
     assert "holds files trialsim did not write" in capsys.readouterr().err
+    assert main(["table", str(cfg), "--set", "design.target=0.25"]) == 0      # as run's --set
+    with_set = capsys.readouterr().out
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(cfg.read_text().replace("target: 0.30,", "target: 0.25,"))
+    assert main(["table", str(edited)]) == 0
+    assert capsys.readouterr().out == with_set
+    assert main(["table", str(cfg)]) == 0
+    assert capsys.readouterr().out != with_set
     assert main(["table", str(cfg), "--history", "1NNN 9NNN"]) == 1
     assert "--history '1NNN 9NNN'" in capsys.readouterr().err
 

@@ -125,3 +125,5 @@ def test_validate_command(tmp_path, capsys):
     assert main(["validate", str(good), str(bad)]) == 1
     out = capsys.readouterr().out
     assert "good.yaml: OK" in out and "truth.tox[2]" in out
+    assert main(["validate", str(good), "--set", "design.target=1.5"]) == 1    # as run's --set
+    assert "good.yaml: design.target" in capsys.readouterr().out

@@ -333,6 +333,18 @@ def test_signals_during_start_up_end_cleanly(tmp_path, sig, code):
     assert not (tmp_path / "res").exists()
 
 
+def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
+    """``trialsim table ... | head -1``: the pipe closes under the printing; the command ends
+    with SIGPIPE's status (141) and says nothing."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trialsim.cli", "table", str(CRM), "--cohorts", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    proc.stdout.readline()
+    proc.stdout.close()                      # the reader leaves
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""
+
+
 def test_devices_pipes_and_folders_are_not_read(tmp_path, capsys):
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)

@@ -27,7 +27,7 @@ DEFAULT_TRIALS = 1000
 DEFAULT_SEED = 20261125
 SHOW_KINDS = ("pk", "design", "phase2_design", "modifier", "stopping_rule", "response",
               "distribution", "route", "pk_structure", "covariate_effect")
-EXIT_INPUT, EXIT_INTERNAL, EXIT_INT, EXIT_TERM = 1, 70, 130, 143
+EXIT_INPUT, EXIT_INTERNAL, EXIT_INT, EXIT_PIPE, EXIT_TERM = 1, 70, 130, 141, 143
 
 
 class Terminated(BaseException):
@@ -149,7 +149,7 @@ def cmd_validate(args) -> int:
     bad = 0
     for path in args.config:
         try:
-            ts.load(path)
+            ts.load(path, overrides=args.set or [])
         except ConfigError as e:
             bad += 1
             errs = getattr(e, "errors", [e])
@@ -173,7 +173,7 @@ def cmd_table(args) -> int:
     out = check_output(args.out, files) if args.out is not None else None
     if args.cohorts > 10:
         raise ValueError(f"--cohorts: expected at most 10 cohorts ahead, got {args.cohorts}")
-    study = ts.load(args.config)
+    study = ts.load(args.config, overrides=args.set or [])
     design = getattr(study, "design", None)
     if design is None or not hasattr(design, "decide"):
         raise ConfigError(f"{args.config}: 'trialsim table' needs a dose-escalation design "
@@ -382,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_run)
     v = sub.add_parser("validate", help="check study files; exit status 1 if any is invalid")
     v.add_argument("config", nargs="+")
+    v.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="override a config value in every file, as run's (repeatable)")
     v.set_defaults(func=cmd_validate)
     a = sub.add_parser("analyse", help="MCP-Mod on a trial's data (CSV) with an analysis plan "
                                        "(YAML): print the result and write it as JSON")
@@ -402,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from these outcomes, e.g. '1NNN 2NTN' (dose levels from 1)")
     t.add_argument("--out", metavar="FOLDER",
                    help="also write pathways.csv (and boundaries.csv) there")
+    t.add_argument("--set", action="append", metavar="PATH=VALUE",
+                   help="override a config value, as run's (repeatable)")
     t.set_defaults(func=cmd_table)
     w = sub.add_parser("sweep", help="run a sweep of studies (cells x trials) into a folder of "
                                      "task files; re-running resumes")
@@ -454,6 +458,12 @@ def _report(e: BaseException) -> int:
             return EXIT_INT
         print("terminated: nothing was written", file=sys.stderr)
         return EXIT_TERM
+    if isinstance(e, BrokenPipeError):    # the reader left (| head): end quietly, as SIGPIPE
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_PIPE
     if isinstance(e, (ConfigError, ValueError, TypeError)):
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
