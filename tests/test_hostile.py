@@ -252,6 +252,14 @@ def test_show_describes_one_type(capsys):
     assert main(["show", "design", "crm"]) == 0
     text = capsys.readouterr().out
     assert "skeleton" in text and "target" in text and "prior_sd" in text
+    # keys' types in YAML words, not Python's typing reprs
+    assert "  model: empiric | logistic, default 'empiric'" in text
+    assert "  startup: list of int or null, default None" in text
+    assert "Annotated" not in text and "FieldInfo" not in text and "Literal" not in text
+    assert main(["show", "design", "boin"]) == 0
+    assert "  n_doses: int, from the study's doses (leave it out)" in capsys.readouterr().out
+    assert main(["show", "design", "efftox"]) == 0
+    assert "  prior_mean: list of 6 float, required" in capsys.readouterr().out
     assert main(["show", "route", "infusion"]) == 0
     assert "duration_h" in capsys.readouterr().out
     assert main(["show", "design", "nope"]) == 1

@@ -15,6 +15,8 @@ import signal
 import sys
 import time
 import traceback
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -243,15 +245,49 @@ def describe_type(kind: str, name: str, cls: type) -> str:
             if f.name == "parent":
                 continue
             fi = info.get(f.name)
-            default = ("required" if f.default is dataclasses.MISSING
-                       and f.default_factory is dataclasses.MISSING
-                       else f"default {f.default!r}" if f.default is not dataclasses.MISSING
-                       else "default: see docs")
+            value, factory = f.default, f.default_factory
+            if fi is not None:          # pydantic's view (a default given as Field(default=))
+                value = dataclasses.MISSING if fi.is_required() else fi.default
+                factory = fi.default_factory or dataclasses.MISSING
+            default = ("from the study's doses (leave it out)" if f.name in STUDY_FIELDS
+                       and kind == "design"
+                       else "default: see docs" if factory is not dataclasses.MISSING
+                       else "required" if value is dataclasses.MISSING
+                       else f"default {value!r}")
             desc = getattr(fi, "description", None) or ""
-            ann = getattr(fi, "annotation", f.type)
-            tname = getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
+            tname = type_text(getattr(fi, "annotation", f.type))
             lines.append(f"  {f.name}: {tname}, {default}" + (f" — {desc}" if desc else ""))
     return "\n".join(lines)
+
+
+#: Design fields the study file sets from its top-level ``doses``.
+STUDY_FIELDS = ("n_doses", "doses")
+
+
+def type_text(ann) -> str:
+    """A field's type in YAML words: ``list of int``, ``empiric | logistic``,
+    ``list of 6 float``, ``... or null``."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is typing.Annotated:
+        return type_text(args[0])
+    if origin is typing.Literal:
+        return " | ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [type_text(a) for a in args if a is not type(None)]
+        return " or ".join(kinds) + (" or null" if type(None) in args else "")
+    if origin in (tuple, list):
+        if not args:
+            return "list"
+        if len(args) == 2 and args[1] is Ellipsis or origin is list:
+            return f"list of {type_text(args[0])}"
+        kinds = {type_text(a) for a in args}
+        return (f"list of {len(args)} {kinds.pop()}" if len(kinds) == 1
+                else "list of " + ", ".join(type_text(a) for a in args))
+    if origin is dict:
+        return "mapping" if not args else f"mapping of {type_text(args[0])} to {type_text(args[1])}"
+    if ann is tuple or ann is list:
+        return "list"
+    return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
 
 
 def _number_option(convert: type, low: float, above: bool, what: str):
