@@ -48,7 +48,8 @@ def test_tables_are_consistent(study):
     assert (p.groupby("trial").size().values == t.n_patients.values).all()
     assert (p.groupby("trial").tox.sum().values == t.n_dlt.values).all()
     s = sims.summary()
-    assert list(s.columns[:6]) == ["dose", "true_tox", "selected_pct", "selected_se", "benchmark_pct", "patients_mean"]
+    assert list(s.columns[:7]) == ["dose", "true_tox", "selected_pct", "selected_se", "benchmark_pct",
+                                   "benchmark_se", "patients_mean"]
     assert s.selected_pct.sum() == pytest.approx(100)
     assert s.patients_mean.sum() == pytest.approx(t.n_patients.mean())
     assert s.dose.iloc[-1] == "none"

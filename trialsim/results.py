@@ -145,8 +145,8 @@ class Simulations:
         """Operating characteristics per dose, plus a row for "no dose selected".
 
         Columns: ``dose``, ``true_tox``, ``selected_pct`` and ``selected_se`` (percent of trials
-        selecting the dose and its Monte Carlo SE), ``benchmark_pct`` (fully informed
-        selection), ``patients_mean``/``patients_se`` and ``dlt_mean``/``dlt_se`` (per trial),
+        selecting the dose and its Monte Carlo SE), ``benchmark_pct`` and ``benchmark_se``
+        (fully informed selection), ``patients_mean``/``patients_se`` and ``dlt_mean``/``dlt_se`` (per trial),
         and with efficacy ``true_eff`` and ``eff_mean``/``eff_se`` (responders per trial).
         """
         a, truth = self.arrays, self.truth
@@ -155,6 +155,7 @@ class Simulations:
         bench = np.stack([a.benchmark == d for d in range(D)] + [a.benchmark == NO_DOSE],
                          axis=1).astype(float)
         sel_m, sel_se = _mean_se(sel)
+        bench_m, bench_se = _mean_se(bench)
         pm, pse = _mean_se(a.n.astype(float))
         tm, tse = _mean_se(a.tox.astype(float))
         nan = np.array([np.nan])
@@ -163,7 +164,8 @@ class Simulations:
             "true_tox": np.concatenate([truth.tox, nan]),
             "selected_pct": 100 * sel_m,
             "selected_se": 100 * sel_se,
-            "benchmark_pct": 100 * bench.mean(axis=0),
+            "benchmark_pct": 100 * bench_m,
+            "benchmark_se": 100 * bench_se,
             "patients_mean": np.concatenate([pm, nan]),
             "patients_se": np.concatenate([pse, nan]),
             "dlt_mean": np.concatenate([tm, nan]),
@@ -196,7 +198,9 @@ class Simulations:
         goal = mtd if self.true_optimal_dose is None else self.true_optimal_dose
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
-        stopped_early = a.stop_code != "max_patients"
+        # ran to its size: stopped by max_patients (then possibly found too toxic,
+        # ``max_patients+too_toxic``)
+        stopped_early = np.char.find(a.stop_code.astype(str), "max_patients") < 0
         rows = {
             "correct_selection_pct": 100.0 * (a.selected == goal),
             "benchmark_correct_pct": 100.0 * (a.benchmark == goal),

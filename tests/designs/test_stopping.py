@@ -50,9 +50,9 @@ def test_toxicity_rules_withdraw_the_selection_and_others_keep_it():
 
 
 def test_a_toxicity_stop_at_max_patients_reports_its_own_code():
-    """A trial that reaches max_patients and is then found too toxic ends with no dose: the
-    toxicity rule decided its outcome, so the stop code is the rule's, not ``max_patients``
-    (as the stopping modifier and the stop_when rule)."""
+    """A trial that reaches max_patients and is then found too toxic ends with no dose: its
+    stop code says both, ``max_patients+too_toxic`` (as the stopping modifier and the
+    stop_when rule)."""
     h = TrialHistory.parse("1TTN 1TNN", 5)
     small = CRM(target=0.25, skeleton=SK, max_patients=6)
     p = small.prob_tox_exceeds(BatchState.from_history(h), 0.25)[0, 0]
@@ -61,7 +61,7 @@ def test_a_toxicity_stop_at_max_patients_reports_its_own_code():
                    ts.designs.StopWhenTooToxic(parent=small, dose=0, threshold=0.25,
                                                prob=p - 1e-6)):
         d = design.decide(h)
-        assert d.stop and d.recommended is None and d.stop_code == "too_toxic"
+        assert d.stop and d.recommended is None and d.stop_code == "max_patients+too_toxic"
         assert d.reasons[-2:] == ("stop: max_patients reached",
                                   f"stop: P(tox at dose 1 > 0.25) > {p - 1e-6:g}")
     d = StopWhen(parent=small, rule=TooToxic(threshold=0.25, prob=p + 1e-6)).decide(h)
@@ -94,7 +94,7 @@ def test_yaml_rule_trees_round_trip_and_errors_name_the_path():
     assert again.design == study.design
     sims = ts.simulate(study, n_trials=200, seed=2)
     assert set(np.unique(sims.arrays.stop_code)) <= {
-        "too_toxic", "n_at_recommended+precise", "max_patients"}
+        "too_toxic", "n_at_recommended+precise", "max_patients", "max_patients+too_toxic"}
     doc["design"]["modifiers"][0]["rule"]["rules"][0]["type"] = "no_such_rule"
     with pytest.raises(ConfigError, match=r"design\.modifiers\[0\].*no_such_rule"):
         ts.from_dict(doc)

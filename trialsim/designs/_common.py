@@ -40,18 +40,21 @@ def stop_trials(decision: BatchDecision, mask: np.ndarray, reason: str, code: st
 
     Trials not stopped already get ``code`` and ``reason``.  With ``withdraw`` the
     recommendation becomes ``NO_DOSE`` wherever ``mask`` is true, and the reason is added
-    there too; where that withdraws a selected dose the code is ``code`` even if another rule
-    stopped the trial first (this rule decided the trial's outcome: a trial that reaches
-    ``max_patients`` and is then found too toxic stops as too toxic)."""
+    there too; where that withdraws a dose selected by a trial another rule stopped, ``code``
+    is added to that rule's code (``max_patients+too_toxic``: the trial ran to its size, then
+    was found too toxic)."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         return decision
     newly = mask & ~decision.stop
-    rec = decision.recommended
+    rec, codes = decision.recommended, decision.stop_code
     if withdraw:
-        newly |= mask & (rec != NO_DOSE)
+        taken = mask & decision.stop & (rec != NO_DOSE)
+        if taken.any():
+            codes = np.where(taken, np.char.add(np.char.add(codes.astype(str), "+"), code),
+                             codes)
         rec = np.where(mask, NO_DOSE, rec)
-    codes = np.where(newly, code, decision.stop_code)
+    codes = np.where(newly, code, codes)
     return make_decision(decision.next_dose, decision.stop | mask, rec, decision.admissible,
                          join_reasons(decision.reason, reason, mask if withdraw else newly),
                          codes, decision.cohort_size)
