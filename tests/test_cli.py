@@ -116,6 +116,17 @@ def test_table_prints_boundaries_and_pathways_and_writes_csv(tmp_path, capsys):
     assert "--history '1NNN 9NNN'" in capsys.readouterr().err
 
 
+def test_table_header_gives_the_cohort_sizes_the_design_sets(tmp_path, capsys):
+    """Accelerated titration treats one patient per dose, then expands the first dose with a
+    DLT by two: the header says so instead of its nominal cohorts of 3."""
+    cfg = tmp_path / "at.yaml"
+    cfg.write_text("doses: [1, 2, 3, 4, 5]\ntarget: 0.3\ntruth: {tox: [0.05, 0.1, 0.2, 0.35, 0.5]}\n"
+                   "design: {type: accelerated_titration}\n")
+    assert main(["table", str(cfg)]) == 0
+    assert ("over 2 cohorts of 1 or 2 patients (sizes set by the design; dose levels from 1)"
+            in capsys.readouterr().out)
+
+
 def test_table_pathways_follow_decide_for_the_crm():
     from trialsim.designs.tables import dose_transition_pathways
 

@@ -191,8 +191,13 @@ def cmd_table(args) -> int:
         print(f"{study.name}: boundaries at the current dose (counts of DLTs)\n")
         print(_fmt_table(bounds.fillna(pd.NA)))
         print()
+    new = paths.loc[paths["cohort"] >= 1, "path"].str.split().str[-1]
+    sizes = sorted({len(step.lstrip("0123456789")) for step in new} or {design.cohort_size})
+    of, note = ((f"{sizes[0]}", "") if len(sizes) == 1 else
+                (", ".join(map(str, sizes[:-1])) + f" or {sizes[-1]} patients",
+                 "sizes set by the design; "))
     print(f"{study.name}: dose-transition pathways over {args.cohorts} cohort"
-          f"{'s' if args.cohorts > 1 else ''} of {design.cohort_size} (dose levels from 1)\n")
+          f"{'s' if args.cohorts > 1 else ''} of {of} ({note}dose levels from 1)\n")
     print(format_pathways(paths, getattr(study, "dose_unit", "") or ""))
     if out is not None:
         tables = {"pathways.csv": paths} if bounds is None else {"pathways.csv": paths,
