@@ -223,8 +223,9 @@ class Simulations:
                 "screened_mean": c.screened.astype(float),
                 "turned_away_mean": c.turned_away.astype(float),
                 "wait_days_mean": c.wait_h / 24.0,
-                "chair_use_pct": 100.0 * c.chair_use,
             })
+            if self.study.calendar_conduct.session_h > 0:     # chairs modelled
+                rows["chair_use_pct"] = 100.0 * c.chair_use
             if self._dropout:
                 rows["dropouts_mean"] = a.patient_dropout.sum(axis=1).astype(float)
         if self.study.design.backfills:

@@ -213,8 +213,9 @@ class Phase2Simulations:
                      "accrual_weeks": c.accrual_h / 168.0,
                      "screened_mean": c.screened.astype(float),
                      "turned_away_mean": c.turned_away.astype(float),
-                     "wait_days_mean": c.wait_h / 24.0,
-                     "chair_use_pct": 100.0 * c.chair_use}
+                     "wait_days_mean": c.wait_h / 24.0}
+            if self.study.calendar_conduct.session_h > 0:     # chairs modelled
+                rows["chair_use_pct"] = 100.0 * c.chair_use
         on = a.arm >= 0
         for s, name in enumerate(self.study.safety):
             rows[f"{name}_pct"] = (100.0 * (a.event[..., s] & on).sum(axis=1)
