@@ -92,6 +92,25 @@ def test_all_section_errors_reported_together(tmp_path):
     assert "truth.tox[0]" in text and "design.target" in text
 
 
+def test_modifier_errors_are_reported_with_the_design_errors(tmp_path):
+    """A design that cannot be built does not hide its modifiers' errors: their types and keys
+    are checked too, in the same report."""
+    doc = override(design__target=1.3, design__modifiers=[
+        {"type": "dont_skip_dose"}, {"type": "stop_when_too_toxic", "dose": 0, "threshold": 0.3},
+        {"type": "stop_at_n", "m": 3}])
+    with pytest.raises(ConfigError) as exc:
+        ts.load(write(tmp_path, doc))
+    paths = [e.path for e in exc.value.errors]
+    assert paths == [("design", "target"), ("design", "modifiers", 0, "type"),
+                     ("design", "modifiers", 1, "prob"), ("design", "modifiers", 2, "m"),
+                     ("design", "modifiers", 2, "n")]
+    doc = override(design__modifiers=[{"type": "stop_at_n", "n": 0}, {"type": "stop_at_n"}])
+    with pytest.raises(ConfigError) as exc:       # after a modifier with errors
+        ts.load(write(tmp_path, doc))
+    assert [e.path for e in exc.value.errors] == [("design", "modifiers", 0, "n"),
+                                                  ("design", "modifiers", 1, "n")]
+
+
 def test_yaml_syntax_error_names_line(tmp_path):
     p = tmp_path / "broken.yaml"
     p.write_text("doses: [1, 2\ndesign: {type: crm\n")

@@ -94,6 +94,29 @@ def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any
         raise (errs[0] if len(errs) == 1 else ConfigErrors(errs)) from None
 
 
+def check_keys(kind: str, node: dict, path: tuple, key: str = "type", given=()) -> None:
+    """Check ``node``'s type name and keys without building it (unknown keys, and required
+    keys missing other than those in ``given``): for a node whose context has errors of its
+    own, such as a modifier of a design that could not be built."""
+    if key not in node:
+        raise ConfigError(f"missing '{key}:' key naming the {kind} type", path)
+    cls = lookup_type(kind, node[key], path + (key,))
+    if not dataclasses.is_dataclass(cls):
+        return
+    fields = dataclasses.fields(cls)
+    names = {f.name for f in fields}
+    errs = [ConfigError("unknown key; expected one of: " + ", ".join(
+                f.name for f in fields if f.name not in given), path + (k,))
+            for k in node if k != key and k not in names]
+    info = getattr(cls, "__pydantic_fields__", {})
+    errs += [ConfigError("required key is missing", path + (f.name,)) for f in fields
+             if f.name not in node and f.name not in given
+             and (info[f.name].is_required() if f.name in info else
+                  f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)]
+    if errs:
+        raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
+
+
 def lookup_type(kind: str, name: Any, path: tuple) -> type:
     """The class registered as ``name`` of ``kind``; ConfigError at ``path`` otherwise."""
     if not isinstance(name, str):

@@ -21,7 +21,7 @@ import yaml
 from trialsim.config import pk as pk_config
 from trialsim.config.collect import Collector
 from trialsim.config.conduct import check_conduct, conduct_section
-from trialsim.config.build import (build, construct, describe_value, expect_mapping,
+from trialsim.config.build import (build, check_keys, construct, describe_value, expect_mapping,
                                    finite_number, path_key, to_config)
 from trialsim.config.overrides import apply_overrides, set_path
 from trialsim.config.probe import probe, probe_phase2
@@ -322,23 +322,33 @@ def _design(doc, doses):
         return None    # the doses have errors of their own; the design is checked against them
     inject = {"n_doses": n_doses, "doses": tuple(doses)} if n_doses else {}
     ctx = {"n_doses": n_doses} if n_doses else {}
+    checks = Collector()        # the design's errors and every modifier's, reported together
     with validation_context(**ctx):
-        design = build("design", node, ("design",), **inject)
+        design = checks.attempt(lambda: build("design", node, ("design",), **inject))
         if not isinstance(mods, list):
-            raise ConfigError(f"expected a list of modifiers, got {describe_value(mods)}",
-                              ("design", "modifiers"))
+            checks.errors.append(ConfigError(f"expected a list of modifiers, got "
+                                             f"{describe_value(mods)}", ("design", "modifiers")))
+            mods = []
         for i, m in enumerate(mods):
-            path = ("design", "modifiers", i)
-            m = dict(expect_mapping(m, path, "a modifier with a 'type:' key"))
-            if "parent" in m:
-                raise ConfigError("'parent' is set by the order of the list, not in YAML",
-                                  path + ("parent",))
-            m["parent"] = design
-            design = build("modifier", m, path)
+            design = checks.attempt(_modifier, m, design, ("design", "modifiers", i))
+    checks.raise_any()
     if n_doses is not None and design.n_doses != n_doses:
         raise ConfigError(f"the design has {design.n_doses} dose levels but the study has "
                           f"{n_doses}", ("design",))
     return design
+
+
+def _modifier(m, parent, path: tuple):
+    """The modifier ``m`` wrapped around ``parent``; with no parent (it had errors of its own)
+    only the modifier's type and keys are checked."""
+    m = dict(expect_mapping(m, path, "a modifier with a 'type:' key"))
+    if "parent" in m:
+        raise ConfigError("'parent' is set by the order of the list, not in YAML",
+                          path + ("parent",))
+    if parent is None:
+        check_keys("modifier", m, path, given=("parent",))
+        return None
+    return build("modifier", dict(m, parent=parent), path)
 
 
 def design_to_config(design) -> dict:
