@@ -172,7 +172,11 @@ class CoherentEscalation(Modifier):
     target`` and the parent's next dose is above the current one, the next cohort gets the
     current dose (reason ``"coherent_escalation: ..."`` appended).  The rate compared,
     ``threshold``, defaults to the parent's ``target``.  With ``dont_skip_doses(relative_to: current)`` this is R dfcrm's
-    ``restrict = TRUE``.  The recommendation is the parent's, unchanged.
+    ``restrict = TRUE``.  The recommendation is the parent's, unchanged.  The dose held is
+    the current one even where the parent does not deem it admissible: an efficacy-toxicity
+    design can find the current dose unacceptable and still escalate (EffTox after 3 DLTs in 3
+    at the lowest dose, its prior favouring the next); add ``stop_when_too_toxic`` for a
+    safety stop there.
     """
 
     parent: Design
