@@ -76,3 +76,36 @@ def test_batch_binary_general_estimates():
         assert br.signal[i] == r.signal
         if r.signal:
             np.testing.assert_allclose(br.fitted[i], r.predict(DOSES), rtol=2e-3, atol=2e-3)
+
+
+@pytest.mark.parametrize("two_sided", [False, True])
+def test_max_t_selects_the_largest_statistic_whichever_the_direction(two_sided):
+    """With ``selection: maxT`` the model of the significant contrast with the largest test
+    statistic (oriented towards benefit; ``|t|`` two-sided) is selected: mirrored data
+    (``-y``, direction decreasing) give the same model and target dose as the data increasing,
+    in the single-trial and the batched analysis.  Before, decreasing picked the smallest."""
+    rng = np.random.default_rng(21)
+    ests, mirrored = [], []
+    for _ in range(12):
+        d = np.repeat(DOSES, 20)
+        y = 0.6 * d / (0.1 + d) + rng.normal(0, 0.6, d.size)
+        ests.append(from_normal(d, y))
+        mirrored.append(from_normal(d, -y))
+    kw = dict(delta=0.3, selection="maxT", two_sided=two_sided)
+    cands = Candidates.from_models(DOSES, MODELS)
+    br = batch_mcpmod(_stack(mirrored, "normal"), cands, direction="decreasing", **kw)
+    selected = 0
+    for i, (est, mir) in enumerate(zip(ests, mirrored)):
+        up = analyse(est, MODELS, **kw)
+        down = analyse(mir, MODELS, direction="decreasing", **kw)
+        assert down.signal == up.signal
+        if not up.signal:
+            continue
+        stat = np.abs(down.test.t) if two_sided else down.test.t
+        sig = np.isin(down.test.labels, down.test.significant)
+        best = down.test.labels[int(np.argmax(np.where(sig, stat, -np.inf)))]
+        assert down.selected == up.selected == cands.items[cands.labels.index(best)].model
+        assert down.dose == pytest.approx(up.dose, rel=1e-6)
+        assert br.models[br.selected[i]] == down.selected
+        selected += 1
+    assert selected >= 8

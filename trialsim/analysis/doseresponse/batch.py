@@ -190,8 +190,7 @@ def batch_mcpmod(be: BatchEstimates, cands: Candidates, *, alpha: float = 0.025,
     weights = np.zeros((T, F))
     has = np.isfinite(crit)
     if selection == "maxT":
-        best_label = np.argmax(np.where(sig, sign * t if not two_sided else np.abs(t), -np.inf),
-                               axis=1)
+        best_label = np.argmax(np.where(sig, stat, -np.inf), axis=1)   # t oriented to benefit
         fam_of = np.array([models.index(c.model) for c in cands.items])
         weights[np.arange(T), fam_of[best_label]] = 1.0
     elif selection == "AIC":

@@ -203,7 +203,8 @@ def analyse(est: E.DoseEstimates, models: Mapping, *, alpha: float = 0.025,
                 given = next((v for k, v in bounds.items() if family(k).name == fam_name), None)
             fits[fam_name] = fit_model(fam_name, est, given, cands.extra)
         if selection == "maxT":
-            best = max(sig, key=lambda c: test.t[cands.labels.index(c.label)] * sign)
+            # the contrasts are oriented towards benefit, so their t are already
+            best = max(sig, key=lambda c: _stat(test.t[cands.labels.index(c.label)], two_sided))
             weights = {best.model: 1.0}
         elif selection == "AIC":
             weights = {min(fits, key=lambda m: fits[m].aic): 1.0}
@@ -224,3 +225,8 @@ def _dose(effect, delta, p, top, sign) -> float:
     if delta is not None:
         return target_dose(effect, delta, top, sign)
     return effective_dose(effect, p, top, sign)
+
+
+def _stat(t: float, two_sided: bool) -> float:
+    """A contrast's test statistic: its t (oriented towards benefit), or ``|t|`` two-sided."""
+    return abs(t) if two_sided else t
