@@ -312,6 +312,10 @@ def _number_option(convert: type, low: float, above: bool, what: str):
 def _trace(sims, k: int) -> pd.DataFrame:
     """The event log of trial ``k`` of a timed run (enrolment, dosing, decisions, ...)."""
     from trialsim.conduct.arrays import calendar_of
+    from trialsim.phase2.scenarios import ScenarioSimulations
+    from trialsim.phase2.study import Phase2Study
+    if isinstance(sims, ScenarioSimulations):   # the scenarios share one calendar
+        sims = next(iter(sims.results.values()))
     if sims.calendar is None:
         raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
                           ("--trace",))
@@ -320,7 +324,10 @@ def _trace(sims, k: int) -> pd.DataFrame:
         raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
                           ("--trace",))
     design = sims.study.design
-    if design.backfills:      # the trial again, decisions and calendar interleaved
+    if isinstance(sims.study, Phase2Study):      # patients dosed one after another
+        from trialsim.phase2.simulate import calendar_log
+        cal = calendar_log(sims, int(rows[0]))
+    elif design.backfills:      # the trial again, decisions and calendar interleaved
         from trialsim.conduct.backfill import run_trials
         cal = run_trials(sims.study, sims.arrays.trials[rows[:1]], sims.seed, sims.scenario,
                          traced=0)[2][0]
@@ -334,7 +341,10 @@ def _trace(sims, k: int) -> pd.DataFrame:
         cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
                           sims.scenario, log=True, follow_up=design.follow_up, hold=hold)
     events = list(cal.events)
-    if design.follow_up or design.backfills:   # DLTs as they occur (onset stream)
+    if isinstance(sims.study, Phase2Study):     # randomised: no dose decision after a patient
+        events = [e for e in events if e[1] != "decision"]
+    if getattr(design, "follow_up", False) or getattr(design, "backfills", False):
+        # DLTs as they occur (onset stream)
         from trialsim.conduct.followup import dlt_onsets
         onset = dlt_onsets(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
                            sims.arrays.patient_dose.shape[1], sims.study.conduct.window_h)[0]

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -23,6 +24,8 @@ from trialsim.config.study import study_to_yaml
 
 #: The files a run writes.
 OUTPUT_FILES = ("summary.csv", "metrics.csv", "trials.parquet", "patients.parquet", "study.yaml")
+#: The event log a run writes with ``--trace K``.
+TRACE_GLOB = "trace_[0-9]*.csv"
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[^/]*$")
 _TEMP_SUFFIX = 40   # characters the temporary names add to the folder's name
 
@@ -45,7 +48,9 @@ def check_output(out: str | Path, files: tuple[str, ...] = OUTPUT_FILES,
     if path.exists() or path.is_symlink():
         if not path.is_dir():
             raise OutputError(f"{option}: {path} exists and is not a folder")
-        foreign = sorted(p.name for p in path.iterdir() if p.name not in files)
+        ours = files + (TRACE_GLOB,) if files == OUTPUT_FILES else files
+        foreign = sorted(p.name for p in path.iterdir()
+                         if not any(fnmatch.fnmatchcase(p.name, f) for f in ours))
         if foreign:
             shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
             raise OutputError(f"{option}: {path} holds files trialsim did not write ({shown}); "

@@ -161,3 +161,36 @@ def test_spcd_second_period_on_the_calendar():
     span = c.calendar.duration_h
     busy = 2.0 * (40 + (c.arrays.arm2 >= 0).sum(axis=1))
     np.testing.assert_allclose(c.calendar.chair_use, busy / span, rtol=1e-9)
+
+
+def test_trace_of_a_phase2_trial_is_its_calendar(tmp_path):
+    """`trialsim run --trace K` on a phase II study (and on one with scenarios, which share
+    one calendar): one `dose` row per enrolled patient, in the trial's arms, at the
+    calendar's dosing times, each after its arrival; rerunning into the same folder replaces
+    it (trace files are the run's own)."""
+    import pandas as pd
+    import yaml
+
+    from trialsim.cli import main
+    doc = _doc({"sites": [{"rate_per_week": 3.0}], "screen_fail": 0.25})
+    cfg = tmp_path / "p2.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "o"
+    for _ in range(2):
+        assert main(["run", str(cfg), "--trials", "5", "--seed", "2", "--trace", "1",
+                     "--out", str(out)]) == 0
+    trace = pd.read_csv(out / "trace_1.csv")
+    sims = ts.simulate(ts.from_dict(doc), 5, seed=2)
+    arm = sims.arrays.arm[1]
+    dosed = trace[trace.event == "dose"]
+    assert len(dosed) == (arm >= 0).sum() == 20
+    np.testing.assert_array_equal(dosed["dose"], np.asarray(sims.study.doses)[arm[arm >= 0]])
+    assert dosed.time_h.max() == pytest.approx(sims.calendar.accrual_h[1])
+    arrived = trace[trace.event == "arrive"].set_index("patient")["time_h"]
+    assert (dosed.time_h.to_numpy() >= arrived.loc[dosed.patient].to_numpy()).all()
+    assert "decision" not in set(trace.event)
+    doc["scenarios"] = {"as_written": {}, "flat": {"response.efficacy.emax": 0.0}}
+    cfg.write_text(yaml.safe_dump(doc))
+    assert main(["run", str(cfg), "--trials", "5", "--seed", "2", "--trace", "1",
+                 "--out", str(tmp_path / "s")]) == 0
+    assert (tmp_path / "s" / "trace_1.csv").read_text() == (out / "trace_1.csv").read_text()

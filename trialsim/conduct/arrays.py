@@ -91,14 +91,21 @@ def enrolment_calendars(arm: np.ndarray, trials: np.ndarray, conduct: Conduct, s
     window before the next), each followed to ``conduct.read_out``; the ``accrual`` stream of
     each trial.  ``again_h`` ``(T, N)``: hours after their dose at which patients are dosed
     again (a second period; NaN: not again), then followed to ``read_out`` after it."""
-    cals = []
-    for i, (row, k) in enumerate(zip(arm, trials)):
-        on = row >= 0
-        again = (None if again_h is None else
-                 [None if np.isnan(h) else float(h) for h in again_h[i][on]])
-        cals.append(trial_calendar([(int(a), 1) for a in row[on]], conduct,
-                                   stream(seed, scenario, int(k), "accrual"), again=again))
+    cals = [enrolment_calendar(row, int(k), conduct, seed, scenario,
+                               None if again_h is None else again_h[i])
+            for i, (row, k) in enumerate(zip(arm, trials))]
     return summarise(cals, conduct, arm.shape[1])
+
+
+def enrolment_calendar(arm: np.ndarray, trial: int, conduct: Conduct, seed: int, scenario: int,
+                       again_h: np.ndarray | None = None, log: bool = False) -> TrialCalendar:
+    """One trial's phase II calendar (:func:`enrolment_calendars`: ``arm`` (N,), ``again_h``
+    (N,) or None); ``log``: with its event log."""
+    on = arm >= 0
+    again = (None if again_h is None else
+             [None if np.isnan(h) else float(h) for h in again_h[on]])
+    return trial_calendar([(int(a), 1) for a in arm[on]], conduct,
+                          stream(seed, scenario, trial, "accrual"), log=log, again=again)
 
 
 def enrolment_times(n: int, trials: np.ndarray, conduct: Conduct, seed: int,

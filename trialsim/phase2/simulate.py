@@ -23,7 +23,9 @@ import numpy as np
 
 from trialsim.analysis.doseresponse.batch import batch_mcpmod
 from trialsim.analysis.doseresponse.models import Candidates
-from trialsim.conduct.arrays import CalendarArrays, enrolment_calendars, enrolment_times
+from trialsim.conduct.arrays import (CalendarArrays, enrolment_calendar, enrolment_calendars,
+                                     enrolment_times)
+from trialsim.conduct.calendar import TrialCalendar
 from trialsim.designs.adaptive import Adaptive
 from trialsim.designs.spcd import SPCD
 from trialsim.limits import MAX_TRIALS, check_memory_limit, count
@@ -227,7 +229,22 @@ def _calendar(study: Phase2Study, arrays: Phase2Arrays, seed: int, scenario: int
             and getattr(like.study.design, "period2_h", None)
             == getattr(study.design, "period2_h", None)):
         return like.calendar
-    again = None
-    if isinstance(study.design, SPCD):    # re-randomised patients are dosed again
-        again = np.where(arrays.arm2 >= 0, study.design.period2_h, np.nan)
-    return enrolment_calendars(arrays.arm, arrays.trials, conduct, seed, scenario, again)
+    return enrolment_calendars(arrays.arm, arrays.trials, conduct, seed, scenario,
+                               _again(study, arrays))
+
+
+def _again(study: Phase2Study, arrays: Phase2Arrays) -> np.ndarray | None:
+    """Hours after their dose at which patients are dosed again (T, N; NaN: not again), for a
+    design that re-randomises (SPCD); None otherwise."""
+    if isinstance(study.design, SPCD):
+        return np.where(arrays.arm2 >= 0, study.design.period2_h, np.nan)
+    return None
+
+
+def calendar_log(sims: Phase2Simulations, i: int) -> TrialCalendar:
+    """The calendar of the ``i``-th trial of ``sims`` (a run with ``conduct:``) with its event
+    log: arrivals, screening, dosing (the dose index is the arm)."""
+    again = _again(sims.study, sims.arrays)
+    return enrolment_calendar(sims.arrays.arm[i], int(sims.arrays.trials[i]),
+                              sims.study.calendar_conduct, sims.seed, sims.scenario,
+                              None if again is None else again[i], log=True)
