@@ -135,6 +135,25 @@ def test_phase2_cells_round_trip(tmp_path):
                                   one.metrics()["value"].to_numpy())
 
 
+def test_a_phase2_study_with_scenarios_sweeps_as_trialsim_run_gives_it(tmp_path):
+    """The phase II flagship as written (its population keys in their order, which its draws
+    follow; its scenarios): every scenario is a cell, labelled ``scenario``, and the
+    collected metrics equal those ``trialsim run`` gives on the file.  Before, the cells were
+    stored with sorted keys (different draws) and scenarios crashed the sweep."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ketamine_phase2_mcpmod.yaml"
+    p = tmp_path / "p2.yaml"
+    p.write_text(yaml.safe_dump({"study": str(cfg), "n_trials": 30, "seed": 4, "chunk": 30},
+                                sort_keys=False))
+    sweep = load_sweep(p)
+    run_sweep(sweep, tmp_path / "o", backend="serial")
+    _, metrics = collect(tmp_path / "o")
+    sims = ts.simulate(ts.load(cfg), n_trials=30, seed=4)
+    assert list(metrics["scenario"].unique()) == list(sims.results)
+    for name, one in sims.results.items():
+        got = metrics[metrics.scenario == name]
+        np.testing.assert_array_equal(got["value"].to_numpy(), one.metrics()["value"].to_numpy())
+
+
 def test_cli_sweep_and_collect(tmp_path, capsys):
     path = _write(tmp_path)
     assert main(["sweep", str(path), "--out", str(tmp_path / "cli"), "--backend", "serial"]) == 0

@@ -16,7 +16,9 @@ axes:
 Each axis value replaces the node at its path (list elements by index: ``design.skeleton.0``);
 an axis named by several comma-separated paths (``design.target,target``) sets them all.
 Every cell is validated as a study before anything runs; errors name the sweep file, the cell
-and the YAML path.
+and the YAML path.  A phase II study's ``scenarios:`` become cells of their own, one per
+scenario (labelled ``scenario``), on the same seed: the same patients in every scenario, and
+the same results as ``trialsim run``.
 """
 from __future__ import annotations
 
@@ -69,8 +71,9 @@ class Sweep:
 
     @property
     def key(self) -> str:
+        # in the documents' own key order, which the population draws follow
         text = json.dumps({"cells": [c.doc for c in self.cells], "n": self.n_trials,
-                           "seed": self.seed}, sort_keys=True, default=str)
+                           "seed": self.seed}, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -134,7 +137,7 @@ def _sweep(doc: dict, path: Path) -> Sweep:
         raise ConfigError(f"{len(combos):,} cells; a sweep may have at most {MAX_CELLS:,}",
                           ("axes",))
     cells, errors = [], []
-    for i, combo in enumerate(combos):
+    for combo in combos:
         cdoc = copy.deepcopy(base)
         cdoc.setdefault("name", name)
         labels = {}
@@ -142,18 +145,40 @@ def _sweep(doc: dict, path: Path) -> Sweep:
             for one in axis.split(","):       # "design.target,target": both get the value
                 set_path(cdoc, one.strip(), copy.deepcopy(value), ("axes", axis))
             labels[axis] = label
-        cell = Cell(i, labels, cdoc)
+        cell = Cell(len(cells), labels, cdoc)
         try:
             from_dict(cdoc, name_default=name)
         except ConfigErrors as e:
-            errors += [ConfigError(f"cell {i} ({cell.name}): {x.message}", x.path)
+            errors += [ConfigError(f"cell {cell.index} ({cell.name}): {x.message}", x.path)
                        for x in e.errors]
         except ConfigError as e:
-            errors.append(ConfigError(f"cell {i} ({cell.name}): {e.message}", e.path))
+            errors.append(ConfigError(f"cell {cell.index} ({cell.name}): {e.message}", e.path))
+        else:
+            cells += _scenario_cells(cell, len(cells))
+            continue
         cells.append(cell)
     if errors:
         raise ConfigErrors(errors)
+    if len(cells) > MAX_CELLS:
+        raise ConfigError(f"{len(cells):,} cells with the study's scenarios; a sweep may have at "
+                          f"most {MAX_CELLS:,}", ("axes",))
     return Sweep(tuple(cells), n_trials, seed, chunk, str(path))
+
+
+def _scenario_cells(cell: Cell, first: int) -> list[Cell]:
+    """A valid cell of a phase II study with ``scenarios:`` as one cell per scenario (its
+    changes applied, labelled ``scenario``), indexed from ``first``: the same seed gives every
+    scenario the same patients, as ``trialsim run`` does; other cells as they are."""
+    node = cell.doc.get("scenarios")
+    if not node:
+        return [Cell(first, cell.labels, cell.doc)]
+    out = []
+    for name, changes in node.items():
+        sdoc = {k: copy.deepcopy(v) for k, v in cell.doc.items() if k != "scenarios"}
+        for key, value in (changes or {}).items():
+            set_path(sdoc, str(key), copy.deepcopy(value), ("scenarios", name, key))
+        out.append(Cell(first + len(out), {**cell.labels, "scenario": str(name)}, sdoc))
+    return out
 
 
 def _label(x: Any) -> str:

@@ -101,7 +101,8 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
     out = Path(out)
     prepare(sweep, out)
     todo = pending(plan(sweep, task_index, n_tasks), out)
-    docs = {c.index: json.dumps(c.doc, sort_keys=True) for c in sweep.cells}
+    # the documents in their own key order: a study's population is drawn in that order
+    docs = {c.index: json.dumps(c.doc) for c in sweep.cells}
     args = [(t, docs[t.cell], sweep.seed, str(out)) for t in todo]
     if backend == "dask" or scheduler is not None:
         _run_dask(args, workers, scheduler, progress)

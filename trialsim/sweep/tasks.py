@@ -50,11 +50,12 @@ def run_task(task: Task, doc_json: str, seed: int, out: str) -> tuple[Task, int]
     table = arrays_to_table(sims.arrays)
     if getattr(sims, "calendar", None) is not None:      # the timed path's calendars
         cal = arrays_to_table(sims.calendar, CALENDAR)
-        shapes = {**json.loads(table.schema.metadata[b"shapes"]),
-                  **json.loads(cal.schema.metadata[b"shapes"])}
+        meta = {k: json.dumps({**json.loads(table.schema.metadata[k]),
+                               **json.loads(cal.schema.metadata[k])}).encode()
+                for k in (b"shapes", b"empty")}
         for name in cal.column_names:
             table = table.append_column(name, cal.column(name))
-        table = table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode()})
+        table = table.replace_schema_metadata(meta)
     meta = {"version": __version__, "seed": seed, "task": task.__dict__,
             "config": json.loads(doc_json), "arrays": type(sims.arrays).__name__}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}),
@@ -74,28 +75,35 @@ def run_task(task: Task, doc_json: str, seed: int, out: str) -> tuple[Task, int]
 def arrays_to_table(arrays, prefix: str = "") -> pa.Table:
     """A results dataclass of per-trial arrays (leading axis: trials) as an Arrow table, its
     column names prefixed with ``prefix``."""
-    cols, shapes = {}, {}
+    cols, shapes, empty = {}, {}, {}
     for f in fields(arrays):
         a = np.asarray(getattr(arrays, f.name))
         name = prefix + f.name
         shapes[name] = list(a.shape[1:])
         if a.ndim == 1:
             cols[name] = pa.array(a)
+        elif a[:1].size == 0:    # no values per trial (no safety measure, ...): its dtype only
+            empty[name] = a.dtype.str
         else:
             width = int(np.prod(a.shape[1:]))
             flat = pa.array(np.ascontiguousarray(a).reshape(-1))
             cols[name] = pa.FixedSizeListArray.from_arrays(flat, width)
     table = pa.table(cols)
-    return table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode()})
+    return table.replace_schema_metadata({b"shapes": json.dumps(shapes).encode(),
+                                          b"empty": json.dumps(empty).encode()})
 
 
 def table_to_arrays(table: pa.Table, cls, prefix: str = ""):
     """Inverse of :func:`arrays_to_table` for the dataclass ``cls`` (the columns with
     ``prefix``), or None if the table has none of them."""
     shapes = json.loads(table.schema.metadata[b"shapes"])
+    empty = json.loads(table.schema.metadata.get(b"empty", b"{}"))
     out = {}
     for name, shape in shapes.items():
         if not name.startswith(prefix) or (not prefix and name.startswith(CALENDAR)):
+            continue
+        if name in empty:
+            out[name[len(prefix):]] = np.zeros((len(table), *shape), np.dtype(empty[name]))
             continue
         col = table.column(name).combine_chunks()
         if shape:
