@@ -135,6 +135,22 @@ def test_timed_pk_study_shows_durations_and_concentration_bands(tmp_path):
     assert "Trial duration" in text and "Pharmacokinetics" in text and c.figures == 5
 
 
+def test_phase2_pk_study_report_shows_its_concentration_bands(tmp_path):
+    """The phase II flagship (PK, scenarios) from a run folder: the report has the
+    concentration bands of its population at its arms (it crashed: a phase II study is its
+    own world, with no ``scenario``); placebo's band is 0."""
+    from trialsim.report.pk import pk_profiles
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ketamine_phase2_mcpmod.yaml"
+    assert main(["run", str(cfg), "--trials", "40", "--out", str(tmp_path / "run")]) == 0
+    path = write_report(tmp_path / "run")
+    _check(path)
+    assert "Pharmacokinetics" in path.read_text()
+    study = ts.load(cfg)
+    times, q = pk_profiles(study, n_patients=100, n_times=12)
+    assert q.shape == (3, 12, len(study.doses)) and (q[:, :, 0] == 0).all()
+    assert (q[1, :, 1:] > 0).all() and (q[0] <= q[1]).all() and (q[1] <= q[2]).all()
+
+
 def test_pk_bands_are_ordered_and_scale_with_the_dose():
     """The report's bands: 5th <= median <= 95th percentile; linear PK in mg/kg: the median
     profile at 1.0 mg/kg is 10 times that at 0.1 mg/kg (the same virtual patients)."""
