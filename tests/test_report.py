@@ -66,6 +66,9 @@ def _check(path: Path) -> Checker:
     assert c.figures >= 3 and c.svgs == c.figures          # every figure is an inline SVG
     assert c.urls == []                                     # no external (or any) requests
     assert not re.search(r"url\((?!#)", text)
+    # no URL but the SVG and XLink namespaces (matplotlib's metadata block is left out)
+    assert set(re.findall(r"https?://[^\"'<> ]+", text)) <= {"http://www.w3.org/2000/svg",
+                                                           "http://www.w3.org/1999/xlink"}
     return c
 
 

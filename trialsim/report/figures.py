@@ -15,7 +15,9 @@ plt.rcParams.update({"svg.fonttype": "none", "figure.dpi": 100, "font.size": 9})
 
 def _svg(fig) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
+    # no metadata block: its creator URL, licence links and date are not the report's
+    fig.savefig(buf, format="svg", bbox_inches="tight",
+                metadata={"Creator": None, "Date": None, "Format": None, "Type": None})
     plt.close(fig)
     text = buf.getvalue()
     return text[text.index("<svg"):]
