@@ -133,6 +133,8 @@ def test_truth_matches_the_closed_form():
     ({"doses": [0.1, 0.25, 0.5, 0.75, 1.0]}, ("doses", 0), "placebo"),
     ({"analysis__models": {"emax": -1}}, ("analysis", "models"), "must be > 0"),
     ({"visits_h": [24, 12]}, ("visits_h",), "increasing"),
+    ({"dropout": {"no_response_hazard_ratio": 2.0, "response_visit_h": 50}},
+     ("dropout", "response_visit_h"), "must be one of visits_h"),
 ])
 def test_phase2_config_errors_name_the_path(change, path, words):
     with pytest.raises(ConfigError) as ei:

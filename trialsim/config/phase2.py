@@ -87,6 +87,10 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
     if endpoint.visit_h not in visits:
         raise ConfigError(f"the primary visit ({endpoint.visit_h:g} h) must be one of visits_h "
                           f"{list(visits)}", ("endpoint", "visit_h"))
+    if dropout.no_response_hazard_ratio != 1 and dropout.response_visit_h not in visits:
+        raise ConfigError(f"the visit judging response for dropout ({dropout.response_visit_h:g}"
+                          f" h) must be one of visits_h {list(visits)}",
+                          ("dropout", "response_visit_h"))
     _check_models(analysis, doses)
     conduct = _conduct(doc, design) if doc.get("conduct") is not None else None
     resolved = {k: copy.deepcopy(doc[k]) for k in TOP_KEYS if k in doc}

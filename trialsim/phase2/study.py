@@ -57,9 +57,11 @@ class Dropout:
     ``hazard_ratio`` of the patient's arm (one per dose, placebo first; MAR by arm) and by
     ``no_response_hazard_ratio`` for a patient whose MADRS at ``response_visit_h`` has not
     fallen by ``response_fraction`` of baseline (missing not at random: it depends on the
-    patient's own, then unobserved, course).  A patient who drops out misses every visit
-    after the dropout time.  ``adverse_event_hazard_ratio`` (safety measure name → ratio)
-    multiplies the hazard of a patient who had that acute adverse event."""
+    patient's own, then unobserved, course; the ratio applies over the whole follow-up, from
+    the dose on, so dropout before that visit depends on the response there too;
+    ``response_visit_h`` must be one of the study's visits).  A patient who drops out misses
+    every visit after the dropout time.  ``adverse_event_hazard_ratio`` (safety measure name →
+    ratio) multiplies the hazard of a patient who had that acute adverse event."""
 
     rate_per_week: Annotated[float, Field(ge=0, le=50)] = 0.0
     hazard_ratio: tuple[Annotated[float, Field(ge=0, le=100)], ...] | None = None
