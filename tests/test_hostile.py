@@ -353,6 +353,37 @@ def test_a_reader_that_leaves_ends_the_command_quietly(tmp_path):
     assert proc.stderr.read() == b""
 
 
+def test_ctrl_c_stops_a_sweep_after_the_tasks_in_flight(tmp_path):
+    """Ctrl-C (SIGINT to the process group) during a sweep on worker processes: the tasks not
+    started are dropped (before, every queued task still ran), nothing is half-written, the
+    message says the finished tasks are kept, and the same command then finishes the rest."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"study": str(FLAGSHIP), "n_trials": 24000, "seed": 3,
+                                     "chunk": 800, "axes": {"design.target": [0.25]}}))
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "trialsim.cli", "sweep", str(sweep), "--out", str(out),
+           "--workers", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    cells = out / "cells" / "00000"
+    t0 = time.perf_counter()
+    while len(list(cells.glob("trials-*.parquet"))) < 2 and proc.poll() is None:
+        assert time.perf_counter() - t0 < 120
+        time.sleep(0.05)
+    at_signal = len(list(cells.glob("trials-*.parquet")))
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "finished tasks are kept" in stderr and "Traceback" not in stderr, stderr
+    done = sorted(p.name for p in cells.iterdir())
+    assert all(n.startswith("trials-") and n.endswith(".parquet") for n in done), done
+    assert len(done) <= at_signal + 3 < 30      # the two in flight and one queued, at most
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert f"({len(done)} already done)" in again.stdout
+    assert len(list(cells.glob("trials-*.parquet"))) == 30
+
+
 def test_devices_pipes_and_folders_are_not_read(tmp_path, capsys):
     fifo = tmp_path / "pipe.yaml"
     os.mkfifo(fifo)

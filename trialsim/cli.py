@@ -362,7 +362,7 @@ def _trace(sims, k: int) -> pd.DataFrame:
 def cmd_sweep(args) -> int:
     from trialsim.config.sweep import load_sweep
     from trialsim.sweep import collect, run_sweep
-    from trialsim.sweep.run import SweepProgress, plan
+    from trialsim.sweep.run import SweepProgress, pending, plan
 
     sweep = load_sweep(args.sweep)
     if (args.task is None) != (args.of is None):
@@ -371,10 +371,15 @@ def cmd_sweep(args) -> int:
     print(f"{sweep.source}: {len(sweep.cells)} cells x {sweep.n_trials:,} trials "
           f"(seed {sweep.seed}), {len(mine)} tasks of up to {sweep.chunk:,} trials"
           + ("" if args.task is None else f" (array task {args.task} of {args.of})"), flush=True)
-    progress = SweepProgress(len(mine), sum(t.stop - t.start for t in mine))
-    ran = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
-                    task_index=args.task, n_tasks=args.of or 1, progress=progress,
-                    scheduler=args.scheduler)
+    todo = pending(mine, Path(args.out))       # a resumed sweep counts what is left
+    progress = SweepProgress(len(todo), sum(t.stop - t.start for t in todo))
+    try:
+        ran = run_sweep(sweep, args.out, backend=args.backend, workers=args.workers,
+                        task_index=args.task, n_tasks=args.of or 1, progress=progress,
+                        scheduler=args.scheduler)
+    except (KeyboardInterrupt, Terminated) as e:
+        raise type(e)(f"the finished tasks are kept in {args.out}/; the same command "
+                      "resumes the sweep") from None
     print(f"ran {len(ran)} tasks ({len(mine) - len(ran)} already done) into {args.out}/")
     if args.task is None:
         return _print_collected(collect(args.out)[1], args.out)
@@ -503,11 +508,14 @@ def _on_signal(signum, frame):  # pragma: no cover - exercised in a subprocess t
 def _report(e: BaseException) -> int:
     """One line on stderr for what ended the command, and its exit status."""
     if _SIGNALLED or isinstance(e, (KeyboardInterrupt, Terminated)):
-        # a signal, possibly surfacing inside compiled code as another exception
+        # a signal, possibly surfacing inside compiled code as another exception; a command
+        # that keeps what it finished says so in the exception
+        what = (e.args[0] if isinstance(e, (KeyboardInterrupt, Terminated)) and e.args
+                else "nothing was written")
         if isinstance(e, KeyboardInterrupt) or (_SIGNALLED and _SIGNALLED[-1] == signal.SIGINT):
-            print("\ninterrupted: nothing was written", file=sys.stderr)
+            print(f"\ninterrupted: {what}", file=sys.stderr)
             return EXIT_INT
-        print("terminated: nothing was written", file=sys.stderr)
+        print(f"terminated: {what}", file=sys.stderr)
         return EXIT_TERM
     if isinstance(e, BrokenPipeError):    # the reader left (| head): end quietly, as SIGPIPE
         try:

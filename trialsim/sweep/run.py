@@ -113,11 +113,16 @@ def run_sweep(sweep: Sweep, out: str | Path, *, backend: str = "processes",
             if progress:
                 progress(n)
         return todo
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    try:
         for fut in as_completed([pool.submit(run_task, *a) for a in args]):
             _, n = fut.result()
             if progress:
                 progress(n)
+    except BaseException:       # interrupted or failed: the tasks not started are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return todo
 
 
