@@ -141,7 +141,7 @@ def _headline(study, n_trials, seed, metrics, elapsed) -> str:
     return (f"{study.name}: {n_trials} phase II trials, seed {seed}, design {kind}, "
             f"{study.design.n_total} patients, endpoint {study.endpoint.type} at "
             f"{study.endpoint.visit_h:g} h, MCP-Mod (alpha {a.alpha:g}, delta {a.delta:g}); "
-            f"true TD {td:.4g} {unit}, true dose to take forward "
+            f"true TD {'none' if td != td else f'{td:.4g} {unit}'}, true dose to take forward "
             f"{'none' if fwd != fwd else format(fwd, 'g')}; {elapsed:.2f} s")
 
 

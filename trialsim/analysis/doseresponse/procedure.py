@@ -119,7 +119,9 @@ class MCPModResult:
             for m, f in self.fits.items():
                 pars = ", ".join(f"{k} {v:.4g}" for k, v in f.params.items())
                 w = self.weights.get(m, 0.0)
-                lines.append(f"  {m:<12} {crit} {f.aic:10.3f}  weight {w:.3f}  {pars}"
+                mark = (f"weight {w:.3f}" if self.selection == "average"
+                        else "selected" if w > 0 else "        ")     # AIC or maxT: one model
+                lines.append(f"  {m:<12} {crit} {f.aic:10.3f}  {mark}  {pars}"
                              + ("  (a shape parameter at its bound)" if f.at_bound else ""))
             what = (f"TD(delta = {self.delta:g})" if self.delta is not None
                     else f"ED{100 * self.p:g}")
