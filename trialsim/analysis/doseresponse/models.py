@@ -246,13 +246,19 @@ def _guesses(name: str, guess) -> list[tuple[float, ...]]:
         if guess not in (None, (), []):
             raise ValueError(f"{name} takes no guesstimate (give null), got {guess!r}")
         return [()]
+    what = "a number" if size == 1 else "a pair"
     try:
         arr = np.asarray(guess, dtype=float) if guess is not None else np.array([])
+        if np.asarray(guess).dtype.kind not in "iuf":     # "0.1" is text, true a truth value
+            arr = np.array([np.nan])
     except (TypeError, ValueError, OverflowError):
         arr = np.array([np.nan])
     if arr.size == 0 or not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} needs a guesstimate ({'a number' if size == 1 else 'a pair'}"
-                         f"), got {reprlib.repr(guess)}")
+        raise ValueError(f"{name} needs a guesstimate ({what}, or a list of them), got "
+                         f"{reprlib.repr(guess)}")
+    if arr.size % size:
+        raise ValueError(f"{name} needs guesstimates of {size} numbers each, got "
+                         f"{reprlib.repr(guess)}")
     arr = arr.reshape(-1, size) if size > 1 else arr.reshape(-1, 1)
     if name != "quadratic" and np.any(arr <= 0):
         raise ValueError(f"{name} guesstimates must be > 0, got {arr.tolist()}")
