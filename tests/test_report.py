@@ -154,6 +154,28 @@ def test_phase2_pk_study_report_shows_its_concentration_bands(tmp_path):
     assert (q[1, :, 1:] > 0).all() and (q[0] <= q[1]).all() and (q[1] <= q[2]).all()
 
 
+def test_phase2_sweep_with_scenarios_reports_every_scenario(tmp_path):
+    """A sweep of a phase II study with scenarios (each a cell, labelled ``scenario``): one
+    comparison row per cell, the target dose's bias to 3 significant digits; before it is
+    collected, the report says to collect it."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "examples" / "phase2_adaptive.yaml"
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"study": str(cfg), "n_trials": 40, "seed": 2,
+                                 "axes": {"analysis.delta": [5, 6]}}, sort_keys=False))
+    sweep = load_sweep(p)
+    run_sweep(sweep, tmp_path / "o", backend="serial")
+    with pytest.raises(ValueError, match="trialsim collect"):
+        write_report(tmp_path / "o")
+    collect(tmp_path / "o")
+    _check(write_report(tmp_path / "o"))
+    import pandas as pd
+    table = pd.read_csv(tmp_path / "o" / "report_comparison.csv")
+    assert len(table) == len(sweep.cells) == 2 * len(yaml.safe_load(cfg.read_text())["scenarios"])
+    assert list(table["scenario"][:4]) == list(yaml.safe_load(cfg.read_text())["scenarios"])
+    bias = table["td_bias"].dropna()
+    assert len(bias) and not any(v.startswith(("0.00", "-0.00")) for v in bias)  # not squashed
+
+
 def test_pk_bands_are_ordered_and_scale_with_the_dose():
     """The report's bands: 5th <= median <= 95th percentile; linear PK in mg/kg: the median
     profile at 1.0 mg/kg is 10 times that at 0.1 mg/kg (the same virtual patients)."""

@@ -26,6 +26,9 @@ def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
     """``(info, summary, metrics, axes)`` of a sweep or run folder; a run is one cell."""
     if (folder / "sweep.json").exists():
         plan = json.loads((folder / "sweep.json").read_text())
+        if not (folder / "metrics.csv").exists():
+            raise ValueError(f"{folder}: the sweep's tables are not collected yet: run "
+                             f"'trialsim collect {folder}' (or the sweep again, which resumes)")
         summary = pd.read_csv(folder / "summary.csv", dtype={"dose": str})
         metrics = pd.read_csv(folder / "metrics.csv")
         axes = [c for c in metrics.columns if c not in ("cell", "metric", "value", "se")]
@@ -83,7 +86,8 @@ def _groups(plan: dict, summary: pd.DataFrame, metrics: pd.DataFrame,
             axes: list[str]) -> tuple[list[str], list[str]]:
     """Number the (cell, phase II scenario) groups in column ``group`` of both tables; return
     their labels and the label columns (the axes, and ``scenario`` where present)."""
-    cols = list(axes) + (["scenario"] if "scenario" in summary.columns else [])
+    cols = list(axes) + (["scenario"] if "scenario" in summary.columns and "scenario" not in axes
+                         else [])   # a sweep's scenarios are cells, labelled by an axis
     names = {c["index"]: c["config"].get("name", "study") for c in plan["cells"]}
     keys = list(dict.fromkeys(zip(summary["cell"], *[summary[c] for c in cols])))
     index = {k: i for i, k in enumerate(keys)}
@@ -97,13 +101,18 @@ def comparison(metrics: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     """One row per group (cell, and phase II scenario), one column per metric:
     ``value (SE)``."""
     m = metrics.copy()
-    m["text"] = [f"{v:.2f} ({s:.2f})" if pd.notna(s) else f"{v:.2f}"
+    m["text"] = [f"{_num(v)} ({_num(s)})" if pd.notna(s) else _num(v)
                  for v, s in zip(m["value"], m["se"])]
     wide = m.pivot(index=["group", "cell", *cols], columns="metric", values="text")
     order = list(dict.fromkeys(metrics["metric"]))
     wide = wide[order]
     wide.columns.name = None
     return wide.reset_index().drop(columns="group")
+
+
+def _num(x: float) -> str:
+    """2 decimals, or 3 significant digits below 1 (a target dose's bias in mg/kg)."""
+    return f"{x:.2f}" if abs(x) >= 1 or x == 0 else f"{x:.3g}"
 
 
 def _table(df: pd.DataFrame) -> str:
