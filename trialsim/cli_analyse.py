@@ -21,11 +21,7 @@ def cmd_analyse(args) -> int:
     if plan.longitudinal is not None:
         return _analyse_visits(args, plan)
     dose, resp, X, dropped = read_trial_data(args.data, plan)
-    levels = np.unique(dose)
-    if levels.size < 2 or levels[0] != 0:
-        raise ValueError(f"{args.data}: the dose column holds {levels.size} dose level(s) "
-                         f"({', '.join(f'{x:g}' for x in levels[:6])}); expected placebo (0) "
-                         "and at least one active dose")
+    levels = _levels(args.data, dose)
     try:
         Candidates.from_models(levels, plan.models, plan.off, plan.scal)
     except (ValueError, TypeError) as e:
@@ -65,10 +61,7 @@ def _analyse_visits(args, plan) -> int:
 
     lg = plan.longitudinal
     dose, Y, X, visits, dropped = read_visit_data(args.data, plan)
-    levels = np.unique(dose)
-    if levels.size < 2 or levels[0] != 0:
-        raise ValueError(f"{args.data}: the dose column holds {levels.size} dose level(s); "
-                         "expected placebo (0) and at least one active dose")
+    levels = _levels(args.data, dose)
     try:
         Candidates.from_models(levels, plan.models, plan.off, plan.scal)
     except (ValueError, TypeError) as e:
@@ -113,3 +106,15 @@ def _json_default(x):
     if isinstance(x, tuple):
         return list(x)
     raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def _levels(path, dose: np.ndarray) -> np.ndarray:
+    """The dose levels of the data in ``path``: placebo (0) and at least one active dose."""
+    levels = np.unique(dose)
+    if levels[0] < 0:
+        raise ValueError(f"{path}: doses must be >= 0 (placebo 0), got {levels[0]:g}")
+    if levels.size < 2 or levels[0] != 0:
+        raise ValueError(f"{path}: the dose column holds {levels.size} dose level(s) "
+                         f"({', '.join(f'{x:g}' for x in levels[:6])}); expected placebo (0) "
+                         "and at least one active dose")
+    return levels

@@ -18,7 +18,8 @@ covariates::
       primary_visit: 24
       method: reml             #   reml | ml
 
-Errors name the file, the YAML path or the CSV row and column, and what was expected.
+Errors name the file, the YAML path or the CSV line (the header is line 1) and column, and
+what was expected.
 """
 from __future__ import annotations
 
@@ -126,14 +127,14 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
     """``(dose, response, covariates or None, rows dropped)`` from a CSV file with a header
     row: the plan's dose, response and covariate columns as numbers.  Rows with a missing
     response are dropped (and counted); any other missing or non-numeric value is an error
-    naming the row (1-based, after the header) and the column."""
+    naming the line of the file (the header is line 1) and the column."""
     cols = plan.columns
     values, df, where = _read_columns(path, plan, [cols.dose, cols.response, *plan.covariates])
     keep = np.isfinite(values[cols.response])
     dose, resp = values[cols.dose][keep], values[cols.response][keep]
     if plan.endpoint == "binary" and not np.all((resp == 0) | (resp == 1)):
         i = int(np.flatnonzero(keep)[np.flatnonzero((resp != 0) & (resp != 1))[0]])
-        raise ConfigError(f"row {i + 1}, column {cols.response!r}: a binary endpoint takes 0 "
+        raise ConfigError(f"line {i + 2}, column {cols.response!r}: a binary endpoint takes 0 "
                           f"or 1, got {df[cols.response].iloc[i]!r}", (), where)
     X = (np.column_stack([values[c][keep] for c in plan.covariates])
          if plan.covariates else None)
@@ -159,7 +160,7 @@ def read_visit_data(path: str | Path, plan: AnalysisPlan):
     seen = np.zeros((ids.size, visits.size), bool)
     for i, (p, v) in enumerate(zip(who, col)):
         if seen[p, v]:
-            raise ConfigError(f"row {i + 1}: patient {pid[i]:g} has visit {vis[i]:g} twice",
+            raise ConfigError(f"line {i + 2}: patient {pid[i]:g} has visit {vis[i]:g} twice",
                               (), where)
         seen[p, v] = True
     Y = np.full((ids.size, visits.size), np.nan)
@@ -171,7 +172,7 @@ def read_visit_data(path: str | Path, plan: AnalysisPlan):
         differs = values[c] != first[who]
         if differs.any():
             i = int(np.flatnonzero(differs)[0])
-            raise ConfigError(f"row {i + 1}, column {c!r}: patient {pid[i]:g} has another "
+            raise ConfigError(f"line {i + 2}, column {c!r}: patient {pid[i]:g} has another "
                               f"value on an earlier row; a patient's {_role(plan, c)} is the "
                               "same on every visit", (), where)
         per_patient[c] = first
@@ -219,18 +220,18 @@ def _read_columns(path, plan: AnalysisPlan, wanted: list[str]):
         bad = num.isna() & ~blank
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: expected a number, "
+            checks.errors.append(ConfigError(f"line {i + 2}, column {c!r}: expected a number, "
                                              f"got {df[c].iloc[i]!r}", (), where))
             continue
         num = num.to_numpy(float)
         if not np.all(np.isfinite(num[~blank.to_numpy()])):
             i = int(np.flatnonzero(~np.isfinite(num) & ~blank.to_numpy())[0])
-            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: expected a finite "
+            checks.errors.append(ConfigError(f"line {i + 2}, column {c!r}: expected a finite "
                                              f"number, got {df[c].iloc[i]!r}", (), where))
             continue
         if c != cols.response and blank.any():
             i = int(np.flatnonzero(blank.to_numpy())[0])
-            checks.errors.append(ConfigError(f"row {i + 1}, column {c!r}: a value is "
+            checks.errors.append(ConfigError(f"line {i + 2}, column {c!r}: a value is "
                                              "missing", (), where))
             continue
         values[c] = num
