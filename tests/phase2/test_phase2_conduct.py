@@ -161,6 +161,15 @@ def test_spcd_second_period_on_the_calendar():
     span = c.calendar.duration_h
     busy = 2.0 * (40 + (c.arrays.arm2 >= 0).sum(axis=1))
     np.testing.assert_allclose(c.calendar.chair_use, busy / span, rtol=1e-9)
+    # a second site opening at week 2 offers its chair from then on only
+    later = copy.deepcopy(chairs)
+    later["conduct"]["sites"].append({"rate_per_week": 0.5, "opens_week": 2.0, "chairs": 1})
+    c2 = simulate_phase2(ts.from_dict(later), 40, seed=8)
+    cal = c2.calendar
+    start = enrolment_times(1, np.arange(40), ts.from_dict(later).calendar_conduct, 8, 0)[:, 0]
+    open2 = np.maximum(0.0, start + cal.duration_h - np.maximum(start, 2 * 168.0))
+    busy2 = 2.0 * (40 + (c2.arrays.arm2 >= 0).sum(axis=1))
+    np.testing.assert_allclose(cal.chair_use, busy2 / (cal.duration_h + open2), rtol=1e-9)
 
 
 def test_trace_of_a_phase2_trial_is_its_calendar(tmp_path):

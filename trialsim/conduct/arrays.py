@@ -7,7 +7,7 @@ import numpy as np
 
 from trialsim.conduct.calendar import StartupHold, TrialCalendar, trial_calendar
 from trialsim.conduct.dropout import drops, leave_times
-from trialsim.conduct.spec import Conduct
+from trialsim.conduct.spec import HOURS_PER_WEEK, Conduct
 from trialsim.rng import stream
 from trialsim.stack import PerTrial
 
@@ -18,7 +18,7 @@ class CalendarArrays(PerTrial):
     visit), ``accrual_h`` (trial start to the last patient dosed), ``screened``,
     ``screen_failed``, ``enrolled``, ``turned_away`` and ``waiting`` (at the end) patients,
     ``wait_h`` mean time from arrival to dosing, ``chair_use`` chair-hours used over
-    chair-hours open during the trial, and ``decision_h`` (T, P) the time of each decision
+    chair-hours open from the first dose to the end (each site's from its opening), and ``decision_h`` (T, P) the time of each decision
     after a cohort (NaN beyond the trial's last)."""
 
     duration_h: np.ndarray
@@ -125,13 +125,17 @@ def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarAr
     counts = {k: np.zeros(T, np.int64) for k in ("screened", "screen_failed", "enrolled",
                                                   "turned_away", "waiting")}
     decisions = np.full((T, P), np.nan, np.float32)
-    chairs = sum(s.chairs for s in conduct.sites) * open_fraction(conduct)
+    frac = open_fraction(conduct)
     for i, cal in enumerate(cals):
         out["duration_h"][i] = cal.duration_h
         out["accrual_h"][i] = max(cal.dosed) if cal.dosed else 0.0
         out["wait_h"][i] = np.mean(np.subtract(cal.dosed, cal.arrived)) if cal.dosed else 0.0
-        span = cal.end - cal.dosed[0] if cal.dosed else 0.0
-        out["chair_use"][i] = cal.chair_busy_h / (chairs * span) if span > 0 else 0.0
+        # chair-hours open from the first dose, each site's from its opening
+        start = cal.dosed[0] if cal.dosed else cal.end
+        avail = frac * sum(site.chairs * max(0.0, cal.end - max(start, site.opens_week
+                                                                * HOURS_PER_WEEK))
+                           for site in conduct.sites)
+        out["chair_use"][i] = cal.chair_busy_h / avail if avail > 0 else 0.0
         counts["screened"][i] = cal.screened
         counts["screen_failed"][i] = cal.screen_failed
         counts["enrolled"][i] = len(cal.dosed)
