@@ -86,7 +86,7 @@ def test_max_t_selects_the_largest_statistic_whichever_the_direction(two_sided):
     in the single-trial and the batched analysis.  Before, decreasing picked the smallest."""
     rng = np.random.default_rng(21)
     ests, mirrored = [], []
-    for _ in range(12):
+    for _ in range(5):
         d = np.repeat(DOSES, 20)
         y = 0.6 * d / (0.1 + d) + rng.normal(0, 0.6, d.size)
         ests.append(from_normal(d, y))
@@ -108,4 +108,4 @@ def test_max_t_selects_the_largest_statistic_whichever_the_direction(two_sided):
         assert down.dose == pytest.approx(up.dose, rel=1e-6)
         assert br.models[br.selected[i]] == down.selected
         selected += 1
-    assert selected >= 8
+    assert selected >= 4

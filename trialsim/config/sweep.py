@@ -156,7 +156,7 @@ def _sweep(doc: dict, path: Path) -> Sweep:
         else:
             cells += _scenario_cells(cell, len(cells))
             continue
-        cells.append(cell)
+        cells.append(cell)          # not expanded: its errors are raised below
     if errors:
         raise ConfigErrors(errors)
     if len(cells) > MAX_CELLS:

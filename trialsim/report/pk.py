@@ -18,13 +18,13 @@ def pk_profiles(study, n_patients: int = 400, n_times: int = 48, seed: int = 0):
     None when the study has no PK model.  An escalation study's world is its ``scenario``; a
     phase II study is its own."""
     sc = getattr(study, "scenario", study)
+    if getattr(sc, "pk", None) is None:
+        return None
     if isinstance(sc, Mechanistic):
         n_z, n_eta = sc.n_z(), sc.n_eta()
-    elif isinstance(sc, Phase2Study) and sc.pk is not None:
+    elif isinstance(sc, Phase2Study):
         n_z, n_eta = sc.n_z, sc.pk.omega.n
     else:
-        return None
-    if sc.pk is None:
         return None
     pts = sc.population.draw_from(study_stream(seed, 0, PURPOSE), n_patients, n_z, n_eta)
     times = np.linspace(0, sc.pk.horizon_h, n_times + 1)[1:]

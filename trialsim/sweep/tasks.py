@@ -82,7 +82,7 @@ def arrays_to_table(arrays, prefix: str = "") -> pa.Table:
         shapes[name] = list(a.shape[1:])
         if a.ndim == 1:
             cols[name] = pa.array(a)
-        elif a[:1].size == 0:    # no values per trial (no safety measure, ...): its dtype only
+        elif 0 in a.shape[1:]:   # no values per trial (no safety measure, ...): its dtype only
             empty[name] = a.dtype.str
         else:
             width = int(np.prod(a.shape[1:]))
