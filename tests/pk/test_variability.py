@@ -109,3 +109,16 @@ def test_logit_random_effect_and_optional_covariates_perez_ruixo():
     np.testing.assert_allclose(v2["FRn"], [0.54 * 1.34, 0.54, 0.54], rtol=1e-15)
     np.testing.assert_allclose(v2["kel"], [1.11 * 0.36, 1.11 * 0.36, 1.11], rtol=1e-15)
     np.testing.assert_allclose(v2["Qh"], [151 - 21.9, 151, 151 - 2.19], rtol=1e-14)
+
+
+def test_a_linear_effect_that_drives_a_parameter_out_of_range_is_refused():
+    """Perez-Ruixo's hepatic flow falls by 2.19 L/h a year above 60: at 130 years it is
+    151 - 2.19 x 70 < 0, which gave an AUC of 2.6e96 ng h/mL; now an error names the effect,
+    the covariate value and the parameter."""
+    spec = from_config({"model": "esketamine_in_perez_ruixo"})
+    ok = individual_parameters(spec, {"age_years": np.array([128.0])}, np.zeros((1, spec.n_eta)))
+    assert ok["Qh"][0] == pytest.approx(151 - 2.19 * 68)
+    with pytest.raises(ValueError, match=r"linear, age_years on Qh\): a patient with age_years "
+                                         r"130 gets Qh -2\.3"):
+        individual_parameters(spec, {"age_years": np.array([50.0, 130.0])},
+                              np.zeros((2, spec.n_eta)))

@@ -233,7 +233,7 @@ def individual_parameters(spec, covariates: Mapping[str, np.ndarray], eta: np.nd
         raise ValueError(f"eta must have shape (n, {om.n}) for random effects {list(om.names)}, got {eta.shape}")
     v = {k: np.full(n, float(x)) for k, x in spec.structure.parameters().items()}
     mult = []
-    for e in spec.effects:
+    for i, e in enumerate(spec.effects):
         if e.covariate not in covariates:
             if e.required:
                 raise ValueError(f"covariate effect on {e.parameter} needs the covariate {e.covariate!r}")
@@ -241,6 +241,15 @@ def individual_parameters(spec, covariates: Mapping[str, np.ndarray], eta: np.nd
         x = np.asarray(covariates[e.covariate]).reshape(n)
         if isinstance(e, LinearEffect):
             v[e.parameter] = v[e.parameter] + e.shift(x)
+            bad = ~(v[e.parameter] > 0) | ((v[e.parameter] >= 1) if om.names and e.parameter
+                                           in om.names and om.scale(e.parameter) == "logit"
+                                           else False)
+            if bad.any():
+                k = int(np.argmax(bad))
+                raise ValueError(
+                    f"pk: covariate effect {i + 1} (linear, {e.covariate} on {e.parameter}): a patient "
+                    f"with {e.covariate} {x[k]:g} gets {e.parameter} {v[e.parameter][k]:g}, outside "
+                    f"its range; bound the population's {e.covariate} or change the effect")
         else:
             mult.append((e.parameter, e.multiplier(x)))
     for j, nm in enumerate(om.names):
