@@ -72,6 +72,9 @@ BAD = [
     ({"model": "ketamine_domino", "route": {"type": "infusion", "duration_h": -1}}, ("route", "duration_h"), "greater than 0"),
     ({"model": "ketamine_domino", "route": {"type": "bolus", "addl": 2}}, ("route",), "ii_h"),
     ({"model": "ketamine_domino", "route": {"type": "oral"}}, ("route",), "needs ka"),
+    # F and tlag act on depot doses only: on an IV route they would be ignored
+    ({"model": "ketamine_domino", "F": 0.1}, (), "F 0.1: bioavailability and lag apply"),
+    ({"model": "ketamine_domino", "tlag": 5}, (), "tlag 5: bioavailability and lag apply"),
     ({"model": "ketamine_domino", "allometry": {"Vmax": 1}}, ("allometry", "Vmax"), "not a parameter"),
     ({"model": "ketamine_domino", "covariate_effects": [{"type": "spline"}]}, ("covariate_effects", 0, "type"), "categorical"),
     ({"model": "ketamine_domino", "covariate_effects": [{"type": "categorical", "covariate": "sex",

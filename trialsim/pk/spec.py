@@ -50,9 +50,16 @@ class PKSpec:
                              f"{MAX_GRID_CELLS:,} grid cells, got {self.horizon_h:g} h / "
                              f"{self.grid_step_h:g} h")
         reg = self.route.regimen(self.route.device_mg if isinstance(self.route, Devices) else 1.0)
-        if getattr(self.structure, "ka", 0) is None and any(e.target == "depot" for e in reg.events):
+        depot = any(e.target == "depot" for e in reg.events)
+        if getattr(self.structure, "ka", 0) is None and depot:
             raise ValueError(f"route {type(self.route).__name__} puts doses in a depot: the "
                              "model needs ka")
+        odd = [f"{k} {getattr(self.structure, k):g}" for k, plain in (("F", 1.0), ("tlag", 0.0))
+               if getattr(self.structure, k, plain) != plain]
+        if odd and not depot:
+            raise ValueError(f"{' and '.join(odd)}: bioavailability and lag apply to doses in a "
+                             f"depot (first-order absorption); route "
+                             f"{type(self.route).__name__} gives none (it would be ignored)")
         self._check_delivery(reg)
         if self.analyte is not None:
             known = () if self.structure.linear else analytes(self.structure)
