@@ -80,7 +80,8 @@ def test_non_finite_and_huge_numbers_are_refused(path, value):
     ({"type": "schedule", "events": [{"time_h": 0, "fraction": 0, "duration_h": 0.67}]},
      ("no drug",)),
     ({"type": "infusion", "duration_h": 1e308}, ("less than or equal",)),
-    ({"type": "infusion", "duration_h": 1e5}, ("delivers",)),
+    ({"type": "infusion", "duration_h": 1e5}, ("ends after horizon_h",)),
+    ({"type": "infusion", "duration_h": 40}, ("for 40 h ends after horizon_h = 24 h",)),
     ({"type": "schedule", "events": [{"time_h": 30, "duration_h": 0.67}]}, ("delivers",)),
 ])
 def test_regimens_that_deliver_no_drug_are_refused(route, words):

@@ -79,6 +79,12 @@ class PKSpec:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             frac = np.where(dur > 0, np.clip((self.horizon_h - start) / dur, 0.0, 1.0),
                             (start < self.horizon_h).astype(float))
+        cut = (dur > 0) & (start < self.horizon_h) & (start + dur > self.horizon_h)
+        if cut.any():
+            k = int(np.argmax(cut))
+            raise ValueError(f"route: an infusion from {start[k]:g} h for {dur[k]:g} h ends after "
+                             f"horizon_h = {self.horizon_h:g} h, so the exposures would miss part "
+                             "of its dose: lengthen horizon_h or check the duration (in hours)")
         delivered = float((amt * frac).sum() / total)
         if delivered < MIN_DELIVERED:
             raise ValueError(f"route: the regimen delivers {delivered:.2%} of its dose within "
