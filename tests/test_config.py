@@ -127,8 +127,9 @@ def test_unsafe_yaml_is_rejected(tmp_path):
 
 def test_overrides_and_resolved_config(tmp_path):
     path = write(tmp_path, GOOD)
-    study = ts.load(path, overrides=["design.target=0.25", "design.skeleton.0=0.02"])
-    assert study.design.target == 0.25 and study.design.skeleton[0] == 0.02
+    study = ts.load(path, overrides=["design.target=0.25", "design.skeleton.0=0.02",
+                                     "design.skeleton[1]=0.11"])   # as error paths print it
+    assert study.design.target == 0.25 and study.design.skeleton[:2] == (0.02, 0.11)
     resolved = study.config["design"]
     assert resolved["type"] == "crm" and resolved["target"] == 0.25
     assert "prior_sd" in resolved  # defaults are written out

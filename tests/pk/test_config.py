@@ -72,6 +72,10 @@ BAD = [
     ({"model": "ketamine_domino", "route": {"type": "infusion", "duration_h": -1}}, ("route", "duration_h"), "greater than 0"),
     ({"model": "ketamine_domino", "route": {"type": "bolus", "addl": 2}}, ("route",), "ii_h"),
     ({"model": "ketamine_domino", "route": {"type": "oral"}}, ("route",), "needs ka"),
+    # a schedule's events are checked one by one: the error names the event
+    ({"model": "ketamine_domino", "route": {"type": "schedule", "events": [
+        {"time_h": 0, "fraction": 0.5}, {"time_h": 1, "fraction": 1.5}]}},
+     ("route", "events", 1, "fraction"), "less than or equal to 1"),
     # F and tlag act on depot doses only: on an IV route they would be ignored
     ({"model": "ketamine_domino", "F": 0.1}, (), "F 0.1: bioavailability and lag apply"),
     ({"model": "ketamine_domino", "tlag": 5}, (), "tlag 5: bioavailability and lag apply"),

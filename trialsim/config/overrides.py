@@ -3,6 +3,7 @@ scenarios of a phase II study."""
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from trialsim.config.reader import parse_yaml
@@ -12,7 +13,7 @@ from trialsim.errors import ConfigError
 def apply_overrides(doc: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     """Apply ``dotted.path=value`` overrides (value parsed as YAML) to a copy of ``doc``.
 
-    List elements are addressed by index: ``design.skeleton.0=0.03``.  Errors are reported
+    List elements are addressed by index: ``design.skeleton.0=0.03`` (or ``[0]``).  Errors are reported
     at the option ``--set`` with the override's text.
     """
     if isinstance(overrides, str):
@@ -34,7 +35,9 @@ def set_path(doc: dict, key: str, value: Any, where: tuple, prefix: str = "") ->
     """Set the element at dotted ``key`` of ``doc`` to ``value`` in place, creating missing
     mappings (list elements by index; one past the end appends).  Errors are reported at
     ``where``, their message starting with ``prefix``."""
-    parts: list[Any] = [int(p) if p.isdigit() else p for p in str(key).strip().split(".")]
+    # design.skeleton[2] (as errors print paths) is design.skeleton.2
+    key = re.sub(r"\[(\d+)\]", r".\1", str(key).strip())
+    parts: list[Any] = [int(p) if p.isdigit() else p for p in key.split(".")]
     if not all(str(p) for p in parts):
         raise ConfigError(f"{prefix}the path {key!r} has an empty element", where)
     if isinstance(parts[0], int):

@@ -74,7 +74,7 @@ def from_config(mapping: Any) -> PKSpec:
     structure = _structure(entry, cls, values)
     params = structure.parameters()
     if "route" in mapping:
-        route = build("route", mapping["route"], ("route",))
+        route = build("route", _route_events(mapping["route"]), ("route",))
     elif entry is not None:
         route = entry.route
     else:
@@ -320,3 +320,15 @@ def _effects(node, params):
         out.append(e)
     return tuple(out)
 
+
+def _route_events(node):
+    """A route mapping with its ``events`` (a schedule's) built one by one, so that an error
+    names the event (``route.events[1].fraction``)."""
+    if not isinstance(node, dict) or not isinstance(node.get("events"), list):
+        return node
+    from trialsim.pk.regimen import ScheduledDose
+    events = [construct(ScheduledDose, dict(expect_mapping(e, ("route", "events", i),
+                                                           "an event {time_h: ..., ...}")),
+                        ("route", "events", i))
+              for i, e in enumerate(node["events"])]
+    return {**node, "events": tuple(events)}
