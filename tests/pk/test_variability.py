@@ -122,3 +122,13 @@ def test_a_linear_effect_that_drives_a_parameter_out_of_range_is_refused():
                                          r"130 gets Qh -2\.3"):
         individual_parameters(spec, {"age_years": np.array([50.0, 130.0])},
                               np.zeros((2, spec.n_eta)))
+
+
+def test_a_cv_of_zero_is_no_variability_there():
+    """``iiv: {CL: 0}`` (the documented range is CV >= 0) means no random effect on CL; it
+    failed as 'omega must be positive definite'.  A correlation with it is dropped."""
+    assert from_config({"model": "s_ketamine_fanta", "iiv": {"CL": 0}}).omega.names == ()
+    spec = from_config({"model": "s_ketamine_fanta",
+                        "iiv": {"cv": {"CL": 0.3, "V1": 0}, "correlation": {"CL": {"V1": 0.5}}}})
+    assert spec.omega.names == ("CL",)
+    np.testing.assert_allclose(spec.omega.matrix, [[np.log(1 + 0.3 ** 2)]], rtol=1e-12)

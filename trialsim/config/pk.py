@@ -253,6 +253,10 @@ def _from_cvs(cvs, corr, path, sub, params, base_scales):
     if bad is not None:
         raise ConfigError(f"expected a CV >= 0 and <= 10 (a fraction, 0.3 = 30%), got "
                           f"{cv[bad]:g}", path + sub + (bad,))
+    cv = {k: c for k, c in cv.items() if c > 0}       # a CV of 0: no variability there
+    pairs = {ab: r for ab, r in pairs.items() if ab[0] in cv and ab[1] in cv}
+    if not cv:
+        return Omega()
     return _omega_build(lambda: Omega.from_cv(cv, pairs), path)
 
 
