@@ -94,6 +94,23 @@ def build(kind: str, node: Any, path: tuple, key: str = "type", **inject) -> Any
         raise (errs[0] if len(errs) == 1 else ConfigErrors(errs)) from None
 
 
+def construct_each(cls: type, items: list, path: tuple, what: str) -> tuple:
+    """``(cls(**item), ...)`` for a YAML list of mappings, each checked at ``path + (i,)`` (so an
+    error names the element: ``conduct.sites[1].chairs``)."""
+    return tuple(construct(cls, dict(expect_mapping(x, path + (i,), what)), path + (i,))
+                 for i, x in enumerate(items))
+
+
+def field_default(cls: type, f: dataclasses.Field) -> tuple[Any, Any]:
+    """``(default, default_factory)`` of field ``f`` of ``cls`` as pydantic sees it (a default
+    given as ``Field(default=...)`` included), ``dataclasses.MISSING`` where there is none."""
+    fi = getattr(cls, "__pydantic_fields__", {}).get(f.name)
+    if fi is None:
+        return f.default, f.default_factory
+    return (dataclasses.MISSING if fi.is_required() else fi.default,
+            fi.default_factory or dataclasses.MISSING)
+
+
 def check_keys(kind: str, node: dict, path: tuple, key: str = "type", given=()) -> None:
     """Check ``node``'s type name and keys without building it (unknown keys, and required
     keys missing other than those in ``given``): for a node whose context has errors of its
@@ -108,11 +125,9 @@ def check_keys(kind: str, node: dict, path: tuple, key: str = "type", given=()) 
     errs = [ConfigError("unknown key; expected one of: " + ", ".join(
                 f.name for f in fields if f.name not in given), path + (k,))
             for k in node if k != key and k not in names]
-    info = getattr(cls, "__pydantic_fields__", {})
     errs += [ConfigError("required key is missing", path + (f.name,)) for f in fields
              if f.name not in node and f.name not in given
-             and (info[f.name].is_required() if f.name in info else
-                  f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)]
+             and field_default(cls, f) == (dataclasses.MISSING, dataclasses.MISSING)]
     if errs:
         raise errs[0] if len(errs) == 1 else ConfigErrors(errs)
 

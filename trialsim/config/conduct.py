@@ -2,7 +2,7 @@
 :mod:`trialsim.conduct`) and its fit with the design."""
 from __future__ import annotations
 
-from trialsim.config.build import construct, describe_value, expect_mapping
+from trialsim.config.build import construct, construct_each, describe_value, expect_mapping
 from trialsim.errors import ConfigError
 
 
@@ -15,9 +15,7 @@ def conduct_section(doc):
     if not isinstance(sites, list) or not sites:
         raise ConfigError(f"expected a non-empty list of sites ({{rate_per_week: ...}}), got "
                           f"{describe_value(sites)}", ("conduct", "sites"))
-    node["sites"] = tuple(construct(Site, dict(expect_mapping(x, ("conduct", "sites", i),
-                                                              "a site")),
-                                    ("conduct", "sites", i)) for i, x in enumerate(sites))
+    node["sites"] = construct_each(Site, sites, ("conduct", "sites"), "a site")
     return construct(Conduct, node, ("conduct",))
 
 

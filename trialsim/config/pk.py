@@ -33,8 +33,8 @@ from typing import Any
 
 import pydantic
 
-from trialsim.config.build import (path_key, build, construct, describe_value, expect_mapping,
-                                   finite_number, lookup_type, positive_number)
+from trialsim.config.build import (path_key, build, construct, construct_each, describe_value,
+                                   expect_mapping, finite_number, lookup_type, positive_number)
 from trialsim.errors import ConfigError
 from trialsim.pk import library
 from trialsim.pk.ode.metrics import SolverOptions, analytes
@@ -331,8 +331,5 @@ def _route_events(node):
     if not isinstance(node, dict) or not isinstance(node.get("events"), list):
         return node
     from trialsim.pk.regimen import ScheduledDose
-    events = [construct(ScheduledDose, dict(expect_mapping(e, ("route", "events", i),
-                                                           "an event {time_h: ..., ...}")),
-                        ("route", "events", i))
-              for i, e in enumerate(node["events"])]
-    return {**node, "events": tuple(events)}
+    return {**node, "events": construct_each(ScheduledDose, node["events"], ("route", "events"),
+                                             "an event {time_h: ..., ...}")}
