@@ -8,27 +8,22 @@ shown only for an internal error with ``TRIALSIM_DEBUG=1`` in the environment.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import os
 import signal
 import sys
 import time
 import traceback
-import types
-import typing
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from trialsim.cli_analyse import cmd_analyse
+from trialsim.cli_show import SHOW_KINDS, cmd_show
 from trialsim.errors import ConfigError
 
 DEFAULT_TRIALS = 1000
 DEFAULT_SEED = 20261125
-SHOW_KINDS = ("pk", "design", "phase2_design", "modifier", "stopping_rule", "response",
-              "distribution", "route", "pk_structure", "covariate_effect")
 EXIT_INPUT, EXIT_INTERNAL, EXIT_INT, EXIT_PIPE, EXIT_TERM = 1, 70, 130, 141, 143
 
 
@@ -208,93 +203,6 @@ def cmd_table(args) -> int:
     return 0
 
 
-def cmd_show(args) -> int:
-    if args.name is not None and not args.name.strip():
-        print(f"error: show {args.what}: expected a name, got ''", file=sys.stderr)
-        return EXIT_INPUT
-    if args.what == "pk":
-        from trialsim.pk import library
-        if not args.name:
-            print("\n".join(library.available()))
-            return 0
-        try:
-            print(library.describe(args.name))
-        except KeyError as e:
-            print(f"error: {e.args[0]}", file=sys.stderr)
-            return EXIT_INPUT
-        return 0
-    import trialsim.config.build  # noqa: F401  (registers the built-in types)
-    from trialsim.registry import lookup, names
-
-    if not args.name:
-        print("\n".join(names(args.what)))
-        return 0
-    try:
-        cls = lookup(args.what, args.name)
-    except KeyError as e:
-        print(f"error: {e.args[0]}", file=sys.stderr)
-        return EXIT_INPUT
-    print(describe_type(args.what, args.name, cls))
-    return 0
-
-
-def describe_type(kind: str, name: str, cls: type) -> str:
-    """A registered type as text: its documentation and its YAML keys."""
-    key = {"distribution": "dist", "pk_structure": "structure"}.get(kind, "type")
-    lines = [f"{kind} {key}: {name}  ({cls.__module__}.{cls.__name__})", ""]
-    lines += [f"  {x}" if x else "" for x in inspect.cleandoc(cls.__doc__ or "").splitlines()]
-    if dataclasses.is_dataclass(cls):
-        lines += ["", "keys:"]
-        info = getattr(cls, "__pydantic_fields__", {})
-        for f in dataclasses.fields(cls):
-            if f.name == "parent":
-                continue
-            fi = info.get(f.name)
-            value, factory = f.default, f.default_factory
-            if fi is not None:          # pydantic's view (a default given as Field(default=))
-                value = dataclasses.MISSING if fi.is_required() else fi.default
-                factory = fi.default_factory or dataclasses.MISSING
-            default = ("from the study's doses (leave it out)" if f.name in STUDY_FIELDS
-                       and kind == "design"
-                       else "default: see docs" if factory is not dataclasses.MISSING
-                       else "required" if value is dataclasses.MISSING
-                       else f"default {value!r}")
-            desc = getattr(fi, "description", None) or ""
-            tname = type_text(getattr(fi, "annotation", f.type))
-            lines.append(f"  {f.name}: {tname}, {default}" + (f" — {desc}" if desc else ""))
-    return "\n".join(lines)
-
-
-#: Design fields the study file sets from its top-level ``doses``.
-STUDY_FIELDS = ("n_doses", "doses")
-
-
-def type_text(ann) -> str:
-    """A field's type in YAML words: ``list of int``, ``empiric | logistic``,
-    ``list of 6 float``, ``... or null``."""
-    origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin is typing.Annotated:
-        return type_text(args[0])
-    if origin is typing.Literal:
-        return " | ".join(str(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        kinds = [type_text(a) for a in args if a is not type(None)]
-        return " or ".join(kinds) + (" or null" if type(None) in args else "")
-    if origin in (tuple, list):
-        if not args:
-            return "list"
-        if len(args) == 2 and args[1] is Ellipsis or origin is list:
-            return f"list of {type_text(args[0])}"
-        kinds = {type_text(a) for a in args}
-        return (f"list of {len(args)} {kinds.pop()}" if len(kinds) == 1
-                else "list of " + ", ".join(type_text(a) for a in args))
-    if origin is dict:
-        return "mapping" if not args else f"mapping of {type_text(args[0])} to {type_text(args[1])}"
-    if ann is tuple or ann is list:
-        return "list"
-    return getattr(ann, "__name__", None) or str(ann).replace("typing.", "")
-
-
 def _number_option(convert: type, low: float, above: bool, what: str):
     """An argparse type: ``convert`` of the text, at least (or, with ``above``, more than)
     ``low`` and finite; the message says ``what`` was expected."""
@@ -324,7 +232,8 @@ def _trace(sims, k: int) -> pd.DataFrame:
         raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
                           ("--trace",))
     design = sims.study.design
-    if isinstance(sims.study, Phase2Study):      # patients dosed one after another
+    phase2 = isinstance(sims.study, Phase2Study)
+    if phase2:      # patients dosed one after another
         from trialsim.phase2.simulate import calendar_log
         cal = calendar_log(sims, int(rows[0]))
     elif design.backfills:      # the trial again, decisions and calendar interleaved
@@ -341,10 +250,9 @@ def _trace(sims, k: int) -> pd.DataFrame:
         cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
                           sims.scenario, log=True, follow_up=design.follow_up, hold=hold)
     events = list(cal.events)
-    if isinstance(sims.study, Phase2Study):     # randomised: no dose decision after a patient
+    if phase2:      # randomised: no dose decision after a patient
         events = [e for e in events if e[1] != "decision"]
-    if getattr(design, "follow_up", False) or getattr(design, "backfills", False):
-        # DLTs as they occur (onset stream)
+    elif design.follow_up or design.backfills:   # DLTs as they occur (onset stream)
         from trialsim.conduct.followup import dlt_onsets
         onset = dlt_onsets(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
                            sims.arrays.patient_dose.shape[1], sims.study.conduct.window_h)[0]

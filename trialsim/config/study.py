@@ -312,6 +312,10 @@ def _simulation(doc) -> dict:
     return out
 
 
+#: Design fields a study file sets from its top-level ``doses`` (the YAML leaves them out).
+DOSE_FIELDS = ("n_doses", "doses")
+
+
 def _design(doc, doses):
     if "design" not in doc:
         raise ConfigError("required key is missing: the design ({type: ..., ...})", ("design",))
@@ -320,7 +324,7 @@ def _design(doc, doses):
     n_doses = len(doses) if doses else None
     if n_doses is None and "doses" in doc:
         return None    # the doses have errors of their own; the design is checked against them
-    inject = {"n_doses": n_doses, "doses": tuple(doses)} if n_doses else {}
+    inject = dict(zip(DOSE_FIELDS, (n_doses, tuple(doses)))) if n_doses else {}
     ctx = {"n_doses": n_doses} if n_doses else {}
     checks = Collector()        # the design's errors and every modifier's, reported together
     with validation_context(**ctx):
