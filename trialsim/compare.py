@@ -24,7 +24,7 @@ import pandas as pd
 
 from trialsim.config import from_dict
 from trialsim.designs.base import Design
-from trialsim.results import Simulations, true_mtd
+from trialsim.results import Simulations
 from trialsim.simulate import simulate
 from trialsim.study import Study
 
@@ -78,9 +78,6 @@ def compare(study: Study, designs: Mapping[str, Any], n_trials: int, seed: int,
 
 def _goal(sims: Simulations) -> tuple[int, str]:
     """The dose a design's correct selection is scored against, and its label."""
-    doses = sims.study.doses
-    obd = sims.true_optimal_dose
-    if obd is None:
-        mtd = true_mtd(sims.truth.tox, sims.study.target)
-        return mtd, f"MTD (dose {doses[mtd]:g})"
-    return obd, "optimal dose (" + (f"dose {doses[obd]:g})" if obd >= 0 else "none acceptable)")
+    d = sims.goal_dose
+    what = "MTD" if sims.true_optimal_dose is None else "optimal dose"
+    return d, f"{what} (" + (f"dose {sims.study.doses[d]:g})" if d >= 0 else "none acceptable)")

@@ -146,8 +146,9 @@ class Simulations:
 
         Columns: ``dose``, ``true_tox``, ``selected_pct`` and ``selected_se`` (percent of trials
         selecting the dose and its Monte Carlo SE), ``benchmark_pct`` and ``benchmark_se``
-        (fully informed selection), ``patients_mean``/``patients_se`` and ``dlt_mean``/``dlt_se`` (per trial),
-        and with efficacy ``true_eff`` and ``eff_mean``/``eff_se`` (responders per trial).
+        (fully informed selection), ``patients_mean``/``patients_se`` and
+        ``dlt_mean``/``dlt_se`` (per trial), and with efficacy ``true_eff`` and
+        ``eff_mean``/``eff_se`` (responders per trial).
         """
         a, truth = self.arrays, self.truth
         D = self.study.n_doses
@@ -188,6 +189,13 @@ class Simulations:
         obd = self.study.design.optimal_dose(t.tox[None], t.eff[None], t.eff_tox[None])
         return None if obd is None else int(obd[0])
 
+    @cached_property
+    def goal_dose(self) -> int:
+        """The dose correct selection is scored against: the true MTD, or for
+        efficacy-toxicity designs :attr:`true_optimal_dose`."""
+        obd = self.true_optimal_dose
+        return true_mtd(self.truth.tox, self.study.target) if obd is None else obd
+
     def trial_metrics(self) -> dict[str, np.ndarray]:
         """Per-trial values whose means are :meth:`metrics` (percentages as 0/100 per trial),
         e.g. for paired comparisons of designs run on the same patients.  For efficacy-toxicity
@@ -195,7 +203,7 @@ class Simulations:
         optimal dose (:attr:`true_optimal_dose`), the rest to the MTD."""
         a, truth = self.arrays, self.truth
         mtd = true_mtd(truth.tox, self.study.target)
-        goal = mtd if self.true_optimal_dose is None else self.true_optimal_dose
+        goal = self.goal_dose
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
         # ran to its size: stopped by max_patients (then possibly found too toxic,
