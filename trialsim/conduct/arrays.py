@@ -18,8 +18,9 @@ class CalendarArrays(PerTrial):
     visit), ``accrual_h`` (trial start to the last patient dosed), ``screened``,
     ``screen_failed``, ``enrolled``, ``turned_away`` and ``waiting`` (at the end) patients,
     ``wait_h`` mean time from arrival to dosing, ``chair_use`` chair-hours used over
-    chair-hours open from the first dose to the end (each site's from its opening), and ``decision_h`` (T, P) the time of each decision
-    after a cohort (NaN beyond the trial's last)."""
+    chair-hours open from the first dose to the end (each site's from its opening), and
+    ``decision_h`` (T, P) the time of each decision after a cohort (NaN beyond the trial's
+    last)."""
 
     duration_h: np.ndarray
     accrual_h: np.ndarray

@@ -13,8 +13,8 @@ from trialsim.errors import ConfigError
 def apply_overrides(doc: dict, overrides: list[str] | tuple[str, ...]) -> dict:
     """Apply ``dotted.path=value`` overrides (value parsed as YAML) to a copy of ``doc``.
 
-    List elements are addressed by index: ``design.skeleton.0=0.03`` (or ``[0]``).  Errors are reported
-    at the option ``--set`` with the override's text.
+    List elements are addressed by index: ``design.skeleton.0=0.03`` (or ``[0]``).  Errors are
+    reported at the option ``--set`` with the override's text.
     """
     if isinstance(overrides, str):
         overrides = [overrides]

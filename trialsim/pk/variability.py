@@ -240,15 +240,14 @@ def individual_parameters(spec, covariates: Mapping[str, np.ndarray], eta: np.nd
             continue
         x = np.asarray(covariates[e.covariate]).reshape(n)
         if isinstance(e, LinearEffect):
-            v[e.parameter] = v[e.parameter] + e.shift(x)
-            bad = ~(v[e.parameter] > 0) | ((v[e.parameter] >= 1) if om.names and e.parameter
-                                           in om.names and om.scale(e.parameter) == "logit"
-                                           else False)
+            p = v[e.parameter] = v[e.parameter] + e.shift(x)
+            top = 1.0 if e.parameter in om.names and om.scale(e.parameter) == "logit" else np.inf
+            bad = ~((p > 0) & (p < top))
             if bad.any():
                 k = int(np.argmax(bad))
                 raise ValueError(
-                    f"pk: covariate effect {i + 1} (linear, {e.covariate} on {e.parameter}): a patient "
-                    f"with {e.covariate} {x[k]:g} gets {e.parameter} {v[e.parameter][k]:g}, outside "
+                    f"pk: covariate effect {i + 1} (linear, {e.covariate} on {e.parameter}): a "
+                    f"patient with {e.covariate} {x[k]:g} gets {e.parameter} {p[k]:g}, outside "
                     f"its range; bound the population's {e.covariate} or change the effect")
         else:
             mult.append((e.parameter, e.multiplier(x)))
