@@ -148,6 +148,17 @@ def test_a_criterion_can_bound_a_covariate_a_model_needs_positive():
     assert 0.97 < study.scenario.population.p_eligible < 0.99
 
 
+def test_a_uniform_weight_from_zero_is_refused_under_mg_kg():
+    """A uniform from 0 kg can draw weights as near 0 as rounding allows (5.6e-15 kg with
+    100 kg above it): its own bound, 0, is what the check sees and names."""
+    doc = yaml_flagship()
+    doc["population"]["weight_kg"] = {"dist": "uniform", "low": 0, "high": 100}
+    with pytest.raises((ConfigError, ConfigErrors), match="weight_kg > 0.*from 0 to 100"):
+        ts.from_dict(copy.deepcopy(doc))
+    doc["population"]["weight_kg"]["low"] = 40
+    assert ts.from_dict(doc).scenario.population.extremes("weight_kg") == (40.0, 100.0)
+
+
 def yaml_flagship() -> dict:
     import yaml
     from pathlib import Path

@@ -107,6 +107,11 @@ class Uniform(Distribution):
     def cdf(self, x):
         return np.clip((np.asarray(x, float) - self.low) / (self.high - self.low), 0.0, 1.0)
 
+    def extremes(self) -> tuple[float, float]:
+        """``(low, high)``: draws come as close to them as rounding allows (``low`` + 5.6e-15
+        for ``high - low`` = 100), so a model that needs values above ``low`` is refused."""
+        return float(self.low), float(self.high)
+
 
 @register("distribution", "truncated_normal")
 @spec
