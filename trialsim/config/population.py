@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from trialsim.config.build import build, describe_value, expect_mapping, path_key
 from trialsim.errors import ConfigError
+from trialsim.pk.variability import LinearEffect
 from trialsim.population import Eligibility, Population
 
 
@@ -41,6 +44,32 @@ def check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
                               f"from {a:.4g} to {b:.4g}: bound it (e.g. truncated_normal with "
                               "low and high, uniform, lognormal, or an eligibility min/max)",
                               ("population", cov))
+    if pk is not None:
+        _check_linear_effects(population, pk)
+
+
+def _check_linear_effects(population: Population, pk) -> None:
+    """Linear covariate effects must keep their parameter in range (> 0; below 1 on a logit
+    scale) for every value the population can draw (its extremes: the shift is monotone)."""
+    base = pk.structure.parameters()
+    low, high = dict(base), dict(base)
+    for i, e in enumerate(pk.effects):
+        if not isinstance(e, LinearEffect) or e.covariate not in population.covariates:
+            continue
+        shifts = e.shift(np.array(population.extremes(e.covariate)))
+        low[e.parameter] += float(shifts.min())
+        high[e.parameter] += float(shifts.max())
+        logit = e.parameter in pk.omega.names and pk.omega.scale(e.parameter) == "logit"
+        top = 1.0 if logit else math.inf
+        a, b = population.extremes(e.covariate)
+        if not (low[e.parameter] > 0 and high[e.parameter] < top):
+            want = "in (0, 1)" if logit else "> 0"
+            raise ConfigError(
+                f"pk: covariate effect {i + 1} (linear, {e.covariate} on {e.parameter}) needs "
+                f"{e.parameter} {want}, but {e.covariate} from {a:.4g} to {b:.4g} (its "
+                f"distribution's extremes) gives {e.parameter} from {low[e.parameter]:.4g} to "
+                f"{high[e.parameter]:.4g}: bound the population's {e.covariate} (e.g. an "
+                "eligibility min/max) or change the effect", ("population", e.covariate))
 
 
 def population_section(node) -> Population:
