@@ -147,3 +147,21 @@ def test_validate_command(tmp_path, capsys):
     assert "good.yaml: OK" in out and "truth.tox[2]" in out
     assert main(["validate", str(good), "--set", "design.target=1.5"]) == 1    # as run's --set
     assert "good.yaml: design.target" in capsys.readouterr().out
+
+
+def test_validate_checks_a_sweep_file_as_a_sweep(tmp_path, capsys):
+    """A sweep file was read as a study (eight 'unknown top-level key' errors); now every cell
+    is checked as ``trialsim sweep`` checks it, and an error names the cell and the path."""
+    write(tmp_path, GOOD, "good.yaml")
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text("study: good.yaml\nn_trials: 10\nseed: 1\n"
+                     "axes: {design.target: [0.2, 0.3]}\n")
+    assert main(["validate", str(sweep)]) == 0
+    assert "s.yaml: OK (a sweep of 2 cells)" in capsys.readouterr().out
+    sweep.write_text("study: good.yaml\nn_trials: 10\nseed: 1\n"
+                     "axes: {design.target: [0.2, 1.5]}\n")
+    assert main(["validate", str(sweep)]) == 1
+    out = capsys.readouterr().out
+    assert "s.yaml: 1 error" in out and "cell 1 (design.target=1.5)" in out, out
+    assert main(["validate", str(sweep), "--set", "n_trials=3"]) == 1
+    assert "--set changes study files" in capsys.readouterr().out

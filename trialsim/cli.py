@@ -143,10 +143,19 @@ def _headline(study, n_trials, seed, metrics, elapsed) -> str:
 def cmd_validate(args) -> int:
     import trialsim as ts
 
+    from trialsim.config.sweep import is_sweep_file, load_sweep
+
     bad = 0
     for path in args.config:
         try:
-            ts.load(path, overrides=args.set or [])
+            if is_sweep_file(path):
+                if args.set:
+                    raise ConfigError("--set changes study files; change the sweep's axes or "
+                                      "its study instead", (), str(path))
+                ok = f"OK (a sweep of {len(load_sweep(path).cells)} cells)"
+            else:
+                ts.load(path, overrides=args.set or [])
+                ok = "OK"
         except ConfigError as e:
             bad += 1
             errs = getattr(e, "errors", [e])
@@ -154,7 +163,7 @@ def cmd_validate(args) -> int:
             for err in errs:
                 print(f"  {err}")
         else:
-            print(f"{path}: OK")
+            print(f"{path}: {ok}")
     return EXIT_INPUT if bad else 0
 
 
@@ -344,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="refuse runs estimated to need more memory (GiB; default "
                         f"{DEFAULT_MAX_MEMORY_GB:g})")
     r.set_defaults(func=cmd_run)
-    v = sub.add_parser("validate", help="check study files; exit status 1 if any is invalid")
+    v = sub.add_parser("validate", help="check study (or sweep) files; exit status 1 if any is "
+                                       "invalid")
     v.add_argument("config", nargs="+")
     v.add_argument("--set", action="append", metavar="PATH=VALUE",
                    help="override a config value in every file, as run's (repeatable)")

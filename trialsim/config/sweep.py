@@ -87,6 +87,16 @@ def load_sweep(path: str | Path) -> Sweep:
         raise e.at((), str(path)) from None
 
 
+def is_sweep_file(path: str | Path) -> bool:
+    """Whether a YAML file is a sweep (it names a base ``study:``, which no study has); False
+    where it cannot be read (reading it as a study then reports why)."""
+    try:
+        doc = read_yaml(path)
+    except (ConfigError, ConfigErrors, TypeError):
+        return False
+    return "study" in doc
+
+
 def _int(doc, key, low, high, default):
     v = doc.get(key, default)
     if v is None or isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
