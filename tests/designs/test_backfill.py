@@ -165,6 +165,29 @@ def test_a_model_based_design_opens_the_doses_at_or_below_its_next_dose(
     assert rule.decide_batch(state).next_dose.tolist() == [nxt]
 
 
+def test_the_blrm_can_open_a_dose_after_one_more_dlt():
+    """The BLRM's two parameters make it no monotone design: a DLT at a high dose steepens the
+    fitted curve and lowers the risk it puts on the lowest dose.  After 8 patients (1 DLT), 2
+    (2), 5 (4), 1 (0), 1 (1) on doses 1-5 no dose passes EWOC (P(overdose) at dose 1: 0.31 >
+    0.25); with a DLT in dose 4's patient it is 0.25 and dose 1 reopens (for backfill too).
+    (Hypothesis found this state when the property above still included the BLRM.)"""
+    design = BLRM.example(5)
+    rule = Backfill(parent=design, need_response=False, max_per_dose=40)
+    n = np.array([[8, 2, 5, 1, 1]])
+
+    def at(y):
+        state = BatchState(n, np.array([y]), np.zeros((1, 5), int), np.array([4]),
+                           np.array([3]), np.array([0]), np.zeros((1, 5), int))
+        return (design.prob_tox_exceeds(state, 0.33)[0, 0], design.decide_batch(state),
+                rule.open_doses(state, n, np.ones((1, 5), bool))[0])
+
+    p0, d0, open0 = at([1, 2, 4, 0, 1])
+    p1, d1, open1 = at([1, 2, 4, 1, 1])
+    assert p0 == pytest.approx(0.31, abs=0.005) and p1 == pytest.approx(0.249, abs=0.005)
+    assert d0.stop[0] and not d1.stop[0] and d1.next_dose[0] == 0
+    assert not open0.any() and open1.tolist() == [True, False, False, False, False]
+
+
 @pytest.mark.parametrize("design", [CRM.example(5), BLRM.example(5), EffTox.example(),
                                     BOIN12.example(5)], ids=["crm", "blrm", "efftox", "boin12"])
 def test_open_doses_are_admissible_cleared_and_not_above_the_next_dose(design):
@@ -186,12 +209,12 @@ def test_open_doses_are_admissible_cleared_and_not_above_the_next_dose(design):
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), which=st.sampled_from(["boin", "crm", "blrm"]))
+@given(data=st.data(), which=st.sampled_from(["boin", "crm"]))
 def test_one_more_dlt_never_opens_a_dose(data, which):
     """Monotonicity: with one more DLT among the evaluated patients of any dose, the open doses
-    are a subset of those before (BF-BOIN's rule; the CRM's and BLRM's next dose never rises
-    with a DLT)."""
-    design = {"boin": BOIN5, "crm": CRM.example(5), "blrm": BLRM.example(5)}[which]
+    are a subset of those before (BF-BOIN's rule; the one-parameter CRM's next dose never rises
+    with a DLT).  Not the BLRM's: below."""
+    design = {"boin": BOIN5, "crm": CRM.example(5)}[which]
     rule = Backfill(parent=design, need_response=False, max_per_dose=40)
     current = data.draw(st.integers(1, 4))
     n = np.array([data.draw(st.integers(1, 12)) if j <= current else 0 for j in range(5)])
