@@ -49,6 +49,48 @@ def test_one_chair_is_an_md1_queue():
     assert abs(means.mean() - 0.5) < Z * means.std(ddof=1) / np.sqrt(means.size)
 
 
+def test_phase2_sites_are_queues_of_their_own():
+    """Phase II patients enrol on arrival and wait only for a chair at their own site: two
+    sites with 0.5 arrivals per hour, one chair each and sessions of 1 h are two M/D/1 queues,
+    each with the mean wait of the single site above (0.5 h).  Every site's patients had
+    waited for the patient before them, wherever that one was dosed (0.8 h here)."""
+    from trialsim.conduct.arrays import enrolment_calendar
+
+    c = Conduct(sites=(Site(rate_per_week=84.0, chairs=1), Site(rate_per_week=84.0, chairs=1)),
+                window_h=0.0, session_h=1.0)
+    means = []
+    for k in range(40):
+        cal = enrolment_calendar(np.zeros(1200, int), k, c, seed=5, scenario=0)
+        means.append(np.subtract(cal.dosed, cal.arrived)[200:].mean())
+    means = np.array(means)
+    assert abs(means.mean() - 0.5) < Z * means.std(ddof=1) / np.sqrt(means.size)
+
+
+def test_chair_use_counts_the_hours_the_chairs_are_open():
+    """One chair open 8:00-17:00 on weekdays, sessions of 8 h, patients always waiting: one
+    session a day fits, so 30 patients use 240 chair-hours of the 269-270 open from the first
+    dose to the last session's end (8/9 of them).  Sessions running past the last decision
+    had made this 103 %."""
+    conduct = {"sites": [{"rate_per_week": 100.0}], "window_h": 0.001, "session_h": 8.0,
+               "open_hours": [8, 17], "open_days": [0, 1, 2, 3, 4]}
+    s = ts.simulate(study(conduct, {**CRM1, "cohort_size": 3, "max_patients": 30}), 50, seed=2)
+    use = s.calendar.chair_use
+    assert (use > 240 / 270).all() and (use <= 240 / 268 + 1e-12).all(), use
+
+
+def test_open_hours_between_counts_the_opening_hours():
+    """Weekdays 8:00-17:00 (45 h a week): from Monday 10:00 to the next Tuesday 12:00 the
+    clinic is open 7 + 4 x 9 + 9 + 4 = 56 h; over whole weeks 45 h each; nothing when closed."""
+    c = Conduct(sites=(Site(rate_per_week=1.0),), open_hours=(8.0, 17.0),
+                open_days=(0, 1, 2, 3, 4))
+    assert c.open_hours_between(10.0, 168.0 + 24.0 + 12.0) == pytest.approx(56.0)
+    assert c.open_hours_between(3.0, 3.0 + 10 * 168.0) == pytest.approx(450.0)
+    assert c.open_hours_between(5 * 24.0, 7 * 24.0) == 0.0      # the weekend
+    assert c.open_hours_between(50.0, 40.0) == 0.0
+    always = Conduct(sites=(Site(rate_per_week=1.0),))
+    assert always.open_hours_between(1.5, 1000.25) == pytest.approx(998.75)
+
+
 def test_timed_path_selects_as_the_untimed_path():
     timed = ts.simulate(study({"sites": [{"rate_per_week": 1.0}], "window_h": 0}), 500, seed=8)
     untimed = ts.simulate(study(None), 500, seed=8)

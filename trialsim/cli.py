@@ -242,7 +242,7 @@ def _trace(sims, k: int) -> pd.DataFrame:
                           ("--trace",))
     design = sims.study.design
     phase2 = isinstance(sims.study, Phase2Study)
-    if phase2:      # patients dosed one after another
+    if phase2:      # patients enrolled on arrival
         from trialsim.phase2.simulate import calendar_log
         cal = calendar_log(sims, int(rows[0]))
     elif design.backfills:      # the trial again, decisions and calendar interleaved

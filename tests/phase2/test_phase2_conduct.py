@@ -73,6 +73,10 @@ def test_without_conduct_nothing_changes_and_scenarios_share_calendars():
     ({"sites": [{"rate_per_week": 2.0}], "window_h": 24}, None, ("conduct", "window_h")),
     ({"sites": [{"rate_per_week": 2.0}], "dropout_per_week": 0.1}, None,
      ("conduct", "dropout_per_week")),
+    # enrolled on arrival, a phase II patient never waits for a place: the limit did nothing
+    # but turn away those behind a patient waiting for a chair at another site
+    ({"sites": [{"rate_per_week": 2.0}], "max_wait_days": 28}, None,
+     ("conduct", "max_wait_days")),
 ])
 def test_refused(conduct, design, path):
     doc = _doc(conduct)
@@ -133,7 +137,8 @@ def test_spcd_second_period_on_the_calendar():
     opening hours, the trial ends at max over patients of (dose + period2_h if re-randomised) +
     the last visit (recomputed here from the enrolment times); the calendar's arrivals do not
     change (enrolment and screening as the parallel design's on the same streams).  With one
-    chair and 2-h sessions, the chair time counts both periods' sessions."""
+    chair and 2-h sessions, the chair time counts both periods' sessions, over the chair-hours
+    from the first dose to the end of the last session."""
     from trialsim.conduct.arrays import enrolment_times
     from trialsim.phase2 import simulate_phase2
 
@@ -158,7 +163,7 @@ def test_spcd_second_period_on_the_calendar():
     chairs = copy.deepcopy(doc)
     chairs["conduct"] = {"sites": [{"rate_per_week": 3.0, "chairs": 1}], "session_h": 2.0}
     c = simulate_phase2(ts.from_dict(chairs), 40, seed=8)
-    span = c.calendar.duration_h
+    span = c.calendar.duration_h - last_visit + 2.0      # first dose to the last session's end
     busy = 2.0 * (40 + (c.arrays.arm2 >= 0).sum(axis=1))
     np.testing.assert_allclose(c.calendar.chair_use, busy / span, rtol=1e-9)
     # a second site opening at week 2 offers its chair from then on only
@@ -167,9 +172,10 @@ def test_spcd_second_period_on_the_calendar():
     c2 = simulate_phase2(ts.from_dict(later), 40, seed=8)
     cal = c2.calendar
     start = enrolment_times(1, np.arange(40), ts.from_dict(later).calendar_conduct, 8, 0)[:, 0]
-    open2 = np.maximum(0.0, start + cal.duration_h - np.maximum(start, 2 * 168.0))
+    span2 = cal.duration_h - last_visit + 2.0
+    open2 = np.maximum(0.0, start + span2 - np.maximum(start, 2 * 168.0))
     busy2 = 2.0 * (40 + (c2.arrays.arm2 >= 0).sum(axis=1))
-    np.testing.assert_allclose(cal.chair_use, busy2 / (cal.duration_h + open2), rtol=1e-9)
+    np.testing.assert_allclose(cal.chair_use, busy2 / (span2 + open2), rtol=1e-9)
 
 
 def test_trace_of_a_phase2_trial_is_its_calendar(tmp_path):

@@ -46,11 +46,6 @@ def cohorts_of(patient_dose: np.ndarray, patient_cohort: np.ndarray) -> list[tup
     return [(int(d[s]), int(n)) for s, n in zip(starts, sizes)]
 
 
-def open_fraction(conduct: Conduct) -> float:
-    lo, hi = conduct.open_hours
-    return (hi - lo) * len(conduct.open_days) / 168.0
-
-
 def leaving_of(arrays, i: int, conduct: Conduct, seed: int,
                scenario: int) -> list[list[float | None]] | None:
     """Per cohort of the ``i``-th trial, per patient slot, the hours from dose to leaving of
@@ -88,8 +83,8 @@ def calendars(arrays, conduct: Conduct, seed: int, scenario: int) -> CalendarArr
 def enrolment_calendars(arm: np.ndarray, trials: np.ndarray, conduct: Conduct, seed: int,
                         scenario: int, again_h: np.ndarray | None = None) -> CalendarArrays:
     """Phase II calendars: each trial's patients (``arm`` ``(T, N)``, ``-1``: not enrolled)
-    dosed one after another as they arrive and pass screening (a "cohort" of one with no
-    window before the next), each followed to ``conduct.read_out``; the ``accrual`` stream of
+    enrolled as they arrive and pass screening, each dosed at their site's first free chair
+    and followed to ``conduct.read_out``; the ``accrual`` stream of
     each trial.  ``again_h`` ``(T, N)``: hours after their dose at which patients are dosed
     again (a second period; NaN: not again), then followed to ``read_out`` after it."""
     cals = [enrolment_calendar(row, int(k), conduct, seed, scenario,
@@ -106,17 +101,30 @@ def enrolment_calendar(arm: np.ndarray, trial: int, conduct: Conduct, seed: int,
     again = (None if again_h is None else
              [None if np.isnan(h) else float(h) for h in again_h[on]])
     return trial_calendar([(int(a), 1) for a in arm[on]], conduct,
-                          stream(seed, scenario, trial, "accrual"), log=log, again=again)
+                          stream(seed, scenario, trial, "accrual"), log=log, again=again,
+                          enrol=True)
 
 
 def enrolment_times(n: int, trials: np.ndarray, conduct: Conduct, seed: int,
                     scenario: int) -> np.ndarray:
-    """Dosing times (h) of ``n`` patients enrolled one after another on each trial's calendar,
+    """Dosing times (h) of ``n`` patients enrolled as they arrive on each trial's calendar,
     ``(T, n)`` (the same calendar as :func:`enrolment_calendars`: arms do not change it, and the
     first patients' times do not depend on how many follow)."""
     return np.array([trial_calendar([(0, 1)] * n, conduct,
-                                    stream(seed, scenario, int(k), "accrual")).dosed
+                                    stream(seed, scenario, int(k), "accrual"), enrol=True).dosed
                      for k in trials], float).reshape(len(trials), n)
+
+
+def chair_use(cal: TrialCalendar, conduct: Conduct) -> float:
+    """Chair-hours in session over chair-hours open, from the first session (a site opening
+    later: from its opening) to the end of the last; 0 without sessions."""
+    if not cal.sessions or not conduct.session_h:
+        return 0.0
+    first = min(t for _, t in cal.sessions)
+    end = max(t for _, t in cal.sessions) + conduct.session_h
+    avail = sum(site.chairs * conduct.open_hours_between(
+        max(first, site.opens_week * HOURS_PER_WEEK), end) for site in conduct.sites)
+    return len(cal.sessions) * conduct.session_h / avail
 
 
 def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarArrays:
@@ -126,17 +134,11 @@ def summarise(cals: list[TrialCalendar], conduct: Conduct, P: int) -> CalendarAr
     counts = {k: np.zeros(T, np.int64) for k in ("screened", "screen_failed", "enrolled",
                                                   "turned_away", "waiting")}
     decisions = np.full((T, P), np.nan, np.float32)
-    frac = open_fraction(conduct)
     for i, cal in enumerate(cals):
         out["duration_h"][i] = cal.duration_h
         out["accrual_h"][i] = max(cal.dosed) if cal.dosed else 0.0
         out["wait_h"][i] = np.mean(np.subtract(cal.dosed, cal.arrived)) if cal.dosed else 0.0
-        # chair-hours open from the first dose, each site's from its opening
-        start = cal.dosed[0] if cal.dosed else cal.end
-        avail = frac * sum(site.chairs * max(0.0, cal.end - max(start, site.opens_week
-                                                                * HOURS_PER_WEEK))
-                           for site in conduct.sites)
-        out["chair_use"][i] = cal.chair_busy_h / avail if avail > 0 else 0.0
+        out["chair_use"][i] = chair_use(cal, conduct)
         counts["screened"][i] = cal.screened
         counts["screen_failed"][i] = cal.screen_failed
         counts["enrolled"][i] = len(cal.dosed)

@@ -26,7 +26,7 @@ class TrialCalendar:
     decision after a cohort (the window's end; with partial follow-up the next cohort's
     formation, and for the last cohort its window's end); ``end`` the last patient's
     primary visit; counts of arrivals ``screened``, ``screen_failed``, ``turned_away`` and
-    ``waiting`` at the end; ``chair_busy_h`` summed over chairs; ``events`` the log
+    ``waiting`` at the end; ``sessions`` the chair sessions ``(site, start)``; ``events`` the log
     ``(time_h, event, patient, site, dose)`` when asked for; ``redosed`` the second-period
     doses' times."""
 
@@ -40,14 +40,14 @@ class TrialCalendar:
     screen_failed: int = 0
     turned_away: int = 0
     waiting: int = 0
-    chair_busy_h: float = 0.0
+    sessions: list = field(default_factory=list)
     events: list | None = None
     redosed: list = field(default_factory=list)
 
     @property
     def duration_h(self) -> float:
         """First patient dosed to the last patient's primary visit."""
-        return self.end - self.dosed[0] if self.dosed else 0.0
+        return self.end - min(self.dosed) if self.dosed else 0.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
                    log: bool = False, follow_up: bool = False,
                    leaving: list[list[float | None]] | None = None,
                    hold: StartupHold | None = None,
-                   again: list[float | None] | None = None) -> TrialCalendar:
+                   again: list[float | None] | None = None,
+                   enrol: bool = False) -> TrialCalendar:
     """Lay the cohorts ``[(dose, size), ...]`` of one trial on a calendar.
 
     A cohort is formed once enough eligible patients wait and the previous cohort is dosed;
@@ -99,7 +100,11 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
 
     ``again`` (a second period, cohorts of one): per cohort, the hours after its patient's dose
     at which they are dosed again (a chair session at the first opening from then; ``None``:
-    not again); such a patient's participation ends ``read_out`` after the second dose."""
+    not again); such a patient's participation ends ``read_out`` after the second dose.
+
+    ``enrol`` (phase II: cohorts of one, no decisions): each eligible patient is enrolled on
+    arrival and dosed at their own site's first free chair, whatever waits at other sites;
+    patient ``k`` is the ``k``-th enrolled (``dosed[k]`` their dose, not in time order)."""
     env = simpy.Environment()
     cal = TrialCalendar(events=[] if log else None)
     arrived = simpy.Store(env)                    # wakes the trial on each eligible arrival
@@ -107,11 +112,14 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
     queue, note, expire, session = clinic.queue, clinic.note, clinic.expire, clinic.session
     over = env.event()
 
-    def dose_one(t_arr, pid, j, dose, started, after=None):
+    def dose_one(t_arr, pid, j, dose, started, after=None, slot=None):
         def dosed():
-            cal.dosed.append(env.now)
-            cal.arrived.append(t_arr)
-            cal.sites.append(j)
+            if slot is None:
+                cal.dosed.append(env.now)
+                cal.arrived.append(t_arr)
+                cal.sites.append(j)
+            else:
+                cal.dosed[slot], cal.arrived[slot], cal.sites[slot] = env.now, t_arr, j
             note("dose", pid, j, dose)
             started.succeed()
             if after is not None:
@@ -205,7 +213,30 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
         cal.end = last + conduct.read_out if last is not None else 0.0
         over.succeed()
 
-    env.process(trial())
+    def enrolment():
+        n = len(cohorts)
+        cal.dosed, cal.arrived, cal.sites = [math.nan] * n, [math.nan] * n, [-1] * n
+        started = []
+        for k, (arm, _) in enumerate(cohorts):
+            while True:
+                expire()
+                if queue:
+                    break
+                yield arrived.get()
+            t, pid, j = queue.pop(0)
+            started.append(env.event())
+            env.process(dose_one(t, pid, j, arm, started[-1],
+                                 None if again is None else again[k], slot=k))
+        expire()
+        cal.waiting = len(queue)
+        clinic.closed.succeed()                   # accrual closes
+        yield simpy.AllOf(env, started)
+        if second:
+            yield simpy.AllOf(env, second)
+        cal.end = (max(cal.dosed + cal.redosed) + conduct.read_out) if n else 0.0
+        over.succeed()
+
+    env.process(enrolment() if enrol else trial())
     try:
         env.run(until=over)
     except ConfigError as e:      # simpy re-raises a copy: the original keeps the YAML path

@@ -70,7 +70,7 @@ class Clinic:
             begin = c.next_open(env.now)
             if begin > env.now:
                 yield env.timeout(begin - env.now)
-            self.cal.chair_busy_h += c.session_h
+            self.cal.sessions.append((j, env.now))
             start()
             if c.session_h:
                 yield env.timeout(c.session_h)

@@ -3,6 +3,7 @@ clinic chairs and opening hours.  Times in hours unless the name says otherwise.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated
 
 from pydantic import Field, model_validator
@@ -102,6 +103,20 @@ class Conduct:
             return None
         return tuple(self.visits_h) + ((self.window_h,) if self.visits_h[-1] < self.window_h
                                        else ())
+
+    def open_hours_between(self, a: float, b: float) -> float:
+        """Hours the clinic is open in ``[a, b)`` (hours from the trial's start)."""
+        return max(0.0, self._open_before(b) - self._open_before(a)) if b > a else 0.0
+
+    def _open_before(self, t: float) -> float:
+        """Hours the clinic is open in ``[0, t)``."""
+        lo, hi = self.open_hours
+        weeks = math.floor(t / HOURS_PER_WEEK)
+        h = weeks * (hi - lo) * len(self.open_days)
+        for d in self.open_days:              # the days of the week ``t`` falls in
+            start = weeks * HOURS_PER_WEEK + d * 24.0
+            h += min(max(t - start - lo, 0.0), hi - lo)
+        return h
 
     def next_open(self, t: float) -> float:
         """The earliest time >= ``t`` (hours) at which a session of ``session_h`` may start."""

@@ -27,9 +27,10 @@ from trialsim.spec import validation_context
 TOP_KEYS = ("name", "description", "doses", "dose_unit", "population", "pk", "response",
             "design", "visits_h", "endpoint", "safety", "dropout", "analysis", "decision",
             "simulation", "scenarios", "run", "control", "conduct")
-#: Conduct keys of escalation trials only (a phase II patient is followed to the last of the
-#: study's visits_h; dropout is the study's dropout: section).
-ESCALATION_CONDUCT = ("window_h", "visits_h", "read_out_h", "dropout_per_week")
+#: Conduct keys of escalation trials only (a phase II patient is enrolled on arrival, so waits
+#: for a chair, never for a place; is followed to the last of the study's visits_h; dropout is
+#: the study's dropout: section).
+ESCALATION_CONDUCT = ("window_h", "visits_h", "read_out_h", "dropout_per_week", "max_wait_days")
 
 
 def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
@@ -110,8 +111,9 @@ def _conduct(doc, design):
     for k in ESCALATION_CONDUCT:
         if k in node:
             raise ConfigError("applies to escalation trials: a phase II patient is enrolled "
-                              "as they arrive and followed to the last of visits_h (dropout: "
-                              "the dropout section)", ("conduct", k))
+                              "as they arrive (waiting only for a chair at their site) and "
+                              "followed to the last of visits_h (dropout: the dropout "
+                              "section)", ("conduct", k))
     if getattr(design, "accrual_per_week", None) is not None:
         raise ConfigError("give either conduct: (sites) or accrual_per_week, not both: the "
                           "calendar decides who enrols during each interim",
