@@ -5,10 +5,12 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import trialsim as ts
 from trialsim import registry
-from trialsim.designs.base import NO_DOSE, BatchDecision, Design
+from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design, decide_checked
+from trialsim.errors import ConfigError, ConfigErrors
 from trialsim.spec import spec
 from tests.contract.test_designs import check_decisions, check_round_trip
 
@@ -53,6 +55,87 @@ def test_registered_design_runs_from_yaml():
     rate = sims.patients.tox.mean()
     assert abs(rate - 0.5) < 4 * np.sqrt(0.25 / 3000)
     assert (sims.patients.dose == 2.0).all()
+
+
+@pytest.mark.parametrize("dose", [7, 3, -2])
+def test_a_dose_outside_the_study_is_an_error_not_a_crash(dose):
+    """A design's next dose indexes compiled arrays: 7 of 3 doses overwrote memory (the process
+    aborted) and -2 ran as dose 2 with an empty patients table.  Now the study is refused."""
+    with pytest.raises((ConfigError, ConfigErrors),
+                       match=rf"FixedDose.decide_batch returned next_dose {dose} for a trial with "
+                             rf"patients \[0, 0, 0\].*; expected 0..2 where the trial goes on"):
+        ts.from_dict({"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.5, 0.9]},
+                      "design": {"type": "test_fixed_dose", "dose": dose}})
+
+
+@ts.register("design", "test_broken")
+@spec
+class Broken(Design):
+    """A plugin design with a bug in decide_batch."""
+
+    n_doses: int = 3
+    cohort_size: int = 1
+    max_patients: int = 3
+    start_dose: int = 0
+
+    def decide_batch(self, state):
+        return {}["oops"]
+
+    @classmethod
+    def example(cls, n_doses=3):
+        return cls(n_doses=n_doses)
+
+
+def test_a_bug_in_a_plugin_is_reported_with_its_type_and_place(tmp_path, monkeypatch, capsys):
+    """A KeyError in a plugin's decide_batch was reported as "design: 'oops'"; now with its
+    type and the line that raised it, chained to it, and TRIALSIM_DEBUG=1 prints the traceback."""
+    from trialsim.cli import main
+
+    doc = {"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.5, 0.9]}, "design": {"type": "test_broken"}}
+    with pytest.raises(ConfigError, match=r"KeyError: 'oops' \(raised at test_plugins.py:\d+, "
+                                          r"in decide_batch") as e:
+        ts.from_dict(doc)
+    assert isinstance(e.value.__cause__, KeyError)
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("doses: [1, 2, 3]\ntruth: {tox: [0.1, 0.5, 0.9]}\ndesign: {type: test_broken}\n")
+    monkeypatch.setenv("TRIALSIM_DEBUG", "1")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and 'return {}["oops"]' in err and "KeyError: 'oops'" in err
+
+
+class _Says(Design):
+    """Answers every state with one decision (not a @spec design: for the check only)."""
+
+    n_doses = 3
+
+    def __init__(self, **fields):
+        self.fields = fields
+
+    def decide_batch(self, state):
+        T = state.n_trials
+        base = dict(next_dose=np.zeros(T, np.int64), stop=np.zeros(T, bool),
+                    recommended=np.zeros(T, np.int64), admissible=np.ones((T, 3), bool),
+                    reason=np.full(T, "r"), stop_code=np.full(T, ""))
+        return BatchDecision(**{**base, **self.fields})
+
+
+@pytest.mark.parametrize("fields, what", [
+    ({"next_dose": np.zeros((2, 1), np.int64)}, r"next_dose of shape \(2, 1\); expected \(2,\)"),
+    ({"stop": np.zeros(2, int)}, "stop of dtype int64; expected bool"),
+    ({"recommended": np.full(2, 9)}, r"recommended 9 for a trial .*; expected 0..2 or NO_DOSE"),
+    ({"recommended": np.zeros(2)}, "recommended of dtype float64; expected integers"),
+    ({"admissible": np.ones((2, 4), bool)}, r"admissible of shape \(2, 4\); expected \(2, 3\)"),
+    ({"cohort_size": np.zeros(2, np.int64)}, "cohort_size 0.*at least 1"),
+    ({"next_dose": np.full(2, 5), "stop": np.ones(2, bool)}, None),   # stopping: not read
+])
+def test_decisions_are_checked_before_they_are_used(fields, what):
+    state = BatchState.empty(2, 3)
+    if what is None:
+        assert decide_checked(_Says(**fields), state).stop.all()
+        return
+    with pytest.raises(ValueError, match="_Says.decide_batch returned " + what):
+        decide_checked(_Says(**fields), state)
 
 
 PLUGIN = """

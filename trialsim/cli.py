@@ -2,8 +2,9 @@
 
 Every failure the user can cause ends with one line ``error: ...`` naming the file and YAML
 path (or the option) and a non-zero exit status: 1 for bad input, 2 for bad options
-(argparse), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).  A traceback is
-shown only for an internal error with ``TRIALSIM_DEBUG=1`` in the environment.
+(argparse), 130 when interrupted (Ctrl-C), 143 when terminated (SIGTERM).  With
+``TRIALSIM_DEBUG=1`` in the environment the traceback is printed too (an error raised in a
+plugin's code is reported with its cause's type and place, and chained to it).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from trialsim.cli_analyse import cmd_analyse
 from trialsim.cli_show import SHOW_KINDS, cmd_show
-from trialsim.errors import ConfigError
+from trialsim.errors import ConfigError, format_path
 
 DEFAULT_TRIALS = 1000
 DEFAULT_SEED = 20261125
@@ -441,6 +442,12 @@ def _report(e: BaseException) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_PIPE
+    if os.environ.get("TRIALSIM_DEBUG"):
+        traceback.print_exception(e)
+        for x in getattr(e, "errors", [e]):
+            if getattr(x, "origin", None) is not None:
+                print(f"\n{format_path(x.path)}: the error above was raised by:", file=sys.stderr)
+                traceback.print_exception(x.origin)
     if isinstance(e, (ConfigError, ValueError, TypeError)):
         print(f"error: {e}", file=sys.stderr)
         return EXIT_INPUT
@@ -448,8 +455,6 @@ def _report(e: BaseException) -> int:
         print(f"error: {e.strerror or e}" + (f": {e.filename}" if e.filename else ""),
               file=sys.stderr)
         return EXIT_INPUT
-    if os.environ.get("TRIALSIM_DEBUG"):
-        traceback.print_exception(e)
     print(f"error: internal error ({type(e).__name__}: {e}); please report it (set "
           "TRIALSIM_DEBUG=1 to see the traceback)", file=sys.stderr)
     return EXIT_INTERNAL

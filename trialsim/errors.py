@@ -19,8 +19,11 @@ class ConfigError(ValueError):
     ``path`` is the YAML path relative to the document root (a tuple of keys and list
     indices); ``file`` the file it came from, when there is one.  Code below the config
     layer raises it with the path it knows; the loader prefixes the enclosing path and
-    fills in the file name.
+    fills in the file name.  ``origin``: the exception raised in code (a plugin's) that this
+    error reports, if any, kept through :meth:`at` for its traceback.
     """
+
+    origin: BaseException | None = None
 
     def __init__(self, message: str, path: tuple = (), file: str | None = None):
         self.message = message
@@ -30,7 +33,9 @@ class ConfigError(ValueError):
 
     def at(self, prefix: tuple = (), file: str | None = None) -> "ConfigError":
         """The same error seen from an enclosing YAML node (and file)."""
-        return ConfigError(self.message, tuple(prefix) + self.path, file or self.file)
+        out = ConfigError(self.message, tuple(prefix) + self.path, file or self.file)
+        out.origin = self.origin
+        return out
 
     def __str__(self) -> str:
         parts = [self.file] if self.file else []

@@ -20,7 +20,7 @@ from trialsim.conduct.backfill import run_trials as run_backfill_trials
 from trialsim.conduct.backfill import slots as backfill_slots
 from trialsim.conduct.dropout import SLOT_TAIL, drops, leave_times, patient_slots
 from trialsim.conduct.followup import FollowUpClock, dlt_onsets, follow_up_clock
-from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.designs.base import NO_DOSE, BatchState, decide_checked
 from trialsim.limits import (DEFAULT_MAX_MEMORY_GB, GIB, MAX_TRIALS, ResourceError,  # noqa: F401
                              check_memory_limit, count)
 from trialsim.phase2.simulate import memory_estimate as phase2_memory
@@ -174,7 +174,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
     # designs that randomise the next dose: one uniform per (trial, patients treated so far)
     draws = (stream_uniforms(seed, scenario, trials, "model", S + 1) if design.randomises
              else None)
-    dec = design.decide_batch(_with_draws(BatchState.empty(T, D), draws, act, total))
+    dec = decide_checked(design, _with_draws(BatchState.empty(T, D), draws, act, total))
     step = 0
     while True:
         ended = dec.stop | (dec.next_dose == NO_DOSE)
@@ -184,7 +184,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
                 selected[done] = dec.recommended[ended]
             else:       # the analysis once every enrolled patient is followed up
                 full = clock.final(done, n, tox_po, pat_dose, neff, neff_tox)
-                selected[done] = design.decide_batch(full).recommended
+                selected[done] = decide_checked(design, full).recommended
             reason[done] = dec.reason[ended]
             code = dec.stop_code[ended]
             stop_code[done] = np.where(code == "", "no_next_dose", code)
@@ -210,14 +210,16 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
             if total[act[bad]] >= S > P:
                 raise RuntimeError(f"trial {trials[act[bad]]} needed more than {S - P} "
                                    f"replacements for dropouts (a chance below {SLOT_TAIL:g})")
-            raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients={P}")
+            raise RuntimeError(f"{type(design).__name__} asked for a cohort beyond max_patients="
+                               f"{P}: a design must stop a trial once state.total reaches "
+                               f"max_patients (trialsim.designs._common.stop_at_max_patients)")
         step += 1
         if clock is None:
             state = BatchState(n[act], ntox[act], neff[act], current[act], lc_n[act],
                                lc_tox[act], neff_tox[act])
         else:
             state = clock.state(act, step, n, tox_po, pat_dose, neff, neff_tox)
-        dec = design.decide_batch(_with_draws(state, draws, act, total))
+        dec = decide_checked(design, _with_draws(state, draws, act, total))
 
     full_t, full_e = tox_po[:, :P], eff_po[:, :P]     # the trial's size (not replacements)
     benchmark = fully_informed_selection(full_t, study.target)

@@ -37,7 +37,7 @@ from trialsim.conduct.followup import dlt_onsets
 from trialsim.conduct.clinic import Clinic
 from trialsim.conduct.spec import Conduct
 from trialsim.designs.backfill import Backfill, backfill_of
-from trialsim.designs.base import NO_DOSE, BatchState
+from trialsim.designs.base import NO_DOSE, BatchState, decide_checked
 from trialsim.results import TrialArrays, fully_informed_selection
 from trialsim.rng import stream
 
@@ -310,7 +310,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
     while act:
         for i in act:
             runs[i].run_to_decision()
-        dec = design.decide_batch(_stack([runs[i].state() for i in act]))
+        dec = decide_checked(design, _stack([runs[i].state() for i in act]))
         ended = dec.stop | (dec.next_dose == NO_DOSE)
         keep = []
         for r, i in enumerate(act):
@@ -324,7 +324,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
             keep.append(i)
         act = keep
     final = _stack([run.state(everything=True) for run in runs])   # every patient followed up
-    selected[:] = design.decide_batch(final).recommended
+    selected[:] = decide_checked(design, final).recommended
     pat_dose = np.full((T, S), NO_DOSE, np.int8 if D < 127 else np.int64)
     pat_cohort = np.full((T, S), -1, np.int32)
     pat_bf = np.zeros((T, S), bool)

@@ -12,7 +12,9 @@ every positive dose (a regimen that gives the patients nothing).
 from __future__ import annotations
 
 import contextlib
+import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -24,6 +26,8 @@ from trialsim.study import DirectTruth, Mechanistic, Study
 
 PROBE_SEED = 0
 PROBE_PATIENTS = 48
+#: trialsim's own source folder: errors raised there are its messages to the user.
+PACKAGE = Path(__file__).resolve().parents[1]
 PROBE_TRUTH_PATIENTS = 256
 
 
@@ -37,8 +41,16 @@ def stage(path: tuple) -> Iterator[None]:
     except MemoryError:
         raise ConfigError("needs more memory than this machine has", path) from None
     except Exception as e:  # noqa: BLE001 - reported to the user with the section at fault
-        text = str(e) or type(e).__name__
-        raise ConfigError(text, path) from None
+        at = traceback.extract_tb(e.__traceback__)[-1]
+        if Path(at.filename).resolve().is_relative_to(PACKAGE):
+            raise ConfigError(str(e) or type(e).__name__, path) from None
+        # raised outside trialsim (a plugin's design or model, or a library it calls): say
+        # what and where; its origin keeps the traceback (TRIALSIM_DEBUG=1 prints it)
+        err = ConfigError(f"{type(e).__name__}: {e} (raised at {Path(at.filename).name}:"
+                          f"{at.lineno}, in {at.name}; TRIALSIM_DEBUG=1 shows the traceback)",
+                          path)
+        err.origin = e
+        raise err from e
 
 
 def probe(study: Study) -> None:

@@ -191,9 +191,11 @@ class Design:
     Subclasses are frozen ``@spec`` dataclasses registered with ``@register("design", name)``
     (modifiers: ``@register("modifier", name)``) and implement :meth:`decide_batch` and the
     classmethod :meth:`example`.  Attributes every design provides: ``n_doses`` (dose levels),
-    ``cohort_size`` (patients per cohort), ``max_patients`` (trial size cap; the simulator
-    stops a trial once it is reached and takes the design's recommendation from the decision
-    made on all the data), ``start_dose`` (0-based index of the first dose), and
+    ``cohort_size`` (patients per cohort), ``max_patients`` (trial size cap: a design stops a
+    trial once ``state.total`` reaches it, e.g. through
+    :func:`trialsim.designs._common.stop_at_max_patients`; modifiers do it for their parent;
+    the simulator takes the recommendation of that last decision, made on all the data, and
+    refuses a cohort beyond the cap), ``start_dose`` (0-based index of the first dose), and
     ``toxicity_model`` (whether :meth:`prob_tox_exceeds` is available).  Checks that need the
     study (the number of doses) read :func:`trialsim.spec.context`.
     """
@@ -235,7 +237,7 @@ class Design:
                              f"{self.n_doses}")
         if u is not None and not 0.0 <= u < 1.0:
             raise ValueError(f"u must be a uniform draw in [0, 1), got {u}")
-        return self.decide_batch(BatchState.from_history(history, u)).item(0)
+        return decide_checked(self, BatchState.from_history(history, u)).item(0)
 
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
@@ -265,3 +267,50 @@ class Design:
     def example(cls, n_doses: int = 5) -> "Design":  # pragma: no cover - abstract
         """A typical instance over ``n_doses`` doses (used by the contract test suite)."""
         raise NotImplementedError(f"{cls.__name__} must provide example()")
+
+
+def decide_checked(design: "Design", state: BatchState) -> BatchDecision:
+    """``design.decide_batch(state)``, its answer checked before the simulator indexes arrays
+    with it: a :class:`BatchDecision` of one row per trial, integer doses within the study's
+    (``next_dose`` where the trial goes on, ``recommended`` or ``NO_DOSE``), boolean ``stop``,
+    admissibility per dose, cohorts of at least one patient.  ValueError names the design, the
+    field, the value and the trial's data."""
+    dec = design.decide_batch(state)
+    T, D = state.n.shape
+    who = f"{type(design).__name__}.decide_batch"
+    if not isinstance(dec, BatchDecision):
+        raise ValueError(f"{who} returned {type(dec).__name__}; expected a BatchDecision")
+
+    def fail(what: str, want: str, i: int | None = None) -> None:
+        data = "" if i is None else (f" for a trial with patients {state.n[i].tolist()} and "
+                                     f"DLTs {state.tox[i].tolist()} per dose")
+        raise ValueError(f"{who} returned {what}{data}; expected {want}")
+
+    fields = {k: np.asarray(getattr(dec, k)) for k in ("next_dose", "stop", "recommended",
+                                                       "reason", "stop_code")}
+    fields["admissible"] = np.asarray(dec.admissible)
+    if dec.cohort_size is not None:
+        fields["cohort_size"] = np.asarray(dec.cohort_size)
+    for k, a in fields.items():
+        want = (T, D) if k == "admissible" else (T,)
+        if a.shape != want:
+            fail(f"{k} of shape {a.shape}", str(want))
+    for k in ("stop", "admissible"):
+        if fields[k].dtype != np.bool_:
+            fail(f"{k} of dtype {fields[k].dtype}", "bool")
+    for k in ("next_dose", "recommended", "cohort_size"):
+        if k in fields and not np.issubdtype(fields[k].dtype, np.integer):
+            fail(f"{k} of dtype {fields[k].dtype}", "integers")
+    go = ~fields["stop"] & (fields["next_dose"] != NO_DOSE)
+    checks = (("next_dose", go & ((fields["next_dose"] < 0) | (fields["next_dose"] >= D)),
+               f"0..{D - 1} where the trial goes on"),
+              ("recommended", (fields["recommended"] < NO_DOSE) | (fields["recommended"] >= D),
+               f"0..{D - 1} or NO_DOSE ({NO_DOSE})"))
+    if "cohort_size" in fields:
+        checks += (("cohort_size", go & (fields["cohort_size"] < 1),
+                    "at least 1 where the trial goes on"),)
+    for k, bad, want in checks:
+        if bad.any():
+            i = int(np.argmax(bad))
+            fail(f"{k} {int(fields[k][i])}", want, i)
+    return dec
