@@ -1,4 +1,6 @@
 """Reproducibility, chunk invariance, and the tables of Simulations."""
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,6 +78,28 @@ def test_a_tie_goes_to_the_lower_dose_whatever_the_rounding(n, k_low, k_high):
     assert true_mtd([0.02, 0.05, 0.10, 0.15, 0.25], 0.2) == 3
     assert true_mtd([0.05, 0.1, 0.3, 0.5], 0.2) == 1
     assert true_mtd([0.05, 0.1, 0.3, 0.5], 0.3) == 2
+
+
+def test_the_benchmark_has_the_trial_size_the_design_plans():
+    """A CRM of 18 patients, and CRMs of max_patients 30 and 60 stopped at 18 by stop_at_n,
+    treat and select alike: their benchmark is one, on 18 patients each (it was on 30 and 60:
+    66.7, 77.1 and 89.7 % correct in a QA run)."""
+    doc = {"doses": [1, 2, 3, 4, 5], "target": 0.3,
+           "truth": {"tox": [0.05, 0.10, 0.30, 0.45, 0.60]},
+           "design": {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
+                      "max_patients": 18}}
+    runs = []
+    for cap, n in ((18, None), (30, 18), (60, 18)):
+        d = copy.deepcopy(doc)
+        d["design"]["max_patients"] = cap
+        if n is not None:
+            d["design"]["modifiers"] = [{"type": "stop_at_n", "n": n}]
+        study = ts.from_dict(d)
+        assert study.design.planned_patients == 18
+        runs.append(ts.simulate(study, 300, seed=4).arrays)
+    for r in runs[1:]:
+        np.testing.assert_array_equal(r.selected, runs[0].selected)
+        np.testing.assert_array_equal(r.benchmark, runs[0].benchmark)
 
 
 def test_crn_same_patients_across_designs():

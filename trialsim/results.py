@@ -68,6 +68,23 @@ def fully_informed_selection(tox: np.ndarray, target: float) -> np.ndarray:
     return _closest(tox.mean(axis=1), target).astype(np.int64)
 
 
+def benchmark_selection(design, target: float, tox: np.ndarray,
+                        eff: np.ndarray | None) -> np.ndarray:
+    """The fully informed benchmark of each trial (T,): every outcome of the trial's first
+    ``design.planned_patients`` patients (``tox``, ``eff`` (T, P, D) potential outcomes, more
+    slots allowed) known at every dose; the dose :func:`fully_informed_selection` picks, or
+    for an efficacy-toxicity design (``needs_efficacy``, with ``eff``) its own optimal dose of
+    those rates."""
+    P = int(design.planned_patients)
+    t = tox[:, :P]
+    if eff is not None and design.needs_efficacy:
+        e = eff[:, :P]
+        obd = design.optimal_dose(t.mean(axis=1), e.mean(axis=1), (t & e).mean(axis=1))
+        if obd is not None:
+            return np.asarray(obd, np.int64)
+    return fully_informed_selection(t, target)
+
+
 def true_mtd(tox: np.ndarray, target: float) -> int:
     """Index of the dose whose true toxicity probability is closest to ``target`` (ties: lower)."""
     return int(_closest(tox, target))

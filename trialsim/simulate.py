@@ -27,7 +27,8 @@ from trialsim.phase2.simulate import memory_estimate as phase2_memory
 from trialsim.phase2.scenarios import scenario_memory, simulate_scenarios
 from trialsim.phase2.simulate import simulate_phase2
 from trialsim.phase2.study import Phase2Study
-from trialsim.results import Simulations, TrialArrays, fully_informed_selection  # noqa: F401
+from trialsim.results import (Simulations, TrialArrays, benchmark_selection,  # noqa: F401
+                              fully_informed_selection)
 from trialsim.rng import check_seed, stream_uniforms
 from trialsim.study import N_TRUTH_PATIENTS, Mechanistic, Study
 
@@ -221,12 +222,7 @@ def run_batch(study: Study, trials: np.ndarray, seed: int, scenario: int = 0,
             state = clock.state(act, step, n, tox_po, pat_dose, neff, neff_tox)
         dec = decide_checked(design, _with_draws(state, draws, act, total))
 
-    full_t, full_e = tox_po[:, :P], eff_po[:, :P]     # the trial's size (not replacements)
-    benchmark = fully_informed_selection(full_t, study.target)
-    if po.eff is not None and design.needs_efficacy:   # efficacy-toxicity designs only
-        obd = design.optimal_dose(full_t.mean(axis=1), full_e.mean(axis=1),
-                                  (full_t & full_e).mean(axis=1))
-        benchmark = benchmark if obd is None else np.asarray(obd, np.int64)
+    benchmark = benchmark_selection(design, study.target, tox_po, po.eff)
     seen = (pat_dose >= 0) & ~dropped                # outcomes observed (evaluable patients)
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
     if clock is not None and clock.leave is not None:   # censored: DLTs after leaving unseen

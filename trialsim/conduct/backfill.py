@@ -38,7 +38,7 @@ from trialsim.conduct.clinic import Clinic
 from trialsim.conduct.spec import Conduct
 from trialsim.designs.backfill import Backfill, backfill_of
 from trialsim.designs.base import NO_DOSE, BatchState, decide_checked
-from trialsim.results import TrialArrays, fully_informed_selection
+from trialsim.results import TrialArrays, benchmark_selection
 from trialsim.rng import stream
 
 #: Slack on "the window has passed" (h): the decision comes at the window's end computed in
@@ -289,7 +289,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
     design, conduct = study.design, study.calendar_conduct
     rule = _rule(design)
     doses = np.asarray(study.doses, float)
-    T, D, P = len(trials), len(doses), int(design.max_patients)
+    T, D = len(trials), len(doses)
     S = slots(design, D, conduct)
     po = study.scenario.draw(seed, scenario, trials, S, doses, study.dose_unit)
     tox_po = po.tox
@@ -337,7 +337,7 @@ def run_trials(study, trials: np.ndarray, seed: int, scenario: int, traced: int 
         pat_gone[i] = run.gone
     given = (pat_dose >= 0) & ~pat_gone              # evaluable
     rows, cols, d = np.arange(T)[:, None], np.arange(S)[None, :], np.maximum(pat_dose, 0)
-    benchmark = fully_informed_selection(tox_po[:, :P], study.target)
+    benchmark = benchmark_selection(design, study.target, tox_po, po.eff)
     arrays = TrialArrays(trials=trials, selected=selected, reason=reason.astype(str),
                          stop_code=stop_code.astype(str), n=n, tox=ntox, eff=neff,
                          patient_dose=pat_dose, patient_cohort=pat_cohort,

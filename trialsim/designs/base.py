@@ -239,6 +239,12 @@ class Design:
             raise ValueError(f"u must be a uniform draw in [0, 1), got {u}")
         return decide_checked(self, BatchState.from_history(history, u)).item(0)
 
+    @property
+    def planned_patients(self) -> int:
+        """The trial size the design plans (the fully informed benchmark's): ``max_patients``,
+        or less where a modifier stops at fewer (``stop_at_n``)."""
+        return int(self.max_patients)
+
     def prob_tox_exceeds(self, state: BatchState, threshold: float) -> np.ndarray:
         """Posterior P(true toxicity rate > threshold), shape ``(T, D)``; model-based designs only."""
         raise TypeError(f"{type(self).__name__} has no probability model of toxicity")

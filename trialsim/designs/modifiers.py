@@ -57,6 +57,10 @@ class Modifier(Design):
         d = self.adjust(state, self.parent.decide_batch(state))
         return stop_at_max_patients(state, d, self.max_patients)
 
+    @property
+    def planned_patients(self) -> int:
+        return self.parent.planned_patients
+
     def __getattr__(self, name: str) -> Any:
         # Called only for attributes the modifier does not define: read through to the parent.
         if name.startswith("_") or name == "parent":
@@ -260,6 +264,10 @@ class StopAtN(Modifier):
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         return stop_trials(d, state.total >= self.n, f"stop: {self.n} patients reached",
                            "n_reached")
+
+    @property
+    def planned_patients(self) -> int:
+        return min(self.n, self.parent.planned_patients)
 
     @classmethod
     def wrap(cls, parent: Design) -> "StopAtN":
