@@ -2,6 +2,7 @@
 :mod:`trialsim.conduct`) and its fit with the design."""
 from __future__ import annotations
 
+from trialsim.conduct.dropout import p_leave_in_window
 from trialsim.config.build import construct, construct_each, describe_value, expect_mapping
 from trialsim.errors import ConfigError
 
@@ -16,7 +17,20 @@ def conduct_section(doc):
         raise ConfigError(f"expected a non-empty list of sites ({{rate_per_week: ...}}), got "
                           f"{describe_value(sites)}", ("conduct", "sites"))
     node["sites"] = construct_each(Site, sites, ("conduct", "sites"), "a site")
-    return construct(Conduct, node, ("conduct",))
+    conduct = construct(Conduct, node, ("conduct",))
+    q = p_leave_in_window(conduct)
+    if q > MAX_LEAVING:
+        raise ConfigError(f"at {conduct.dropout_per_week:g} per week, {100 * q:.4g} % of the "
+                          f"patients leave within the {conduct.window_h:g}-h window, more than "
+                          f"{100 * MAX_LEAVING:g} %: cohorts could hardly be filled with "
+                          "evaluable patients (a hazard per week: was it given per day or per "
+                          "hour?)", ("conduct", "dropout_per_week"))
+    return conduct
+
+
+#: The largest share of patients who may leave within the window (each evaluable patient then
+#: takes five on average).
+MAX_LEAVING = 0.8
 
 
 def check_conduct(design_type: str, design, conduct) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trialsim.errors import ConfigError
+from trialsim.conduct.arrays import calendars
 from trialsim.conduct.backfill import run_trials as run_backfill_trials
 from trialsim.conduct.followup import follow_up_clock
 from trialsim.simulate import run_batch
@@ -90,7 +91,10 @@ def probe(study: Study) -> None:
             return
         clock = (follow_up_clock(trial, trials, PROBE_SEED, 0) if study.design.follow_up
                  else None)
-        run_batch(trial, trials, PROBE_SEED, 0, clock)
+        arrays = run_batch(trial, trials, PROBE_SEED, 0, clock)
+    if clock is None and trial.calendar_conduct is not None:
+        with stage(("conduct",)):       # the trials on their calendars, as run's timed path
+            calendars(arrays, trial.calendar_conduct, PROBE_SEED, 0)
 
 
 def probe_phase2(study) -> None:
