@@ -193,6 +193,14 @@ def test_n_per_arm_gives_exact_numbers_per_arm():
     ({"type": "parallel", "n_per_arm": [10, 10]}, ("design",), "one number per dose"),
     ({"type": "parallel", "allocation": [1] * 5, "n_total": 50, "randomisation": "simple",
       "strata": {"baseline_madrs": [40]}}, ("design",), "block randomisation"),
+    # too few patients for the analysis: it ran, with a power of 0 and no fits
+    ({"type": "parallel", "allocation": [1] * 5, "n_total": 3}, ("design", "n_total"),
+     "3 patients for 5 arms (the smallest expecting 0.6): the analysis needs at least 2 per "
+     "arm and 10 in all"),
+    ({"type": "parallel", "allocation": [6, 1, 1, 1, 1], "n_total": 18}, ("design", "n_total"),
+     "smallest expecting 1.8"),
+    ({"type": "parallel", "n_per_arm": [2, 2, 1, 2, 2]}, ("design", "n_per_arm"),
+     "smallest expecting 1)"),
 ])
 def test_design_errors_name_the_path(design, path, words):
     with pytest.raises(ConfigError) as ei:

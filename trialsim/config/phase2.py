@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import re
 
+import numpy as np
+
 from trialsim.config.build import (build, construct, describe_value, expect_mapping,
                                    finite_number, path_key)
 from trialsim.config.collect import Collector
@@ -92,6 +94,7 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
         raise ConfigError(f"the visit judging response for dropout ({dropout.response_visit_h:g}"
                           f" h) must be one of visits_h {list(visits)}",
                           ("dropout", "response_visit_h"))
+    _check_size(design, analysis, doc["design"])
     _check_models(analysis, doses)
     conduct = _conduct(doc, design) if doc.get("conduct") is not None else None
     resolved = {k: copy.deepcopy(doc[k]) for k in TOP_KEYS if k in doc}
@@ -103,6 +106,26 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
                            safety, resolved, source, control=control, conduct=conduct)
     except ValueError as e:
         raise ConfigError(str(e), ("design",)) from None
+
+
+#: Fewest patients an arm may expect: the analysis compares every arm's mean with placebo's.
+MIN_PER_ARM = 2
+
+
+def _check_size(design, analysis, node) -> None:
+    """Every arm expects at least MIN_PER_ARM patients, and the ANCOVA (a mean per arm and a
+    slope per covariate) keeps at least as many residual degrees of freedom as arms.  (The
+    design ``n_total: 3`` for 5 arms ran and reported a power of 0 with no fits.)"""
+    per_arm = getattr(design, "expected_per_arm", None)
+    smallest = float(np.min(per_arm)) if per_arm is not None else design.n_total / design.n_arms
+    need = design.n_arms * 2 + len(analysis.covariates)
+    if smallest < MIN_PER_ARM or design.n_total < need:
+        key = "n_per_arm" if "n_per_arm" in node else "n_total"
+        raise ConfigError(f"{design.n_total} patients for {design.n_arms} arms (the smallest "
+                          f"expecting {smallest:.3g}): the analysis needs at least "
+                          f"{MIN_PER_ARM} per arm and {need} in all (a mean per arm and a "
+                          f"slope per covariate, and as many residual degrees of freedom as "
+                          "arms)", ("design", key))
 
 
 def _conduct(doc, design):
