@@ -51,6 +51,26 @@ def test_analyse_example_matches_dosefinding(tmp_path, capsys):
     assert res["target"]["dose"] == pytest.approx(R_TD["emax"], rel=2e-5)
     assert doc["n_patients"] == 99 and doc["rows_without_response"] == 1
     assert doc["plan"]["direction"] == "decreasing"
+    # the phase II decision rule: the smallest studied dose at or above TD(8) = 0.1858
+    assert "Dose to take forward (the smallest studied dose at or above the target dose): 0.2" \
+        in text
+    assert doc["take_forward"]["dose"] == 0.2
+
+
+def test_no_signal_takes_no_dose_forward(tmp_path, capsys):
+    """The example's responses shuffled across patients: no dose-response signal, no-go."""
+    import numpy as np
+    import pandas as pd
+
+    d = pd.read_csv(DATA)
+    d["madrs_change_24h"] = np.random.default_rng(3).permutation(d["madrs_change_24h"].to_numpy())
+    data = tmp_path / "flat.csv"
+    d.to_csv(data, index=False)
+    out = tmp_path / "flat.json"
+    assert main(["analyse", str(data), "--models", str(PLAN), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "no dose-response signal" in text and "none, no-go (no dose-response signal)" in text
+    assert json.loads(out.read_text())["take_forward"]["dose"] is None
 
 
 def test_default_output_is_named_after_the_data(tmp_path, monkeypatch, capsys):

@@ -38,9 +38,11 @@ def cmd_analyse(args) -> int:
           + (f" ({dropped} row{'s' if dropped > 1 else ''} without a response left out)"
              if dropped else "") + "\n")
     print(res.summary())
+    forward = _take_forward(res, levels)
     doc = {"data": str(args.data), "analysis_plan": str(args.models),
            "trialsim_version": ts.__version__, "n_patients": int(dose.size),
-           "rows_without_response": dropped, "plan": plan.to_dict(), "result": res.to_dict()}
+           "rows_without_response": dropped, "plan": plan.to_dict(), "result": res.to_dict(),
+           "take_forward": forward}
     path = write_file_atomic(out, json.dumps(doc, indent=2, allow_nan=False,
                                              default=_json_default) + "\n")
     print(f"\nwrote {path}")
@@ -84,9 +86,10 @@ def _analyse_visits(args, plan) -> int:
           + (f"; {dropped} row{'s' if dropped > 1 else ''} without a response" if dropped
              else "") + "\n")
     print(res.summary())
+    forward = _take_forward(res, levels)
     doc = {"data": str(args.data), "analysis_plan": str(args.models),
            "trialsim_version": ts.__version__, "n_patients": int(dose.size),
-           "rows_without_response": dropped, "plan": plan.to_dict(),
+           "rows_without_response": dropped, "plan": plan.to_dict(), "take_forward": forward,
            "longitudinal": {"visits": visits.tolist(), "primary_visit": lg.primary_visit,
                             "method": lg.method, "df": fit.df,
                             "n_at_primary": fit.n.tolist(),
@@ -96,6 +99,23 @@ def _analyse_visits(args, plan) -> int:
                                              default=_json_default) + "\n")
     print(f"\nwrote {path}")
     return 0
+
+
+def _take_forward(res, levels: np.ndarray) -> dict:
+    """The dose to take forward by the phase II studies' ``target_dose`` rule (the smallest
+    studied dose at or above the target dose; none without a signal or when the target is not
+    reached; no safety limits: the data have no safety events); printed, and for the JSON."""
+    from trialsim.phase2.decision import take_forward
+    from trialsim.phase2.study import Decision
+
+    k = int(take_forward(Decision(), levels, np.array([res.signal]), np.array([res.dose]),
+                         np.zeros((1, levels.size)), {}, 1.0)[0])
+    dose = float(levels[k]) if k > 0 else None
+    why = ("" if dose is not None else " (no dose-response signal)" if not res.signal
+           else " (the target dose is not reached within the studied doses)")
+    print(f"Dose to take forward (the smallest studied dose at or above the target dose): "
+          + (f"{dose:g}" if dose is not None else "none, no-go") + why)
+    return {"rule": "the smallest studied dose at or above the target dose", "dose": dose}
 
 
 def _json_default(x):
