@@ -208,6 +208,9 @@ def test_trace_of_a_tite_trial_shows_each_dlt_within_its_window(tmp_path):
     lag = dlt.set_index("patient")["time_h"] - dosed.loc[dlt.patient].to_numpy()
     assert ((lag >= 0) & (lag < 1008)).all()
     assert trace.time_h.is_monotonic_increasing
+    # `patient` is the patients table's number: the DLTs are that table's
+    patients = pd.read_parquet(out / "patients.parquet").query("trial == 2")
+    assert set(dlt.patient) == set(patients.patient[patients.tox])
 
 
 def test_assessment_visits_decide_what_a_follow_up_design_knows():

@@ -271,7 +271,15 @@ def _trace(sims, k: int) -> pd.DataFrame:
             if sims.arrays.patient_tox[rows[0], p]:
                 events.append((t + onset[p], "dlt", pid, site, dose))
         events.sort(key=lambda e: e[0])      # stable: simultaneous events keep their order
-    df = pd.DataFrame(events, columns=["time_h", "event", "patient", "site", "dose_index"])
+    df = pd.DataFrame(events, columns=["time_h", "event", "arrival", "site", "dose_index"])
+    # the patients table's number of each patient dosed: by enrolment (arrival) in phase II,
+    # else by dosing, as the simulation pairs outcomes with doses
+    dosed = [e[2] for e in cal.events if e[1] in ("dose", "backfill")]
+    order = sorted(set(dosed)) if phase2 else list(dict.fromkeys(dosed))
+    number = {pid: i for i, pid in enumerate(order)}
+    df.insert(2, "patient", pd.array([number.get(a) for a in df["arrival"]], "Int64"))
+    df["arrival"] = pd.array([a if a > 0 else None for a in df["arrival"]], "Int64")
+    df["site"] = pd.array([j if j >= 0 else None for j in df["site"]], "Int64")
     doses = np.asarray(sims.study.doses, float)
     df["dose"] = [doses[d] if d >= 0 else np.nan for d in df["dose_index"]]
     return df.drop(columns="dose_index")

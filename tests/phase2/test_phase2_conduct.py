@@ -204,6 +204,11 @@ def test_trace_of_a_phase2_trial_is_its_calendar(tmp_path):
     arrived = trace[trace.event == "arrive"].set_index("patient")["time_h"]
     assert (dosed.time_h.to_numpy() >= arrived.loc[dosed.patient].to_numpy()).all()
     assert "decision" not in set(trace.event)
+    # `patient` is the patients table's number (`arrival` counts every arrival screened)
+    patients = pd.read_parquet(out / "patients.parquet").query("trial == 1")
+    joined = dosed.merge(patients, on="patient", suffixes=("", "_table"))
+    assert len(joined) == 20 and (joined["dose"] == joined["dose_table"]).all()
+    assert (trace["arrival"].dropna() >= 1).all() and trace["arrival"].max() >= 20
     doc["scenarios"] = {"as_written": {}, "flat": {"response.efficacy.emax": 0.0}}
     cfg.write_text(yaml.safe_dump(doc))
     assert main(["run", str(cfg), "--trials", "5", "--seed", "2", "--trace", "1",
