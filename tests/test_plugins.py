@@ -68,28 +68,23 @@ def test_a_dose_outside_the_study_is_an_error_not_a_crash(dose):
                       "design": {"type": "test_fixed_dose", "dose": dose}})
 
 
-@ts.register("design", "test_broken")
-@spec
-class Broken(Design):
-    """A plugin design with a bug in decide_batch."""
-
-    n_doses: int = 3
-    cohort_size: int = 1
-    max_patients: int = 3
-    start_dose: int = 0
-
-    def decide_batch(self, state):
-        return {}["oops"]
-
-    @classmethod
-    def example(cls, n_doses=3):
-        return cls(n_doses=n_doses)
-
-
 def test_a_bug_in_a_plugin_is_reported_with_its_type_and_place(tmp_path, monkeypatch, capsys):
     """A KeyError in a plugin's decide_batch was reported as "design: 'oops'"; now with its
     type and the line that raised it, chained to it, and TRIALSIM_DEBUG=1 prints the traceback."""
     from trialsim.cli import main
+
+    @ts.register("design", "test_broken")
+    @spec
+    class Broken(Design):
+        """A plugin design with a bug in decide_batch."""
+
+        n_doses: int = 3
+        cohort_size: int = 1
+        max_patients: int = 3
+        start_dose: int = 0
+
+        def decide_batch(self, state):
+            return {}["oops"]
 
     doc = {"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.5, 0.9]}, "design": {"type": "test_broken"}}
     with pytest.raises(ConfigError, match=r"KeyError: 'oops' \(raised at test_plugins.py:\d+, "
@@ -102,6 +97,51 @@ def test_a_bug_in_a_plugin_is_reported_with_its_type_and_place(tmp_path, monkeyp
     assert main(["run", str(cfg), "--out", str(tmp_path / "out")]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and 'return {}["oops"]' in err and "KeyError: 'oops'" in err
+
+
+def test_extension_mistakes_are_named():
+    """What a developer gets wrong first: registering a class that is not a @spec class (it
+    failed later as "'NoSpec' object is not subscriptable"), a modifier without its parent
+    field ("parent: unknown key; expected one of: " with an empty list), no decide_batch (a bare
+    NotImplementedError) and no n_doses (an AttributeError)."""
+    from trialsim.designs.modifiers import Modifier
+
+    with pytest.raises(TypeError, match="NoSpec is not a @spec class; decorate it with @spec "
+                                        "below @register"):
+        @ts.register("design", "test_no_spec")
+        class NoSpec(Design):
+            pass
+
+    with pytest.raises(TypeError, match="NoParent has no field 'parent'"):
+        @ts.register("modifier", "test_no_parent")
+        @spec
+        class NoParent(Modifier):
+            def adjust(self, state, d):
+                return d
+
+    @ts.register("design", "test_no_decide")
+    @spec
+    class NoDecide(Design):
+        n_doses: int = 3
+        cohort_size: int = 1
+        max_patients: int = 3
+        start_dose: int = 0
+
+    @ts.register("design", "test_no_n_doses")
+    @spec
+    class NoNDoses(Design):
+        cohort_size: int = 1
+        max_patients: int = 3
+        start_dose: int = 0
+
+        def decide_batch(self, state):
+            raise AssertionError("not reached")
+
+    doc = {"doses": [1, 2, 3], "truth": {"tox": [0.1, 0.2, 0.3]}}
+    with pytest.raises(ConfigError, match="NoDecide does not define decide_batch"):
+        ts.from_dict({**doc, "design": {"type": "test_no_decide"}})
+    with pytest.raises(ConfigError, match="NoNDoses gives no n_doses"):
+        ts.from_dict({**doc, "design": {"type": "test_no_n_doses"}})
 
 
 class _Says(Design):

@@ -33,6 +33,12 @@ def register(kind: str, name: str) -> Callable[[T], T]:
         raise ValueError(f"unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
 
     def deco(cls: T) -> T:
+        if not hasattr(cls, "__pydantic_fields__"):
+            raise TypeError(f"register({kind!r}, {name!r}): {getattr(cls, '__name__', cls)} is "
+                            "not a @spec class; decorate it with @spec below @register")
+        if kind == "modifier" and "parent" not in cls.__pydantic_fields__:
+            raise TypeError(f"register('modifier', {name!r}): {cls.__name__} has no field "
+                            "'parent' (declare parent: Design, as the built-in modifiers do)")
         table = _REGISTRY.setdefault(kind, {})
         if name in table and table[name] is not cls:
             raise ValueError(f"{kind} {name!r} is already registered by {table[name].__module__}")

@@ -336,6 +336,10 @@ def _design(doc, doses):
         for i, m in enumerate(mods):
             design = checks.attempt(_modifier, m, design, ("design", "modifiers", i))
     checks.raise_any()
+    if not isinstance(getattr(design, "n_doses", None), int):
+        raise ConfigError(f"{type(design).__name__} gives no n_doses: a design states its number "
+                          "of dose levels (a field n_doses, or a property of its other fields, "
+                          "as the CRM's skeleton)", ("design",))
     if n_doses is not None and design.n_doses != n_doses:
         raise ConfigError(f"the design has {design.n_doses} dose levels but the study has "
                           f"{n_doses}", ("design",))

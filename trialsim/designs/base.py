@@ -220,7 +220,7 @@ class Design:
     backfills: ClassVar[bool] = False
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not define decide_batch(state)")
 
     def decide(self, history: TrialHistory | str, u: float | None = None) -> Decision:
         """Decide for a single trial (a batch of one).  ``history`` is a

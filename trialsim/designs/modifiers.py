@@ -51,7 +51,8 @@ class Modifier(Design):
 
     def adjust(self, state: BatchState, decision: BatchDecision) -> BatchDecision:
         """The parent's ``decision`` on ``state``, changed by this modifier."""
-        raise NotImplementedError  # pragma: no cover - abstract
+        raise NotImplementedError(  # pragma: no cover - abstract
+            f"{type(self).__name__} does not define adjust(state, decision)")
 
     def decide_batch(self, state: BatchState) -> BatchDecision:
         d = self.adjust(state, self.parent.decide_batch(state))
