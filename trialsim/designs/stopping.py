@@ -53,7 +53,10 @@ class StoppingRule:
         return AnyOf(rules=(self, other))
 
 
-def _const(T: int, fires, reason: str, code: str, withdraw: bool = False):
+def rule_result(T: int, fires, reason: str, code: str, withdraw: bool = False):
+    """What :meth:`StoppingRule.evaluate` returns for ``T`` trials: where ``fires`` (T,), the
+    rule stops the trial with ``reason`` and stop ``code``; ``withdraw``: the selection is
+    withdrawn (no dose)."""
     return (np.asarray(fires, bool), np.full(T, reason), np.full(T, code),
             np.full(T, withdraw))
 
@@ -140,7 +143,7 @@ class NPatients(StoppingRule):
     n: Annotated[int, Field(ge=1, le=MAX_PATIENTS, description="patients treated")]
 
     def evaluate(self, design, state, d):
-        return _const(state.n_trials, state.total >= self.n, f"{self.n} patients treated",
+        return rule_result(state.n_trials, state.total >= self.n, f"{self.n} patients treated",
                       "n_reached")
 
 
@@ -156,7 +159,7 @@ class NAtRecommended(StoppingRule):
     def evaluate(self, design, state, d):
         rec = d.recommended
         at = np.where(rec >= 0, state.n[np.arange(state.n_trials), np.maximum(rec, 0)], 0)
-        return _const(state.n_trials, at >= self.n,
+        return rule_result(state.n_trials, at >= self.n,
                       f"{self.n} patients at the recommended dose", "n_at_recommended")
 
 
@@ -177,7 +180,7 @@ class TooToxic(StoppingRule):
         if self.dose < state.n_doses:
             fires = (posterior_exceeds(design, state, self.threshold)[:, self.dose] > self.prob) \
                 & (state.total > 0)
-        return _const(T, fires, too_toxic_text(self.dose, self.threshold, self.prob),
+        return rule_result(T, fires, too_toxic_text(self.dose, self.threshold, self.prob),
                       "too_toxic", withdraw=True)
 
 
@@ -209,7 +212,7 @@ class TargetProbability(StoppingRule):
             hi = (design.prob_tox_exceeds(sub, self.upper)[rows, rec] if self.upper < 1
                   else np.zeros(rec.size))
             fires[ok] = lo - hi >= self.prob
-        return _const(T, fires, f"P({self.lower:g} < tox at the recommended dose <= "
+        return rule_result(T, fires, f"P({self.lower:g} < tox at the recommended dose <= "
                                 f"{self.upper:g}) >= {self.prob:g}", "precise")
 
 
