@@ -106,13 +106,17 @@ def enrolment_calendar(arm: np.ndarray, trial: int, conduct: Conduct, seed: int,
 
 
 def enrolment_times(n: int, trials: np.ndarray, conduct: Conduct, seed: int,
-                    scenario: int) -> np.ndarray:
-    """Dosing times (h) of ``n`` patients enrolled as they arrive on each trial's calendar,
-    ``(T, n)`` (the same calendar as :func:`enrolment_calendars`: arms do not change it, and the
-    first patients' times do not depend on how many follow)."""
-    return np.array([trial_calendar([(0, 1)] * n, conduct,
-                                    stream(seed, scenario, int(k), "accrual"), enrol=True).dosed
-                     for k in trials], float).reshape(len(trials), n)
+                    scenario: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(enrolled, dosed)``: the hours at which ``n`` patients enrolled as they arrive on
+    each trial's calendar are enrolled (their arrival) and dosed, each ``(T, n)`` in order of
+    enrolment (dosing times need not increase: sites have their own chairs).  The calendar of
+    :func:`enrolment_calendars` (arms do not change it); the first patients' times do not
+    depend on how many follow."""
+    cals = [trial_calendar([(0, 1)] * n, conduct, stream(seed, scenario, int(k), "accrual"),
+                           enrol=True) for k in trials]
+    shape = (len(trials), n)
+    return (np.array([c.arrived for c in cals], float).reshape(shape),
+            np.array([c.dosed for c in cals], float).reshape(shape))
 
 
 def chair_use(cal: TrialCalendar, conduct: Conduct) -> float:

@@ -10,16 +10,17 @@ from trialsim.phase2.study import Phase2Study
 
 
 def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, cands,
-                 dosed: np.ndarray | None = None):
+                 times: tuple[np.ndarray, np.ndarray] | None = None):
     """Run the interims of an adaptive design on every trial of the batch: ``(arm,
     n_enrolled (T,), n_interims (T,), stopped (T,), dropped (T, D))``.  At interim k the first
     ``interims[k]`` patients have their primary outcome (``analyse_first(arm, n)``: the
     estimates from the first n patients); the next stage's patients are drawn with the
     interim's probabilities.  Patients enrolled while the interim's patients reach the
     primary visit keep the arms drawn before the look and stay in the trial if it stops;
-    nobody enrols after that.  Who they are: with ``dosed`` (T, N), each trial's dosing times
-    on its calendar (h), those dosed by the time the interim's last patient reaches the
-    primary visit; without, ``design.pipeline`` patients."""
+    nobody enrols after that.  Who they are: with ``times``, each trial's enrolment and dosing
+    times (h, (T, N) each, in order of enrolment) on its calendar, those enrolled (randomised
+    on arrival) by the time the last of the interim's patients to be dosed reaches the primary
+    visit; without, ``design.pipeline`` patients."""
     T, N = arm.shape
     D = study.n_doses
     arm = arm.copy()
@@ -51,11 +52,12 @@ def run_interims(study: Phase2Study, design: Adaptive, u, arm, analyse_first, ca
         n_interims += going
         eff, fut = ok & dec.stop_efficacy, ok & dec.stop_futility
         stopped[eff], stopped[fut] = 1, 2
-        if dosed is None:                           # enrolled when the decision is taken
+        if times is None:                           # enrolled when the decision is taken
             m_k = np.full(T, min(n_k + pipeline, N))
-        else:
-            look = dosed[:, n_k - 1] + study.endpoint.visit_h
-            m_k = np.maximum((dosed <= look[:, None]).sum(axis=1), n_k)
+        else:           # sites have their own chairs: the n_k-th enrolled need not be dosed last
+            enrolled, dosed = times
+            look = dosed[:, :n_k].max(axis=1) + study.endpoint.visit_h
+            m_k = np.maximum((enrolled <= look[:, None]).sum(axis=1), n_k)
         n_enrolled = np.where(eff | fut, m_k, n_enrolled)
         going &= ~(eff | fut)
         active = np.where(ok[:, None], dec.active, active)

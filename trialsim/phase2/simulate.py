@@ -120,10 +120,10 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
             return analysis_input(study, traj, base, seen, arm, cov, np.full(T, n_k))[1]
 
         conduct = study.calendar_conduct      # calendar time: who is enrolled at each look
-        dosed = (None if conduct is None
+        times = (None if conduct is None
                  else enrolment_times(N, trials, conduct, seed, scenario))
         arm, n_enrolled, n_interims, stopped, dropped = run_interims(
-            study, design, u, arm, analyse_first, cands, dosed)
+            study, design, u, arm, analyse_first, cands, times)
         traj, seen, dropout_h, (event, peak, resolved) = observe(arm)
         enrolled = np.arange(N)[None, :] < n_enrolled[:, None]
         dropout_h = np.where(enrolled, dropout_h, np.nan)
