@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import yaml
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -433,3 +434,19 @@ def test_a_negligible_dropout_changes_nothing_with_backfill(run):
         np.testing.assert_array_equal(got[:, :want.shape[1]] if got.ndim == 2 and f != "n"
                                       and f != "tox" else got, want, f)
     assert not rare.patient_dropout.any()
+
+
+def test_nobody_is_backfilled_after_waiting_longer_than_max_wait_days():
+    """An arrival during a window backfilled the longest-waiting patient in the queue, even one
+    past max_wait_days (4.4 days against 1 in a QA run) while the new arrival waited; those are
+    now turned away first."""
+    from trialsim.conduct.backfill import run_trials
+
+    doc = yaml.safe_load((Path(__file__).parents[2] / "configs" / "examples" /
+                          "boin_backfill.yaml").read_text())
+    doc["conduct"].update({"max_wait_days": 1.0, "read_out_h": 24.0})
+    doc["conduct"]["sites"][0]["rate_per_week"] = 3.0
+    study = ts.from_dict(doc)
+    _, _, cals = run_trials(study, np.arange(120), 2024, 0)
+    waits = np.concatenate([np.subtract(c.dosed, c.arrived) for c in cals])
+    assert waits.max() <= 24.0 + 1e-9, waits.max() / 24

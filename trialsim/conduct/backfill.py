@@ -138,7 +138,12 @@ class _Trial:
 
     # -- backfilling -------------------------------------------------------------------------
     def _try_backfill(self):
+        """Backfill the longest-waiting patient still within ``max_wait_days`` (those past it
+        are turned away first), if a dose is open."""
         if self.m + self.reserved >= self.capacity or self.current <= 0:
+            return
+        self._expire()
+        if not self.queue:
             return
         d = self.rule.pick(self.open_doses())
         if d == NO_DOSE:
