@@ -335,16 +335,53 @@ def test_efficacy_designs_wait_for_the_read_out():
 
 
 def test_a_cohort_that_can_never_fill_is_a_clear_error():
-    """Nobody may wait (max_wait_days ~ 9 s) for a cohort of 3 at one arrival a week: the
-    calendar gives up with the YAML path instead of running forever, and reading the study
-    (validate) already finds it, as run would."""
+    """Nobody may wait (max_wait_days ~ 9 s) for a cohort of 3 at one arrival a week: refused
+    when the study is read, from the expected time to gather a cohort; where that estimate
+    passes but a trial still cannot gather one, the calendar gives up with the YAML path
+    instead of running forever."""
     doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3]},
            "design": {"type": "boin", "target": 0.3, "max_patients": 12},
            "conduct": {"sites": [{"rate_per_week": 1}], "window_h": 168,
                        "max_wait_days": 1e-4}}
-    with pytest.raises(ConfigError, match="could not be formed") as e:
+    with pytest.raises(ConfigError, match=r"a cohort of 3 forms only when that many eligible "
+                                          r"patients arrive within max_wait_days \(0.0001 "
+                                          r"days\): even with every site open, about once every") as e:
         ts.from_dict(doc)
     assert e.value.path == ("conduct", "max_wait_days")
+    study = ts.from_dict({**doc, "conduct": {**doc["conduct"], "max_wait_days": 10}})
+    tight = dataclasses.replace(study, conduct=dataclasses.replace(study.conduct,
+                                                                   max_wait_days=1e-4))
+    with pytest.raises(ConfigError, match="could not be formed") as e:
+        ts.simulate(tight, 1, seed=1)
+    assert e.value.path == ("conduct", "max_wait_days")
+
+
+def test_a_design_censoring_leavers_is_not_held_to_the_dropout_limit():
+    """The TITE-CRM censors a patient who leaves (no replacement), so a hazard of 1 a week,
+    which leaves 99.8 % of patients within its 6-week window, makes a poor trial, not an
+    impossible one: accepted (a design replacing leavers is refused, above)."""
+    import yaml
+    from pathlib import Path
+
+    doc = yaml.safe_load((Path(__file__).parents[1] / "configs" / "examples" / "tite_crm.yaml")
+                         .read_text())
+    doc["conduct"]["dropout_per_week"] = 1.0
+    study = ts.from_dict(doc)
+    assert study.conduct.dropout_per_week > 0
+
+
+def test_the_time_to_gather_a_cohort():
+    """A cohort of 2 forms at the first arrival within max_wait_days of the one before: after
+    1/lambda + 1/(lambda p) with p = 1 - exp(-lambda w) (a geometric number of exponential
+    gaps); the estimate counts the second term only, and a cohort of one forms at once."""
+    from trialsim.config.conduct import gather_weeks
+
+    c = Conduct(sites=(Site(rate_per_week=2.0), Site(rate_per_week=1.0)), max_wait_days=0.5)
+    lam, w = 3.0, 0.5 / 7
+    p = -np.expm1(-lam * w)
+    assert gather_weeks(c, 2) == pytest.approx(1 / (lam * p), rel=1e-12)
+    assert gather_weeks(c, 2) < 1 / lam + 1 / (lam * p) < 1.01 * (gather_weeks(c, 2) + 1 / lam)
+    assert gather_weeks(c, 1) == pytest.approx(1 / lam)
 
 
 def test_a_vanishing_arrival_rate_is_refused():
