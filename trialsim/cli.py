@@ -83,6 +83,9 @@ def cmd_run(args) -> int:
         if args.trace >= n_trials:
             raise ConfigError(f"no trial {args.trace} in a run of {n_trials} trials (0.."
                               f"{n_trials - 1})", ("--trace",))
+        if getattr(study, "scenarios", None) and getattr(study.design, "interims", None):
+            raise ConfigError("the scenarios' calendars differ (an adaptive design enrols as "
+                              "its looks decide): trace one with --scenario NAME", ("--trace",))
     out = check_output(args.out if args.out is not None else Path("out") / study.name)
     print(f"{study.name}: simulating {n_trials:,} trials (seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
@@ -232,8 +235,12 @@ def _trace(sims, k: int) -> pd.DataFrame:
     from trialsim.conduct.arrays import calendar_of
     from trialsim.phase2.scenarios import ScenarioSimulations
     from trialsim.phase2.study import Phase2Study
-    if isinstance(sims, ScenarioSimulations):   # the scenarios share one calendar
-        sims = next(iter(sims.results.values()))
+    if isinstance(sims, ScenarioSimulations):
+        runs = list(sims.results.values())
+        if any(r.calendar is not runs[0].calendar for r in runs):     # cmd_run refuses these
+            raise ConfigError("the scenarios' calendars differ: trace one with --scenario NAME",
+                              ("--trace",))
+        sims = runs[0]                  # the scenarios share one calendar
     if sims.calendar is None:
         raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
                           ("--trace",))

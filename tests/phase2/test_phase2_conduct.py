@@ -225,3 +225,25 @@ def test_trace_of_a_phase2_trial_is_its_calendar(tmp_path):
     assert main(["run", str(cfg), "--trials", "5", "--seed", "2", "--trace", "1",
                  "--out", str(tmp_path / "s")]) == 0
     assert (tmp_path / "s" / "trace_1.csv").read_text() == (out / "trace_1.csv").read_text()
+
+
+def test_trace_of_adaptive_scenarios_names_one(tmp_path, capsys):
+    """An adaptive design's scenarios enrol differently (their looks decide), so they have no
+    one calendar: --trace showed the first scenario's without saying so; it now asks for
+    --scenario, before simulating anything."""
+    import yaml
+
+    from trialsim.cli import main
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "adaptive", "allocation": [1] * 5, "n_total": 150,
+                     "interims": [50, 100], "drop_below": 0.5}
+    doc["conduct"] = {"sites": [{"rate_per_week": 5.0}]}
+    doc["scenarios"] = {"emax": {}, "weak": {"response.efficacy.emax": 0.0}}
+    cfg = tmp_path / "a.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "--trials", "3", "--trace", "1", "--out", str(out)]) == 1
+    assert "trace one with --scenario NAME" in capsys.readouterr().err and not out.exists()
+    assert main(["run", str(cfg), "--trials", "3", "--trace", "1", "--scenario", "weak",
+                 "--out", str(out)]) == 0
+    assert (out / "trace_1.csv").is_file()
