@@ -91,6 +91,20 @@ def test_open_hours_between_counts_the_opening_hours():
     assert always.open_hours_between(1.5, 1000.25) == pytest.approx(998.75)
 
 
+def test_a_site_opening_after_enrolment_closed_is_not_counted_in_chair_use():
+    """60 phase II patients arrive within the first half week at one always-open chair with
+    8-h sessions, which is then busy without a break; a 10-chair site opening in week 2 can
+    have no patient: chair use is 1, not the 0.115 its idle chairs made it."""
+    from trialsim.conduct.arrays import chair_use, enrolment_calendar
+
+    c = Conduct(sites=(Site(rate_per_week=1000.0, chairs=1),
+                       Site(rate_per_week=1.0, opens_week=2.0, chairs=10)),
+                window_h=0.0, session_h=8.0)
+    cal = enrolment_calendar(np.zeros(60, int), 0, c, seed=1, scenario=0)
+    assert max(cal.arrived) < 2 * 168 < max(t for _, t in cal.sessions)
+    assert chair_use(cal, c) == pytest.approx(1.0, rel=1e-12)
+
+
 def test_timed_path_selects_as_the_untimed_path():
     timed = ts.simulate(study({"sites": [{"rate_per_week": 1.0}], "window_h": 0}), 500, seed=8)
     untimed = ts.simulate(study(None), 500, seed=8)

@@ -121,13 +121,16 @@ def enrolment_times(n: int, trials: np.ndarray, conduct: Conduct, seed: int,
 
 def chair_use(cal: TrialCalendar, conduct: Conduct) -> float:
     """Chair-hours in session over chair-hours open, from the first session (a site opening
-    later: from its opening) to the end of the last; 0 without sessions."""
+    later: from its opening) to the end of the last; a site opening after the last patient
+    enrolled arrived, who could have none, is left out; 0 without sessions."""
     if not cal.sessions or not conduct.session_h:
         return 0.0
     first = min(t for _, t in cal.sessions)
     end = max(t for _, t in cal.sessions) + conduct.session_h
-    avail = sum(site.chairs * conduct.open_hours_between(
-        max(first, site.opens_week * HOURS_PER_WEEK), end) for site in conduct.sites)
+    last = max(cal.arrived)
+    opens = [site.opens_week * HOURS_PER_WEEK for site in conduct.sites]
+    avail = sum(site.chairs * conduct.open_hours_between(max(first, t), end)
+                for site, t in zip(conduct.sites, opens) if t <= last)
     return len(cal.sessions) * conduct.session_h / avail
 
 
