@@ -137,6 +137,15 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
 
     evaluable: list[float] = []                   # dose times of evaluable patients
 
+    def next_patient():
+        """Wait for an eligible patient (those past the waiting limit turned away) and take
+        the longest waiting: ``(arrival time, arrival id, site)``."""
+        while True:
+            expire()
+            if queue:
+                return queue.pop(0)
+            yield arrived.get()
+
     def replace(dose, slots, leaves_at):
         """When a patient leaves (at ``leaves_at``), dose the cohort's next slot; repeat while
         replacements leave too."""
@@ -146,12 +155,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             if not slots:
                 return
             leave_h = slots.pop(0)
-            while True:
-                expire()
-                if queue:
-                    break
-                yield arrived.get()
-            t, pid, j = queue.pop(0)
+            t, pid, j = yield from next_patient()
             ev = env.event()
             env.process(dose_one(t, pid, j, dose, ev))
             yield ev
@@ -218,12 +222,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
         cal.dosed, cal.arrived, cal.sites = [math.nan] * n, [math.nan] * n, [-1] * n
         started = []
         for k, (arm, _) in enumerate(cohorts):
-            while True:
-                expire()
-                if queue:
-                    break
-                yield arrived.get()
-            t, pid, j = queue.pop(0)
+            t, pid, j = yield from next_patient()
             started.append(env.event())
             env.process(dose_one(t, pid, j, arm, started[-1],
                                  None if again is None else again[k], slot=k))
