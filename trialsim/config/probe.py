@@ -27,7 +27,8 @@ from trialsim.study import DirectTruth, Mechanistic, Study
 
 PROBE_SEED = 0
 PROBE_PATIENTS = 48
-#: trialsim's own source folder: errors raised there are its messages to the user.
+#: trialsim's own source folder: errors raised there (and any ValueError) are messages to the
+#: user.
 PACKAGE = Path(__file__).resolve().parents[1]
 PROBE_TRUTH_PATIENTS = 256
 
@@ -43,10 +44,11 @@ def stage(path: tuple) -> Iterator[None]:
         raise ConfigError("needs more memory than this machine has", path) from None
     except Exception as e:  # noqa: BLE001 - reported to the user with the section at fault
         at = traceback.extract_tb(e.__traceback__)[-1]
-        if Path(at.filename).resolve().is_relative_to(PACKAGE):
+        if isinstance(e, ValueError) or Path(at.filename).resolve().is_relative_to(PACKAGE):
             raise ConfigError(str(e) or type(e).__name__, path) from None
-        # raised outside trialsim (a plugin's design or model, or a library it calls): say
-        # what and where; its origin keeps the traceback (TRIALSIM_DEBUG=1 prints it)
+        # not a message about the input, raised outside trialsim (a bug in a plugin's design
+        # or model, or in a library it calls): say what and where; its origin keeps the
+        # traceback (TRIALSIM_DEBUG=1 prints it)
         err = ConfigError(f"{type(e).__name__}: {e} (raised at {Path(at.filename).name}:"
                           f"{at.lineno}, in {at.name}; TRIALSIM_DEBUG=1 shows the traceback)",
                           path)
