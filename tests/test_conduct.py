@@ -105,6 +105,24 @@ def test_a_site_opening_after_enrolment_closed_is_not_counted_in_chair_use():
     assert chair_use(cal, c) == pytest.approx(1.0, rel=1e-12)
 
 
+def test_trace_dropout_rows_name_the_patient(tmp_path):
+    """A dropout row of --trace names the patient who left (it was blank): the same patients
+    the patients table marks as dropouts."""
+    import pandas as pd
+
+    from trialsim.cli import main
+    cfg = __import__("pathlib").Path(__file__).resolve().parents[1] / "configs" / \
+        "ketamine_iv_trd.yaml"
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "--trials", "10", "--trace", "2", "--out", str(out),
+                 "--set", "conduct.dropout_per_week=0.5"]) == 0
+    trace = pd.read_csv(out / "trace_2.csv")
+    patients = pd.read_parquet(out / "patients.parquet").query("trial == 2")
+    left = trace[trace.event == "dropout"]
+    assert len(left) > 0
+    assert sorted(left.patient.astype(int)) == sorted(patients.patient[patients.dropout])
+
+
 def test_timed_path_selects_as_the_untimed_path():
     timed = ts.simulate(study({"sites": [{"rate_per_week": 1.0}], "window_h": 0}), 500, seed=8)
     untimed = ts.simulate(study(None), 500, seed=8)

@@ -118,6 +118,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
                 cal.dosed.append(env.now)
                 cal.arrived.append(t_arr)
                 cal.sites.append(j)
+                who.append((pid, j))
             else:
                 cal.dosed[slot], cal.arrived[slot], cal.sites[slot] = env.now, t_arr, j
             note("dose", pid, j, dose)
@@ -127,6 +128,7 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
         yield from session(j, dosed)
 
     second: list = []                             # second-period doses (processes)
+    who: list = []                                # (arrival id, site) of each dose, in order
 
     def dose_again(at, pid, j):
         def dosed():
@@ -146,12 +148,12 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
                 return queue.pop(0)
             yield arrived.get()
 
-    def replace(dose, slots, leaves_at):
-        """When a patient leaves (at ``leaves_at``), dose the cohort's next slot; repeat while
-        replacements leave too."""
+    def replace(dose, slots, leaves_at, pid, j):
+        """When patient ``pid`` (at site ``j``) leaves (at ``leaves_at``), dose the cohort's
+        next slot; repeat while replacements leave too."""
         while leaves_at is not None:
             yield env.timeout(max(leaves_at - env.now, 0.0))
-            note("dropout")
+            note("dropout", pid, j, dose)
             if not slots:
                 return
             leave_h = slots.pop(0)
@@ -196,10 +198,11 @@ def trial_calendar(cohorts: list[tuple[int, int]], conduct: Conduct, rng: np.ran
             if follow_up and k < len(cohorts) - 1:
                 continue
             mine = cal.dosed[-first:] if first else []
+            ids = who[-first:] if first else []
             evaluable.extend(x for x, h in zip(mine, drops) if h is None)
             spare = drops[first:]
-            chains = [env.process(replace(dose, spare, x + h))
-                      for x, h in zip(mine, drops) if h is not None]
+            chains = [env.process(replace(dose, spare, x + h, *i))
+                      for x, h, i in zip(mine, drops, ids) if h is not None]
             if chains:
                 yield simpy.AllOf(env, chains)
             last = max(evaluable) if evaluable else env.now
