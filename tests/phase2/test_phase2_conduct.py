@@ -247,3 +247,27 @@ def test_trace_of_adaptive_scenarios_names_one(tmp_path, capsys):
     assert main(["run", str(cfg), "--trials", "3", "--trace", "1", "--scenario", "weak",
                  "--out", str(out)]) == 0
     assert (out / "trace_1.csv").is_file()
+
+
+def test_trace_of_an_spcd_trial_gives_the_second_period_dose(tmp_path):
+    """SPCD on a calendar: a `dose_period2` row of --trace names its patient and the dose of
+    the arm they were re-randomised to (it was blank)."""
+    import pandas as pd
+    import yaml
+
+    from trialsim.cli import main
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "spcd", "allocation": [3, 1, 1, 1, 1], "n_total": 40,
+                     "period2_h": 24, "period2_allocation": [1, 1, 1, 1, 1]}
+    doc["conduct"] = {"sites": [{"rate_per_week": 3.0}]}
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "o"
+    assert main(["run", str(cfg), "--trials", "4", "--seed", "8", "--trace", "1",
+                 "--out", str(out)]) == 0
+    trace = pd.read_csv(out / "trace_1.csv")
+    again = trace[trace.event == "dose_period2"]
+    arm2 = ts.simulate(ts.from_dict(doc), 4, seed=8).arrays.arm2[1]
+    assert len(again) == (arm2 >= 0).sum() > 0
+    doses = np.asarray(doc["doses"], float)
+    np.testing.assert_array_equal(again["dose"], doses[arm2[again["patient"].to_numpy()]])
