@@ -287,8 +287,8 @@ def _trace(sims, k: int) -> pd.DataFrame:
     df.insert(2, "patient", pd.array([number.get(a) for a in df["arrival"]], "Int64"))
     df["arrival"] = pd.array([a if a > 0 else None for a in df["arrival"]], "Int64")
     df["site"] = pd.array([j if j >= 0 else None for j in df["site"]], "Int64")
-    if phase2:          # a second period's dose: the arm its patient was re-randomised to
-        again = (df["event"] == "dose_period2").to_numpy()
+    again = (df["event"] == "dose_period2").to_numpy()
+    if again.any():     # a second period's dose: the arm its patient was re-randomised to
         arm2 = sims.arrays.arm2[rows[0]]
         df.loc[again, "dose_index"] = [int(arm2[p]) for p in df.loc[again, "patient"]]
     doses = np.asarray(sims.study.doses, float)
