@@ -171,8 +171,11 @@ def test_metrics_report_duration():
 @pytest.mark.parametrize("conduct, path", [
     ({"sites": []}, "conduct.sites"),
     ({"sites": [{"rate_per_week": -1}]}, "conduct.sites[0].rate_per_week"),
-    ({"sites": [{"rate_per_week": 1}], "open_hours": [18, 8]}, "conduct"),
-    ({"sites": [{"rate_per_week": 1}], "session_h": 12, "open_hours": [8, 17]}, "conduct"),
+    # cross-field checks name their key (they were reported at conduct)
+    ({"sites": [{"rate_per_week": 1}], "open_hours": [18, 8]}, "conduct.open_hours: expected"),
+    ({"sites": [{"rate_per_week": 1}], "open_days": [7]}, "conduct.open_days: expected"),
+    ({"sites": [{"rate_per_week": 1}], "session_h": 12, "open_hours": [8, 17]},
+     "conduct.session_h: a session of 12 h"),
     ({"sites": [{"rate_per_week": 1}], "windows": 3}, "conduct"),
     # 20 a week leaves 94 % within a 24-h window (a rate per day typed as per week?): it made
     # the replacement slots overflow ("cannot convert float NaN to integer" at design)
@@ -272,8 +275,8 @@ def test_assessment_visits_decide_what_a_follow_up_design_knows():
 
 
 @pytest.mark.parametrize("conduct, design, where, what", [
-    ({"visits_h": [24, 12]}, "tite", "conduct", "increasing"),
-    ({"visits_h": [24, 800]}, "tite", "conduct", "after window_h"),
+    ({"visits_h": [24, 12]}, "tite", "conduct.visits_h: expected increasing", "increasing"),
+    ({"visits_h": [24, 800]}, "tite", "conduct.visits_h: DLT", "after window_h"),
     ({"visits_h": [24, 168]}, "crm", "conduct.visits_h", "partial follow-up"),
 ])
 def test_assessment_visit_errors(conduct, design, where, what):

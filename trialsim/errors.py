@@ -44,6 +44,15 @@ class ConfigError(ValueError):
         return ": ".join(parts + [self.message])
 
 
+class FieldError(ValueError):
+    """Raised by a class's cross-field check to name the key at fault (``key``): the config
+    layer reports it at that key's YAML path instead of the class's."""
+
+    def __init__(self, key: str, message: str):
+        self.key = key
+        super().__init__(message)
+
+
 class ConfigErrors(ConfigError):
     """Several configuration errors found in one file (``errors``), reported together."""
 

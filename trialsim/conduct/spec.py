@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from trialsim.errors import FieldError
 from trialsim.spec import spec
 
 HOURS_PER_WEEK = 168.0
@@ -66,22 +67,24 @@ class Conduct:
             raise ValueError("expected at least one site")
         lo, hi = self.open_hours
         if not 0 <= lo < hi <= 24:
-            raise ValueError(f"open_hours must be [open, close) with 0 <= open < close <= 24, "
-                             f"got {list(self.open_hours)}")
+            raise FieldError("open_hours", f"expected [open, close) with 0 <= open < "
+                             f"close <= 24, got {list(self.open_hours)}")
         if not self.open_days or any(not 0 <= d <= 6 for d in self.open_days) \
                 or len(set(self.open_days)) != len(self.open_days):
-            raise ValueError(f"open_days must be distinct days 0..6, got {list(self.open_days)}")
+            raise FieldError("open_days", f"expected distinct days 0..6, got "
+                             f"{list(self.open_days)}")
         if self.visits_h is not None:
             v = self.visits_h
             if not v or any(b <= a for a, b in zip(v, v[1:])):
-                raise ValueError(f"visits_h must be increasing hours after the dose, got "
+                raise FieldError("visits_h", f"expected increasing hours after the dose, got "
                                  f"{list(v)}")
             if v[-1] > self.window_h:
-                raise ValueError(f"visits_h are DLT assessments within the window: the last "
-                                 f"({v[-1]:g} h) is after window_h ({self.window_h:g} h)")
+                raise FieldError("visits_h", f"DLT assessments are within the window: "
+                                 f"the last ({v[-1]:g} h) is after window_h "
+                                 f"({self.window_h:g} h)")
         if self.session_h > hi - lo:
-            raise ValueError(f"a session of {self.session_h:g} h does not fit in the opening "
-                             f"hours {list(self.open_hours)}")
+            raise FieldError("session_h", f"a session of {self.session_h:g} h does not fit in "
+                             f"the opening hours {list(self.open_hours)}")
         return self
 
     def screening(self, p_eligible: float) -> "Conduct":

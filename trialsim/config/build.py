@@ -18,7 +18,7 @@ import trialsim.designs  # noqa: F401  (registers the designs and modifiers)
 import trialsim.pk  # noqa: F401  (registers routes, PK structures, covariate effects)
 import trialsim.population  # noqa: F401  (registers the distributions)
 import trialsim.response  # noqa: F401  (registers the outcome models)
-from trialsim.errors import ConfigError, ConfigErrors
+from trialsim.errors import ConfigError, ConfigErrors, FieldError
 from trialsim.registry import lookup, registered_name
 
 
@@ -183,6 +183,9 @@ _EXPECTED = {
 
 def _pydantic_error(cls: type, err: dict, path: tuple) -> ConfigError:
     loc = tuple(x for x in err["loc"] if x != "__root__")
+    cause = err.get("ctx", {}).get("error")
+    if isinstance(cause, FieldError):           # a cross-field check naming its key
+        loc += (cause.key,)
     msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     kind = err["type"]
     got = describe_value(err.get("input"))
