@@ -157,6 +157,11 @@ def test_a_uniform_weight_from_zero_is_refused_under_mg_kg():
         ts.from_dict(copy.deepcopy(doc))
     doc["population"]["weight_kg"]["low"] = 40
     assert ts.from_dict(doc).scenario.population.extremes("weight_kg") == (40.0, 100.0)
+    # a truncated normal's bound likewise (an eligibility min of 0 was refused, this was not)
+    doc["population"]["weight_kg"] = {"dist": "truncated_normal", "mean": 80, "sd": 16,
+                                      "low": 0, "high": 150}
+    with pytest.raises((ConfigError, ConfigErrors), match="weight_kg > 0.*from 0 to 150"):
+        ts.from_dict(copy.deepcopy(doc))
 
 
 def test_a_linear_covariate_effect_is_checked_against_the_population_before_the_run():
@@ -173,6 +178,60 @@ def test_a_linear_covariate_effect_is_checked_against_the_population_before_the_
     assert tuple(errors[0].path) == ("population", "age_years")
     doc["population"]["eligibility"] = {"age_years": {"min": 18, "max": 100}}
     ts.from_dict(doc)
+
+
+SEX = {"dist": "categorical", "probs": {"female": 0.6, "male": 0.4}}
+
+
+@pytest.mark.parametrize("effect, path, words", [
+    # by name without levels: applied to nobody (codes never equal names)
+    ({"factors": {"female": 0.5}}, ("pk", "covariate_effects", 0, "levels"),
+     "factors by category name need levels: ['female', 'male']"),
+    # levels in another order: the females' factor went to the males
+    ({"factors": {"female": 0.5}, "levels": ["male", "female"]},
+     ("pk", "covariate_effects", 0, "levels"), "not sex's categories in the population's order"),
+    ({"factors": {"Female": 0.5}, "levels": ["female", "male"]},
+     ("pk", "covariate_effects", 0, "factors"), "'Female' is not a category of sex"),
+    ({"factors": {2: 0.5}}, ("pk", "covariate_effects", 0, "factors"), "code 2 is not"),
+    ({"covariate": "weight_kg", "factors": {"female": 0.5}}, ("pk", "covariate_effects", 0),
+     "weight_kg is lognormal"),
+])
+def test_a_categorical_effect_must_match_the_population_s_categories(effect, path, words):
+    """A categorical PK effect is matched on category codes; every mismatch with the
+    population's categories had run with the factor on the wrong patients or on none."""
+    doc = yaml_flagship()
+    doc["population"]["sex"] = SEX
+    doc["pk"]["covariate_effects"] = [{"type": "categorical", "covariate": "sex",
+                                       "parameter": "CL", **effect}]
+    with pytest.raises((ConfigError, ConfigErrors)) as e:
+        ts.from_dict(copy.deepcopy(doc))
+    errors = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert any(tuple(x.path) == path and words in x.message for x in errors), \
+        [(x.path, x.message) for x in errors]
+    doc["pk"]["covariate_effects"][0].update(covariate="sex", factors={"female": 0.5},
+                                             levels=["female", "male"])
+    pk = ts.from_dict(doc).scenario.pk
+    from trialsim.pk.variability import individual_parameters
+    v = individual_parameters(pk, {"sex": np.array([0, 1]), "weight_kg": np.array([70.0, 70.0])},
+                              np.zeros((2, pk.n_eta)))
+    assert v["CL"][0] == pytest.approx(0.5 * v["CL"][1])
+
+
+def test_a_model_reading_a_number_refuses_a_categorical_covariate():
+    """A categorical baseline MADRS (codes 0 and 1 read as scores) and a linear effect of a
+    categorical age ran; both are refused at the covariate."""
+    doc = yaml_flagship()
+    doc["population"]["age_years"] = {"dist": "categorical", "probs": {"young": 0.5, "old": 0.5}}
+    doc["pk"]["covariate_effects"] = [{"type": "linear", "covariate": "age_years",
+                                       "parameter": "CL", "slope": -0.1}]
+    with pytest.raises((ConfigError, ConfigErrors), match="a covariate effect needs age_years "
+                                                          "as a number, but it is categorical"):
+        ts.from_dict(doc)
+    doc = yaml_flagship()
+    doc["population"]["baseline_madrs"] = {"dist": "categorical",
+                                           "probs": {"mild": 0.5, "severe": 0.5}}
+    with pytest.raises((ConfigError, ConfigErrors), match="needs baseline_madrs as a number"):
+        ts.from_dict(doc)
 
 
 def yaml_flagship(name: str = "ketamine_iv_trd.yaml") -> dict:

@@ -8,8 +8,9 @@ import numpy as np
 
 from trialsim.config.build import build, describe_value, expect_mapping, path_key
 from trialsim.errors import ConfigError
-from trialsim.pk.variability import LinearEffect
+from trialsim.pk.variability import CategoricalEffect, LinearEffect
 from trialsim.population import Eligibility, Population
+from trialsim.population.distributions import Categorical
 
 
 def check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
@@ -28,14 +29,18 @@ def check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
             need.setdefault(pk.allometry.covariate, (("pk", "allometry"), 0.0, inf,
                                                      "allometric scaling"))
         for i, e in enumerate(pk.effects):
-            if e.required:
+            if e.required and not isinstance(e, CategoricalEffect):
                 need.setdefault(e.covariate, (("pk", "covariate_effects", i), -inf, inf,
                                               "a covariate effect"))
+        _check_categorical_effects(population, pk)
     for cov, (path, lo, hi, who) in need.items():
         dist = population.covariates.get(cov)
         if dist is None:
             raise ConfigError(f"{who} needs the population covariate {cov!r}; add it under "
                               "population:", path)
+        if isinstance(dist, Categorical):
+            raise ConfigError(f"{who} needs {cov} as a number, but it is categorical "
+                              f"({', '.join(dist.levels)})", ("population", cov))
         a, b = population.extremes(cov)
         positive = lo == 0.0 and hi == inf
         if (a <= 0 if positive else a < lo) or b > hi:
@@ -46,6 +51,38 @@ def check_covariates(population: Population, tox, eff, pk, unit: str) -> None:
                               ("population", cov))
     if pk is not None:
         _check_linear_effects(population, pk)
+
+
+def _check_categorical_effects(population: Population, pk) -> None:
+    """A categorical effect reads a categorical covariate, by its categories: draws are codes
+    0..K-1 in the population's order, so factors given by name need ``levels`` equal to that
+    order, and every factor must name a category (a mismatch applied the factor to another
+    category, or to none, silently)."""
+    for i, e in enumerate(pk.effects):
+        dist = population.covariates.get(e.covariate)
+        if not isinstance(e, CategoricalEffect) or dist is None:
+            continue
+        where = ("pk", "covariate_effects", i)
+        if not isinstance(dist, Categorical):
+            raise ConfigError(f"a categorical effect reads a categorical covariate, but "
+                              f"{e.covariate} is {type(dist).__name__.lower()}", where)
+        names = dist.levels
+        if e.levels is not None and tuple(e.levels) != names:
+            raise ConfigError(f"levels {list(e.levels)} are not {e.covariate}'s categories in "
+                              f"the population's order, {list(names)}", where + ("levels",))
+        for key in e.factors:
+            named = isinstance(key, str) and not key.lstrip("-").isdigit()
+            if named and key not in names:
+                raise ConfigError(f"{key!r} is not a category of {e.covariate} (categories: "
+                                  f"{', '.join(names)})", where + ("factors",))
+            if named and e.levels is None:
+                raise ConfigError(f"factors by category name need levels: {list(names)} (the "
+                                  f"population's order; draws are codes 0..{len(names) - 1})",
+                                  where + ("levels",))
+            if not named and not 0 <= int(key) < len(names):
+                raise ConfigError(f"code {key} is not a category of {e.covariate} (codes "
+                                  f"0..{len(names) - 1}: {', '.join(names)})",
+                                  where + ("factors",))
 
 
 def _check_linear_effects(population: Population, pk) -> None:

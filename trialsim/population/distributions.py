@@ -144,6 +144,13 @@ class TruncatedNormal(Distribution):
         x = self.mean + self.sd * normal_quantile(a + u * (b - a))
         return np.clip(x, lo, hi)
 
+    def extremes(self) -> tuple[float, float]:
+        """Its bounds where it has them (draws come as close to them as rounding allows),
+        else the extreme draws."""
+        a, b = super().extremes()
+        return (a if self.low is None else float(self.low),
+                b if self.high is None else float(self.high))
+
     def cdf(self, x):
         lo, hi = self._bounds
         a = ndtr((lo - self.mean) / self.sd)
