@@ -81,6 +81,21 @@ def test_resume_runs_only_missing_tasks_and_loses_nothing(tmp_path):
     assert run_sweep(sweep, out, backend="serial") == []
 
 
+def test_a_sweep_resumed_with_another_chunk_collects(tmp_path):
+    """Run with chunk 70, then resumed with chunk 100 into the same folder: each cell holds
+    overlapping tasks (0-70 and 0-100); collect took them in name order, stopped at the
+    overlap and asked, for good, to run the sweep again.  A chain covering the trials is read
+    (a trial's results do not depend on its task): the tables of a plain run."""
+    out = tmp_path / "o"
+    run_sweep(load_sweep(_write(tmp_path, "a.yaml", chunk=70)), out, backend="serial")
+    run_sweep(load_sweep(_write(tmp_path, "b.yaml", chunk=100)), out, backend="serial")
+    collect(out)
+    run_sweep(load_sweep(_write(tmp_path)), tmp_path / "ref", backend="serial")
+    collect(tmp_path / "ref")
+    for name in ("summary.csv", "metrics.csv"):
+        assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
+
+
 def test_array_tasks_then_collect(tmp_path):
     sweep = load_sweep(_write(tmp_path))
     run_sweep(sweep, tmp_path / "full", backend="serial")

@@ -22,26 +22,30 @@ def _arrays_class(name: str):
 
 
 def cell_simulations(out: Path, cell: dict, n_trials: int, seed: int):
-    """The cell's results as one simulations object (its task files read in trial order);
-    ``ValueError`` naming the missing trials if the tasks do not cover ``0 .. n_trials - 1``."""
+    """The cell's results as one simulations object (task files read in trial order; where
+    runs with different chunks left overlapping tasks, a chain of them covering the trials:
+    a trial's results do not depend on its task); ``ValueError`` naming the missing trials if
+    the tasks do not cover ``0 .. n_trials - 1``."""
     from trialsim.config.study import from_dict
-    files = sorted((out / "cells" / f"{cell['index']:05d}").glob("trials-*.parquet"))
     from trialsim.conduct.arrays import CalendarArrays
+    spans = {}                                     # start -> (stop, file), the longest task
+    for f in (out / "cells" / f"{cell['index']:05d}").glob("trials-*.parquet"):
+        t = json.loads(pq.read_schema(f).metadata[b"trialsim"])["task"]
+        if t["stop"] > spans.get(t["start"], (-1, None))[0]:
+            spans[t["start"]] = (t["stop"], f)
     parts, cals, covered = [], [], 0
     kind = None
-    for f in files:
+    while covered < n_trials and covered in spans:
+        stop, f = spans[covered]
         table = pq.read_table(f)
-        meta = json.loads(table.schema.metadata[b"trialsim"])
-        t = meta["task"]
-        if t["start"] != covered:
-            break
-        kind = meta["arrays"]
+        kind = json.loads(table.schema.metadata[b"trialsim"])["arrays"]
         parts.append(table_to_arrays(table, _arrays_class(kind)))
         cals.append(table_to_arrays(table, CalendarArrays, CALENDAR))
-        covered = t["stop"]
+        covered = stop
     if covered != n_trials:
-        raise ValueError(f"cell {cell['index']} has trials 0..{covered - 1} of {n_trials}: run "
-                         "the sweep again (it resumes) or the missing array tasks")
+        has = f"trials 0..{covered - 1}" if covered else "no trials"
+        raise ValueError(f"cell {cell['index']} has {has} of {n_trials}: run the sweep again "
+                         "(it resumes) or the missing array tasks")
     study = from_dict(cell["config"], name_default=cell["config"].get("name", "study"))
     arrays = _arrays_class(kind).concat(parts)
     if kind == "TrialArrays":
