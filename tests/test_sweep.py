@@ -96,6 +96,21 @@ def test_a_sweep_resumed_with_another_chunk_collects(tmp_path):
         assert (out / name).read_bytes() == (tmp_path / "ref" / name).read_bytes()
 
 
+def test_a_task_too_large_for_memory_is_refused_when_the_sweep_is_read(tmp_path):
+    """3,000,000 phase II trials per task: validate said OK and sweep then failed, advising
+    an option it does not have; the sweep file's chunk is named instead."""
+    flagship = Path(__file__).parents[1] / "configs" / "ketamine_phase2_mcpmod.yaml"
+    p = tmp_path / "big.yaml"
+    p.write_text(yaml.safe_dump({"study": str(flagship), "n_trials": 3_000_000, "seed": 1,
+                                 "chunk": 3_000_000, "axes": {"design.n_total": [100]}}))
+    with pytest.raises((ConfigError, ConfigErrors), match=r"a task of 3,000,000 phase II trials "
+                                                          r"of 100 patients needs about .* GiB.*"
+                                                          r"lower chunk") as e:
+        load_sweep(p)
+    errors = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert tuple(errors[0].path) == ("chunk",)
+
+
 def test_array_tasks_then_collect(tmp_path):
     sweep = load_sweep(_write(tmp_path))
     run_sweep(sweep, tmp_path / "full", backend="serial")

@@ -64,6 +64,12 @@ def trial_slots(study: Study) -> int:
 def check_memory(study: Study, n_trials: int, max_memory_gb: float,
                  batch_size: int = DEFAULT_BATCH) -> None:
     """``ResourceError`` when the run's memory estimate exceeds ``max_memory_gb``."""
+    check_memory_limit(*memory_need(study, n_trials, batch_size), max_memory_gb)
+
+
+def memory_need(study: Study, n_trials: int,
+                batch_size: int = DEFAULT_BATCH) -> tuple[float, str]:
+    """The run's memory estimate (bytes) and what it is of (for messages)."""
     n_trials = count(n_trials, "n_trials", 1, MAX_TRIALS)
     if isinstance(study, Phase2Study):
         k = len(study.scenarios) or 1
@@ -74,7 +80,7 @@ def check_memory(study: Study, n_trials: int, max_memory_gb: float,
     else:
         need = memory_estimate(study, n_trials, batch_size)
         what = f"{n_trials:,} trials of up to {study.design.max_patients:,} patients"
-    check_memory_limit(need, what, max_memory_gb)
+    return need, what
 
 
 def simulate(study: Study, n_trials: int, seed: int, *, scenario: int = 0, first_trial: int = 0,

@@ -157,7 +157,7 @@ def _sweep(doc: dict, path: Path) -> Sweep:
             labels[axis] = label
         cell = Cell(len(cells), labels, cdoc)
         try:
-            from_dict(cdoc, name_default=name)
+            _check_task_memory(from_dict(cdoc, name_default=name), min(chunk, n_trials))
         except ConfigErrors as e:
             errors += [ConfigError(f"cell {cell.index} ({cell.name}): {x.message}", x.path)
                        for x in e.errors]
@@ -173,6 +173,19 @@ def _sweep(doc: dict, path: Path) -> Sweep:
         raise ConfigError(f"{len(cells):,} cells with the study's scenarios; a sweep may have at "
                           f"most {MAX_CELLS:,}", ("axes",))
     return Sweep(tuple(cells), n_trials, seed, chunk, str(path))
+
+
+def _check_task_memory(study, trials: int) -> None:
+    """A task of ``trials`` trials must fit the default memory limit (sweeps have no option
+    to raise it: their tasks are sized by ``chunk``)."""
+    from trialsim.simulate import DEFAULT_MAX_MEMORY_GB, GIB, memory_need
+    if getattr(study, "scenarios", None):       # each scenario is a cell of its own
+        study = next(iter(study.scenarios.values()))
+    need, what = memory_need(study, trials)
+    if need > DEFAULT_MAX_MEMORY_GB * GIB:
+        raise ConfigError(f"a task of {what} needs about {need / GIB:,.1f} GiB of memory, more "
+                          f"than {DEFAULT_MAX_MEMORY_GB:g} GiB: lower chunk, the trials per "
+                          "task", ("chunk",))
 
 
 def _scenario_cells(cell: Cell, first: int) -> list[Cell]:
