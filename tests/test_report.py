@@ -148,6 +148,10 @@ def test_phase2_pk_study_report_shows_its_concentration_bands(tmp_path):
     path = write_report(tmp_path / "run")
     _check(path)
     assert "Pharmacokinetics" in path.read_text()
+    # the six scenarios share one calendar: one duration histogram, said so (it was labelled
+    # with the last scenario, over six copies of the trials)
+    assert "every scenario (one calendar) (median" in path.read_text()
+    assert "scenario=midazolam (median" not in path.read_text()
     study = ts.load(cfg)
     times, q = pk_profiles(study, n_patients=100, n_times=12)
     assert q.shape == (3, 12, len(study.doses)) and (q[:, :, 0] == 0).all()

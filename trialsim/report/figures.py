@@ -101,15 +101,15 @@ def fitted_curves(summary: pd.DataFrame, labels: list[str], unit: str) -> str:
     return _svg(fig)
 
 
-def durations(weeks: dict, labels: list[str]) -> str:
+def durations(weeks: dict[str, np.ndarray]) -> str:
     """Distribution of trial durations (weeks, first patient dosed to the last primary visit),
-    one step histogram per cell."""
+    one step histogram per label."""
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     allw = np.concatenate(list(weeks.values()))
     bins = np.linspace(allw.min(), allw.max(), 40) if allw.max() > allw.min() else 10
-    for c, w in weeks.items():
+    for label, w in weeks.items():
         ax.hist(w, bins=bins, histtype="step", density=True,
-                label=f"{labels[c]} (median {np.median(w):.1f})")
+                label=f"{label} (median {np.median(w):.1f})")
     ax.set_xlabel("trial duration (weeks)")
     ax.set_ylabel("density")
     ax.set_title("Trial duration")

@@ -48,8 +48,10 @@ def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
     return plan, summary, metrics, []
 
 
-def _durations(folder: Path, plan: dict) -> dict[int, np.ndarray]:
-    """Trial durations (weeks) per cell, where the trials ran in calendar time."""
+def _durations(folder: Path, plan: dict, label_of: dict[int, str]) -> dict[str, np.ndarray]:
+    """Trial durations (weeks) by label, where the trials ran in calendar time: per cell of a
+    sweep (``label_of``: cell → label); for a run, its trials, or with phase II scenarios one
+    histogram where they share their calendar, else one per scenario."""
     import pyarrow.parquet as pq
     out = {}
     if (folder / "sweep.json").exists():
@@ -57,14 +59,23 @@ def _durations(folder: Path, plan: dict) -> dict[int, np.ndarray]:
             files = sorted((folder / "cells" / f"{c['index']:05d}").glob("trials-*.parquet"))
             cols = [pq.read_schema(f).names for f in files[:1]]
             if files and "calendar.duration_h" in cols[0]:
-                out[c["index"]] = np.concatenate([
+                out[label_of[c["index"]]] = np.concatenate([
                     pq.read_table(f, columns=["calendar.duration_h"]).column(0).to_numpy()
                     for f in files]) / 168.0
     elif (folder / "trials.parquet").exists():
         names = pq.read_schema(folder / "trials.parquet").names
         if "duration_weeks" in names:
-            out[0] = pq.read_table(folder / "trials.parquet",
-                                   columns=["duration_weeks"]).column(0).to_numpy()
+            t = pd.read_parquet(folder / "trials.parquet",
+                                columns=["duration_weeks"] + (["scenario"] if "scenario" in names
+                                                              else []))
+            if "scenario" not in t:
+                return {label_of[0]: t["duration_weeks"].to_numpy()}
+            by = {f"scenario={k}": g["duration_weeks"].to_numpy()
+                  for k, g in t.groupby("scenario", sort=False)}
+            first = next(iter(by.values()))
+            if all(np.array_equal(w, first) for w in by.values()):
+                return {"every scenario (one calendar)": first}
+            return by
     return out
 
 
@@ -156,12 +167,10 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
     pk = _pk_figure(cfg0, unit)
     if pk:
         parts += ["<h2>Pharmacokinetics</h2>", f"<figure>{pk}</figure>"]
-    durations = _durations(folder, plan)
-    if durations:      # calendars are escalation-only: one group per cell
-        group = dict(zip(summary["cell"], summary["group"]))
-        weeks = {group[c]: w for c, w in durations.items()}
-        parts += ["<h2>Trial duration</h2>",
-                  f"<figure>{figures.durations(weeks, labels)}</figure>"]
+    first_group = summary.drop_duplicates("cell").set_index("cell")["group"]
+    weeks = _durations(folder, plan, {c: labels[g] for c, g in first_group.items()})
+    if weeks:
+        parts += ["<h2>Trial duration</h2>", f"<figure>{figures.durations(weeks)}</figure>"]
     parts.append("<h2>Per dose</h2>")
     for g, label in enumerate(labels):
         keep = [x for x in summary.columns if x not in ("group", "cell", *cols)]
