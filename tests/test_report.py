@@ -190,3 +190,16 @@ def test_pk_bands_are_ordered_and_scale_with_the_dose():
     assert (q[0] <= q[1]).all() and (q[1] <= q[2]).all() and times[-1] == 24
     import numpy as np
     np.testing.assert_allclose(q[1, :, -1] / q[1, :, 0], 10.0, rtol=1e-9)
+
+
+def test_a_sweep_s_pk_figure_names_its_cell(tmp_path):
+    """The PK figure of a sweep is drawn from cell 0's study: its heading says so (it showed
+    cell 0's concentrations unlabelled, as if every cell's)."""
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ketamine_iv_trd.yaml"
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml.safe_dump({"study": str(cfg), "n_trials": 20, "seed": 2,
+                                 "axes": {"pk.CL": [40, 200]}}, sort_keys=False))
+    run_sweep(load_sweep(p), tmp_path / "o", backend="serial")
+    collect(tmp_path / "o")
+    text = write_report(tmp_path / "o").read_text()
+    assert "<h2>Pharmacokinetics of cell 0 (pk.CL=40; other cells' may differ)</h2>" in text

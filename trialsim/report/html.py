@@ -166,7 +166,9 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> Path:
                   f"<figure>{figures.bars(summary, labels, 'patients_mean', 'Patients per dose', 'mean patients per trial')}</figure>"]
     pk = _pk_figure(cfg0, unit)
     if pk:
-        parts += ["<h2>Pharmacokinetics</h2>", f"<figure>{pk}</figure>"]
+        whose = (f" of cell 0 ({html.escape(labels[0])}; other cells' may differ)"
+                 if len(plan["cells"]) > 1 else "")
+        parts += [f"<h2>Pharmacokinetics{whose}</h2>", f"<figure>{pk}</figure>"]
     first_group = summary.drop_duplicates("cell").set_index("cell")["group"]
     weeks = _durations(folder, plan, {c: labels[g] for c, g in first_group.items()})
     if weeks:
