@@ -293,3 +293,17 @@ def test_timed_cells_keep_their_calendars(tmp_path):
     want = one.metrics().set_index("metric")["value"]
     assert "duration_weeks" in got.index
     pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+def test_a_sweep_file_s_top_level_errors_are_reported_together(tmp_path):
+    """An unknown key hid the others, and a missing base study was reported as the sweep file
+    that could not be read: every top-level error now, the study's at study."""
+    p = tmp_path / "bad.yaml"
+    p.write_text("nonsense: 1\nstudy: nothere.yaml\nn_trials: 100.0\nseed: -1\nchunk: 0\n"
+                 "axes: {target: [0.2]}\n")
+    with pytest.raises(ConfigErrors) as e:
+        load_sweep(p)
+    paths = [tuple(x.path) for x in e.value.errors]
+    assert paths == [("nonsense",), ("study",), ("n_trials",), ("seed",), ("chunk",)]
+    assert "the base study" in e.value.errors[1].message and "nothere.yaml" in \
+        e.value.errors[1].message

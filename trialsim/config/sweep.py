@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from trialsim.config.build import describe_value, expect_mapping
+from trialsim.config.collect import Collector
 from trialsim.config.overrides import set_path
 from trialsim.config.reader import read_yaml
 from trialsim.config.study import from_dict, safe_name
@@ -105,28 +106,43 @@ def _int(doc, key, low, high, default):
     return v
 
 
-def _sweep(doc: dict, path: Path) -> Sweep:
-    for k in doc:
-        if k not in SWEEP_KEYS:
-            raise ConfigError(f"unknown key; expected one of: {', '.join(SWEEP_KEYS)}", (k,))
+def _base(doc: dict, path: Path) -> tuple[dict, str]:
+    """The base study's mapping and the sweep's default name."""
     if "study" not in doc:
         raise ConfigError("required key is missing: the base study (a file name or a mapping)",
                           ("study",))
     base = doc["study"]
-    name = safe_name(path.stem)
-    if isinstance(base, str):
-        study_path = (path.parent / base).resolve()
-        base = read_yaml(study_path)
-        name = safe_name(study_path.stem)
-    else:
-        base = expect_mapping(base, ("study",), "a study mapping or the name of a study file")
-    n_trials = _int(doc, "n_trials", 1, MAX_TRIALS, None)
-    seed = _int(doc, "seed", 0, MAX_SEED, None)
-    chunk = _int(doc, "chunk", 1, MAX_TRIALS, DEFAULT_CHUNK)
+    if not isinstance(base, str):
+        return (expect_mapping(base, ("study",), "a study mapping or the name of a study file"),
+                safe_name(path.stem))
+    study_path = (path.parent / base).resolve()
+    try:
+        return read_yaml(study_path), safe_name(study_path.stem)
+    except ConfigError as e:
+        raise ConfigError(f"the base study {study_path}: {e.message}", ("study",)) from None
+
+
+def _combine(doc: dict) -> str:
     combine = doc.get("combine", "grid")
     if combine not in ("grid", "zip"):
         raise ConfigError(f"expected grid or zip, got {describe_value(combine)}", ("combine",))
-    axes = expect_mapping(doc.get("axes", {}), ("axes",), "axes: dotted paths and their values")
+    return combine
+
+
+def _sweep(doc: dict, path: Path) -> Sweep:
+    top = Collector()           # the top-level keys' errors, reported together
+    for k in doc:
+        if k not in SWEEP_KEYS:
+            top.errors.append(ConfigError(f"unknown key; expected one of: "
+                                          f"{', '.join(SWEEP_KEYS)}", (k,)))
+    base, name = top.attempt(_base, doc, path) or (None, None)
+    n_trials = top.attempt(_int, doc, "n_trials", 1, MAX_TRIALS, None)
+    seed = top.attempt(_int, doc, "seed", 0, MAX_SEED, None)
+    chunk = top.attempt(_int, doc, "chunk", 1, MAX_TRIALS, DEFAULT_CHUNK)
+    combine = top.attempt(_combine, doc)
+    axes = top.attempt(expect_mapping, doc.get("axes", {}), ("axes",),
+                       "axes: dotted paths and their values")
+    top.raise_any()
     values = {}
     for k, v in axes.items():
         if isinstance(v, dict) and v:
