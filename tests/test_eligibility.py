@@ -122,11 +122,12 @@ def test_timed_path_screens_out_the_ineligible():
 
 @pytest.mark.parametrize("rule, path, what", [
     ({"weight": {"min": 1}}, ("population", "eligibility", "weight"), "not a population"),
-    ({"m": {"min": 40, "max": 30}}, ("population", "eligibility"), "must be below"),
+    ({"m": {"min": 40, "max": 30}}, ("population", "eligibility", "m"), "must be below"),
     ({"m": {"min": "high"}}, ("population", "eligibility", "m", "min"), "finite number"),
     ({"m": {"above": 3}}, ("population", "eligibility", "m", "above"), "min and/or max"),
-    ({"m": {"levels": ["a"]}}, ("population", "eligibility"), "give levels for a categorical"),
-    ({"m": {"min": 80}}, ("population", "eligibility"), "no patient"),
+    ({"m": {"levels": ["a"]}}, ("population", "eligibility", "m"),
+     "give levels for a categorical"),
+    ({"m": {"min": 80}}, ("population", "eligibility", "m"), "no patient"),
     ({"m": 30}, ("population", "eligibility", "m"), "min"),
 ])
 def test_bad_criteria_name_their_path(rule, path, what):
@@ -241,3 +242,19 @@ def yaml_flagship(name: str = "ketamine_iv_trd.yaml") -> dict:
     doc.pop("conduct", None)
     doc.pop("simulation", None)
     return doc
+
+
+def test_criteria_that_keep_almost_nobody_are_refused_before_the_calendar_runs():
+    """Eligibility keeping one arrival in 600,000 (weight >= 200 kg of a lognormal with median
+    80): validate ran the probe trials' calendars for over ten minutes; the study is refused
+    at once, at the sites' arrival rates, with the eligible rate."""
+    import yaml
+    from pathlib import Path
+    doc = yaml.safe_load((Path(__file__).parents[1] / "configs" / "ketamine_iv_trd.yaml")
+                         .read_text())
+    doc["population"]["eligibility"] = {"weight_kg": {"min": 200}}
+    with pytest.raises((ConfigError, ConfigErrors), match=r"eligible patients arrive about once "
+                                                          r"every [\d,]+ weeks") as e:
+        ts.from_dict(doc)
+    errors = e.value.errors if isinstance(e.value, ConfigErrors) else [e.value]
+    assert tuple(errors[0].path) == ("conduct", "sites")

@@ -49,14 +49,20 @@ def check_conduct(design_type: str, design, conduct) -> None:
                           f"{100 * MAX_LEAVING:g} %: cohorts could hardly be filled with "
                           "evaluable patients (a hazard per week: was it given per day or per "
                           "hour?)", ("conduct", "dropout_per_week"))
+    rate = sum(s.rate_per_week for s in conduct.sites) * (1.0 - conduct.screen_fail)
+    if gather_weeks(conduct, 1) > MAX_GATHER_WEEKS:
+        raise ConfigError(f"eligible patients arrive about once every {1 / rate:,.0f} weeks "
+                          f"({rate:.3g} a week with every site open, screening and the "
+                          "population's eligibility criteria included): raise the arrival "
+                          "rates or widen the criteria", ("conduct", "sites"))
     # a cohort waits for all its patients at once (with backfill it fills one at a time)
     weeks = 0.0 if design.backfills else gather_weeks(conduct, int(design.cohort_size))
     if weeks > MAX_GATHER_WEEKS:
         raise ConfigError(f"a cohort of {design.cohort_size} forms only when that many eligible "
                           f"patients arrive within max_wait_days ({conduct.max_wait_days:g} "
                           f"days): even with every site open, about once every {weeks:,.0f} "
-                          f"weeks at {sum(s.rate_per_week for s in conduct.sites):g} arrivals a "
-                          "week; allow a longer wait", ("conduct", "max_wait_days"))
+                          f"weeks at {rate:.3g} eligible arrivals a week; allow a longer wait",
+                          ("conduct", "max_wait_days"))
     if conduct.visits_h is not None and not design.follow_up:
         raise ConfigError(f"DLT assessment visits matter only to designs deciding with partial "
                           f"follow-up (tite_crm); {design_type} waits for each window's end: "

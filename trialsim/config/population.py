@@ -123,6 +123,12 @@ def population_section(node) -> Population:
     try:
         return Population(covs, rules)
     except ValueError as e:
+        for name, rule in rules.items():    # the criterion at fault, where one alone fails
+            try:
+                Population(covs, {name: rule})
+            except ValueError as one:
+                raise ConfigError(str(one), ("population", ELIGIBILITY, path_key(name))) \
+                    from None
         raise ConfigError(str(e), ("population", ELIGIBILITY)) from None
 
 

@@ -108,7 +108,8 @@ def from_dict(doc: Any, name_default: str = "study", source: str | None = None) 
         raise ConfigError("backfill opens a dose once a response is seen there (need_response): "
                           "give response probabilities (truth.eff) or an efficacy model, or set "
                           "need_response: false", ("design", "modifiers"))
-    check_conduct(design_to_config(design)["type"], design, conduct)
+    check_conduct(design_to_config(design)["type"], design,
+                  None if conduct is None else conduct.screening(scenario.population.p_eligible))
     resolved: dict[str, Any] = {"name": name}
     if description is not None:
         resolved["description"] = description
