@@ -16,11 +16,11 @@ import time
 import traceback
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from trialsim.cli_analyse import cmd_analyse
 from trialsim.cli_show import SHOW_KINDS, cmd_show
+from trialsim.cli_trace import check_trace, trace_table
 from trialsim.errors import ConfigError, format_path
 
 DEFAULT_TRIALS = 1000
@@ -77,15 +77,7 @@ def cmd_run(args) -> int:
     seed = args.seed if args.seed is not None else sim_cfg.get("seed", DEFAULT_SEED)
     check_memory(study, n_trials, args.max_memory_gb)
     if args.trace is not None:
-        if getattr(study, "conduct", None) is None:
-            raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
-                              ("--trace",))
-        if args.trace >= n_trials:
-            raise ConfigError(f"no trial {args.trace} in a run of {n_trials} trials (0.."
-                              f"{n_trials - 1})", ("--trace",))
-        if getattr(study, "scenarios", None) and getattr(study.design, "interims", None):
-            raise ConfigError("the scenarios' calendars differ (an adaptive design enrols as "
-                              "its looks decide): trace one with --scenario NAME", ("--trace",))
+        check_trace(study, args.trace, n_trials)
     out = check_output(args.out if args.out is not None else Path("out") / study.name)
     print(f"{study.name}: simulating {n_trials:,} trials (seed {seed}) ...", flush=True)
     t0 = time.perf_counter()
@@ -108,7 +100,7 @@ def cmd_run(args) -> int:
         print(_fmt_table(table))
     extra = {}
     if args.trace is not None:
-        trace = _trace(sims, args.trace)
+        trace = trace_table(sims, args.trace)
         print(f"\ntrial {args.trace} in calendar time (hours from the trial's start):")
         print(trace.to_string(index=False, float_format=lambda x: f"{x:.2f}"))
         extra[f"trace_{args.trace}.csv"] = lambda p: trace.to_csv(p, index=False)
@@ -228,72 +220,6 @@ def _number_option(convert: type, low: float, above: bool, what: str):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
         return v
     return parse
-
-
-def _trace(sims, k: int) -> pd.DataFrame:
-    """The event log of trial ``k`` of a timed run (enrolment, dosing, decisions, ...)."""
-    from trialsim.conduct.arrays import calendar_of
-    from trialsim.phase2.scenarios import ScenarioSimulations
-    from trialsim.phase2.study import Phase2Study
-    if isinstance(sims, ScenarioSimulations):
-        runs = list(sims.results.values())
-        if any(r.calendar is not runs[0].calendar for r in runs):     # cmd_run refuses these
-            raise ConfigError("the scenarios' calendars differ: trace one with --scenario NAME",
-                              ("--trace",))
-        sims = runs[0]                  # the scenarios share one calendar
-    if sims.calendar is None:
-        raise ConfigError("--trace needs a study with a conduct: section (calendar time)",
-                          ("--trace",))
-    rows = np.flatnonzero(sims.arrays.trials == k)
-    if rows.size == 0:
-        raise ConfigError(f"no trial {k} in this run (trials 0..{sims.n_trials - 1})",
-                          ("--trace",))
-    design = sims.study.design
-    phase2 = isinstance(sims.study, Phase2Study)
-    if phase2:      # patients enrolled on arrival
-        from trialsim.phase2.simulate import calendar_log
-        cal = calendar_log(sims, int(rows[0]))
-    elif design.backfills:      # the trial again, decisions and calendar interleaved
-        from trialsim.conduct.backfill import run_trials
-        cal = run_trials(sims.study, sims.arrays.trials[rows[:1]], sims.seed, sims.scenario,
-                         traced=0)[2][0]
-    else:
-        hold = None
-        if design.follow_up:      # a start-up stage's escalations wait
-            from trialsim.conduct.followup import startup_holds
-            holds = startup_holds(sims.study, sims.arrays.trials[rows[:1]], sims.seed,
-                                  sims.scenario)
-            hold = None if holds is None else holds[0]
-        cal = calendar_of(sims.arrays, int(rows[0]), sims.study.calendar_conduct, sims.seed,
-                          sims.scenario, log=True, follow_up=design.follow_up, hold=hold)
-    events = list(cal.events)
-    if phase2:      # randomised: no dose decision after a patient
-        events = [e for e in events if e[1] != "decision"]
-    elif design.follow_up or design.backfills:   # DLTs as they occur (onset stream)
-        from trialsim.conduct.followup import dlt_onsets
-        onset = dlt_onsets(sims.seed, sims.scenario, sims.arrays.trials[rows[:1]],
-                           sims.arrays.patient_dose.shape[1], sims.study.conduct.window_h)[0]
-        doses_given = [e for e in cal.events if e[1] in ("dose", "backfill")]
-        for p, (t, _, pid, site, dose) in enumerate(doses_given):
-            if sims.arrays.patient_tox[rows[0], p]:
-                events.append((t + onset[p], "dlt", pid, site, dose))
-        events.sort(key=lambda e: e[0])      # stable: simultaneous events keep their order
-    df = pd.DataFrame(events, columns=["time_h", "event", "arrival", "site", "dose_index"])
-    # the patients table's number of each patient dosed: by enrolment (arrival) in phase II,
-    # else by dosing, as the simulation pairs outcomes with doses
-    dosed = [e[2] for e in cal.events if e[1] in ("dose", "backfill")]
-    order = sorted(set(dosed)) if phase2 else list(dict.fromkeys(dosed))
-    number = {pid: i for i, pid in enumerate(order)}
-    df.insert(2, "patient", pd.array([number.get(a) for a in df["arrival"]], "Int64"))
-    df["arrival"] = pd.array([a if a > 0 else None for a in df["arrival"]], "Int64")
-    df["site"] = pd.array([j if j >= 0 else None for j in df["site"]], "Int64")
-    again = (df["event"] == "dose_period2").to_numpy()
-    if again.any():     # a second period's dose: the arm its patient was re-randomised to
-        arm2 = sims.arrays.arm2[rows[0]]
-        df.loc[again, "dose_index"] = [int(arm2[p]) for p in df.loc[again, "patient"]]
-    doses = np.asarray(sims.study.doses, float)
-    df["dose"] = [doses[d] if d >= 0 else np.nan for d in df["dose_index"]]
-    return df.drop(columns="dose_index")
 
 
 def cmd_sweep(args) -> int:
