@@ -49,8 +49,8 @@ def check_conduct(design_type: str, design, conduct) -> None:
                           f"{100 * MAX_LEAVING:g} %: cohorts could hardly be filled with "
                           "evaluable patients (a hazard per week: was it given per day or per "
                           "hour?)", ("conduct", "dropout_per_week"))
-    rate = sum(s.rate_per_week for s in conduct.sites) * (1.0 - conduct.screen_fail)
-    if gather_weeks(conduct, 1) > MAX_GATHER_WEEKS:
+    rate = eligible_rate(conduct)
+    if 1.0 / rate > MAX_GATHER_WEEKS:
         raise ConfigError(f"eligible patients arrive about once every {1 / rate:,.0f} weeks "
                           f"({rate:.3g} a week with every site open, screening and the "
                           "population's eligibility criteria included): raise the arrival "
@@ -69,12 +69,18 @@ def check_conduct(design_type: str, design, conduct) -> None:
                           f"leave visits_h out", ("conduct", "visits_h"))
 
 
+def eligible_rate(conduct) -> float:
+    """Eligible arrivals a week with every site open (screening, and the population's
+    eligibility where folded into it, included)."""
+    return sum(s.rate_per_week for s in conduct.sites) * (1.0 - conduct.screen_fail)
+
+
 def gather_weeks(conduct, size: int) -> float:
     """Roughly the weeks a cohort of ``size`` takes to form when every patient waits at most
     ``max_wait_days``, with every site open: the mean time to an eligible arrival with at least
     ``size - 1`` others in the ``max_wait_days`` before it (Poisson arrivals); exact for a
     cohort of one, close where such bunches are rare, which is where it matters."""
-    rate = sum(s.rate_per_week for s in conduct.sites) * (1.0 - conduct.screen_fail)
+    rate = eligible_rate(conduct)
     mean = rate * conduct.max_wait_days / 7.0      # eligible arrivals within one wait
     p = 1.0 if size <= 1 else float(stats.poisson.sf(size - 2, mean))
     return math.inf if p <= 0.0 else 1.0 / (rate * p)

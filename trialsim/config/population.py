@@ -93,12 +93,12 @@ def _check_linear_effects(population: Population, pk) -> None:
     for i, e in enumerate(pk.effects):
         if not isinstance(e, LinearEffect) or e.covariate not in population.covariates:
             continue
-        shifts = e.shift(np.array(population.extremes(e.covariate)))
+        a, b = population.extremes(e.covariate)
+        shifts = e.shift(np.array([a, b]))
         low[e.parameter] += float(shifts.min())
         high[e.parameter] += float(shifts.max())
         logit = e.parameter in pk.omega.names and pk.omega.scale(e.parameter) == "logit"
         top = 1.0 if logit else math.inf
-        a, b = population.extremes(e.covariate)
         if not (low[e.parameter] > 0 and high[e.parameter] < top):
             want = "in (0, 1)" if logit else "> 0"
             raise ConfigError(
