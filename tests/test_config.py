@@ -54,6 +54,9 @@ BAD = [
     (override(truth__tox=[0.1, 0.2]), "truth.tox", "one probability per dose"),
     (override(color="red"), "color", "unknown top-level key"),
     (override(design__modifiers=[{"type": "stop_at_n", "m": 3}]), "design.modifiers[0].m", "unknown key"),
+    # a rule that can never fire (the trial ends at max_patients first)
+    (override(design__modifiers=[{"type": "stop_at_n", "n": 40}]), "design.modifiers[0].n",
+     "at most the design's max_patients"),
     (override(design__max_patients="thirty"), "design.max_patients", ""),
     (override(target=0), "target", "strictly between 0 and 1"),
     # the design's check of the study's doses is reported where the doses are written

@@ -124,8 +124,14 @@ def test_escalation_rule_cases():
     six = "1NNNNNN 2NNNNNN 3NNNNNN 4NNNNNN"
     futile = d.decide(six)
     assert futile.stop and futile.stop_code == "futile" and futile.recommended is None
-    long = dataclasses.replace(d, num_randomise=100).decide(six, u=0.5)   # still randomising
+    long = dataclasses.replace(d, num_randomise=64).decide(six, u=0.5)    # still randomising
     assert not long.stop
+
+
+def test_randomisation_stage_within_the_trial():
+    """More patients randomised than the trial holds is refused, naming both fields."""
+    with pytest.raises(ValueError, match="max_patients must be at least num_randomise"):
+        _design("escalation_test", num_randomise=65)
 
 
 def test_randomisation_follows_the_probabilities_and_needs_a_draw():

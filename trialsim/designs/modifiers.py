@@ -262,6 +262,15 @@ class StopAtN(Modifier):
     n: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                             description="stop once this many patients are treated")]
 
+    @field_validator("n")
+    @classmethod
+    def _n_reachable(cls, v: int, info: ValidationInfo) -> int:
+        cap = getattr(info.data.get("parent"), "max_patients", None)
+        if cap is not None and v > cap:
+            raise ValueError(f"n must be at most the design's max_patients ({cap}): the trial "
+                             f"stops at {cap} patients before {v} are treated; got {v}")
+        return v
+
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         return stop_trials(d, state.total >= self.n, f"stop: {self.n} patients reached",
                            "n_reached")

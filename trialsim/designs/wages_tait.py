@@ -36,7 +36,7 @@ import math
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from scipy.special import betaincinv
 
 from trialsim.analysis.crm import DEFAULT_PRIOR_SD, prob_tox_exceeds, skeleton_fits
@@ -132,6 +132,15 @@ class WagesTait(Design):
         if not v:
             raise ValueError("eff_skeletons needs at least one skeleton")
         return tuple(_probabilities(row, f"eff_skeletons[{i}]") for i, row in enumerate(v))
+
+    @field_validator("max_patients")
+    @classmethod
+    def _randomised_within(cls, v: int, info: ValidationInfo) -> int:
+        r = info.data.get("num_randomise")
+        if r is not None and r > v:
+            raise ValueError(f"max_patients must be at least num_randomise ({r}): the "
+                             f"randomisation stage cannot outlast the trial; got {v}")
+        return v
 
     @model_validator(mode="after")
     def _shapes_ok(self) -> "WagesTait":
