@@ -163,6 +163,11 @@ def test_phase2_cells_round_trip(tmp_path):
     one = ts.simulate(ts.from_dict(sweep.cells[0].doc), n_trials=40, seed=3)
     np.testing.assert_array_equal(metrics["value"].to_numpy(),
                                   one.metrics()["value"].to_numpy())
+    # the truth the metrics are judged against travels with them (it was in attrs only)
+    truth = one.metrics().attrs
+    assert np.isfinite(truth["true_td"]) and np.isfinite(truth["true_forward"])
+    assert (metrics["true_td"] == truth["true_td"]).all()
+    assert (metrics["true_forward"] == truth["true_forward"]).all()
 
 
 def test_a_phase2_study_with_scenarios_sweeps_as_trialsim_run_gives_it(tmp_path):

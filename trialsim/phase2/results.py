@@ -190,7 +190,9 @@ class Phase2Simulations:
         """Trial-level operating characteristics with Monte Carlo SEs: power of the
         dose-response test, go (a dose taken forward), the correct decision (the dose the
         truth takes forward, or no-go when it takes none), the target-dose estimate's bias and
-        RMSE, sample size, dropout and the percentage of patients with each safety event."""
+        RMSE, sample size, dropout and the percentage of patients with each safety event; the
+        true target dose and the true dose to take forward in columns (and ``attrs``)
+        ``true_td`` and ``true_forward`` (NaN: none)."""
         a, tr = self.arrays, self.truth
         rows = {
             "power_pct": 100.0 * a.signal,
@@ -231,9 +233,9 @@ class Phase2Simulations:
                 out.append(("td_rmse", rmse, float(sq.std(ddof=1) / np.sqrt(sq.size)
                                                    / (2 * max(rmse, 1e-300)))))
         df = pd.DataFrame(out, columns=["metric", "value", "se"])
-        df.attrs["true_td"] = tr.td
-        df.attrs["true_forward"] = (float(tr.doses[tr.forward]) if tr.forward >= 0
-                                    else float("nan"))
+        df["true_td"] = df.attrs["true_td"] = tr.td
+        df["true_forward"] = df.attrs["true_forward"] = (
+            float(tr.doses[tr.forward]) if tr.forward >= 0 else float("nan"))
         return df
 
 

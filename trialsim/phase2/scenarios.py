@@ -79,12 +79,7 @@ class ScenarioSimulations:
     def metrics(self) -> pd.DataFrame:
         """Per scenario the trial-level operating characteristics, with the true target dose
         and the true dose to take forward in columns ``true_td`` and ``true_forward``."""
-        def one(r):
-            m = r.metrics()
-            m["true_td"] = m.attrs["true_td"]
-            m["true_forward"] = m.attrs["true_forward"]
-            return m
-        return self._stack(one)
+        return self._stack(lambda r: r.metrics())
 
     @property
     def trials(self) -> pd.DataFrame:

@@ -31,7 +31,7 @@ def _read(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, list[str]]:
                              f"'trialsim collect {folder}' (or the sweep again, which resumes)")
         summary = pd.read_csv(folder / "summary.csv", dtype={"dose": str})
         metrics = pd.read_csv(folder / "metrics.csv")
-        axes = [c for c in metrics.columns if c not in ("cell", "metric", "value", "se")]
+        axes = list(plan["cells"][0]["labels"]) if plan["cells"] else []
         return plan, summary, metrics, axes
     if not (folder / "study.yaml").exists():
         raise ValueError(f"{folder} is neither a run folder (study.yaml, summary.csv, "
@@ -110,7 +110,8 @@ def _groups(plan: dict, summary: pd.DataFrame, metrics: pd.DataFrame,
 
 def comparison(metrics: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     """One row per group (cell, and phase II scenario), one column per metric:
-    ``value (SE)``."""
+    ``value (SE)``; phase II groups add the truth they are judged against (``true_td``,
+    ``true_forward``)."""
     m = metrics.copy()
     m["text"] = [f"{_num(v)} ({_num(s)})" if pd.notna(s) else _num(v)
                  for v, s in zip(m["value"], m["se"])]
@@ -118,7 +119,12 @@ def comparison(metrics: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
     order = list(dict.fromkeys(metrics["metric"]))
     wide = wide[order]
     wide.columns.name = None
-    return wide.reset_index().drop(columns="group")
+    wide = wide.reset_index()
+    for c in ("true_td", "true_forward"):
+        if c in metrics:
+            truth = metrics.groupby("group")[c].first()
+            wide[c] = [_num(v) if pd.notna(v) else "none" for v in truth.loc[wide["group"]]]
+    return wide.drop(columns="group")
 
 
 def _num(x: float) -> str:
