@@ -203,3 +203,16 @@ def test_a_sweep_s_pk_figure_names_its_cell(tmp_path):
     collect(tmp_path / "o")
     text = write_report(tmp_path / "o").read_text()
     assert "<h2>Pharmacokinetics of cell 0 (pk.CL=40; other cells' may differ)</h2>" in text
+
+
+def test_the_pk_figure_leaves_out_the_placebo_arm():
+    """Phase II with saline: dose 0 has no concentration on the log axis, so no line and no
+    legend entry (it was listed, with nothing drawn)."""
+    import numpy as np
+
+    from trialsim.report import figures
+    times = np.linspace(1, 24, 12)
+    q = np.stack([np.outer(np.exp(-times / 5), [0.0, 1.0, 2.0]) * f for f in (0.5, 1, 2)])
+    svg = figures.pk_bands(times, q, [0.0, 0.5, 1.0], "mg/kg")
+    assert "0.5 mg/kg" in svg and "1 mg/kg" in svg and ">0 mg/kg<" not in svg
+    assert "0 mg/kg" not in svg.replace("0.5 mg/kg", "").replace("1 mg/kg", "")

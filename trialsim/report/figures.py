@@ -118,9 +118,12 @@ def durations(weeks: dict[str, np.ndarray]) -> str:
 
 
 def pk_bands(times, q, doses, unit: str) -> str:
-    """Median plasma concentration over time per dose level, with the 5-95 % band."""
+    """Median plasma concentration over time per dose level, with the 5-95 % band (log
+    scale: a placebo arm, dose 0, has no concentration to draw and no entry)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     for j, d in enumerate(doses):
+        if not (q[1, :, j] > 0).any():
+            continue
         colour = f"C{j % 10}"
         ax.plot(times, q[1, :, j], color=colour, label=f"{d:g} {unit}".strip())
         ax.fill_between(times, q[0, :, j], q[2, :, j], color=colour, alpha=0.15)
