@@ -116,6 +116,32 @@ GOOD_CSV = "dose,response\n" + "".join(f"{d},{0.1 * i + d}\n" for i in range(8)
     ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n", "has a header but no data rows"),
     ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n0,1\n0,2\n",
      "data.csv:"),
+    # no responses at all; none in one arm (placebo); no variation; an exact fit
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n0,\n0.5,NA\n1,\n",
+     "data.csv: column 'response': no patient has a response"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n" + "".join(f"0,\n0.5,{i}\n1,{2 * i}\n" for i in range(4)),
+     "data.csv: column 'response': no patient at placebo (dose 0) has a response"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n" + "0,1\n0.5,1\n1,1\n" * 4,
+     "every response is 1: no variation"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", "dose,response\n" + "0,0\n0.5,1\n1,2\n" * 4,
+     "fit the responses exactly"),
+    # covariates that are another role's column, or twice the same; collinear ones
+    ("models: {emax: 0.2}\ndelta: 0.3\ncovariates: [dose]\n", GOOD_CSV,
+     "plan.yaml: covariates: covariate 'dose' is the dose column"),
+    ("models: {emax: 0.2}\ndelta: 0.3\ncovariates: [response]\n", GOOD_CSV,
+     "plan.yaml: covariates: covariate 'response' is the response column"),
+    ("models: {emax: 0.2}\ndelta: 0.3\ncovariates: [b, b]\n", GOOD_CSV,
+     "plan.yaml: covariates: covariate 'b' is listed twice"),
+    ("models: {emax: 0.2}\ndelta: 0.3\ncovariates: [b, c]\n",
+     "dose,response,b,c\n" + "".join(f"{d},{i + d},{i % 3},{2 * (i % 3)}\n" for i in range(8)
+                                      for d in (0, 0.5, 1)),
+     "collinear with the doses or with each other"),
+    # a patient twice; one dose written two ways
+    ("models: {emax: 0.2}\ndelta: 0.3\ncolumns: {patient: id}\n",
+     "id,dose,response\n" + "".join(f"P{i},{i % 3 / 2},{i}\n" for i in range(12)) + "P4,0.5,3\n",
+     "data.csv: line 14, column 'id': patient P4 has an earlier row"),
+    ("models: {emax: 0.2}\ndelta: 0.3\n", GOOD_CSV + "0.5000000001,3\n",
+     "doses 0.5 and 0.5000000001 differ by less than a millionth"),
 ])
 def test_bad_input_is_named(tmp_path, capsys, plan, data, expected):
     p, d = _plan(tmp_path, plan), _csv(tmp_path, data)
@@ -168,7 +194,29 @@ def test_analyse_long_data_by_the_repeated_measures_model(tmp_path, capsys):
     assert doc["result"]["target"]["dose"] == pytest.approx(res.dose, rel=1e-9)
 
 
+def test_long_data_take_text_patient_ids(tmp_path, capsys):
+    """Subject ids such as ``P001`` (they had to be numbers): the same analysis as with the
+    numeric ids."""
+    import pandas as pd
+
+    d = pd.read_csv(VISITS)
+    d["patient"] = [f"P{p:03d}" for p in d["patient"]]
+    text_ids = tmp_path / "visits.csv"
+    d.to_csv(text_ids, index=False)
+    outs = []
+    for data in (VISITS, text_ids):
+        outs.append(tmp_path / f"{data.stem}-{len(outs)}.json")
+        assert main(["analyse", str(data), "--models", str(MMRM_PLAN), "--out",
+                     str(outs[-1])]) == 0
+    one, two = (json.loads(o.read_text())["result"] for o in outs)
+    assert list(two["t"].values()) == pytest.approx(list(one["t"].values()), rel=1e-9)
+    assert two["target"]["dose"] == pytest.approx(one["target"]["dose"], rel=1e-9)
+    assert two["selected"] == one["selected"]
+
+
 @pytest.mark.parametrize("rows,plan_extra,expected", [
+    ("patient,dose,visit,y\n1,0,24,1\n2,0,24,2\n3,1,4,3\n3,1,24,\n", {},
+     "no patient at dose 1 has a response at the primary visit (visit 24)"),
     ("patient,dose,visit,y\n1,0,24,1\n1,0,24,2\n2,1,24,3\n", {}, "has visit 24 twice"),
     ("patient,dose,visit,y\n1,0,4,1\n2,1,4,3\n", {}, "primary_visit 24 is not a value"),
     ("patient,dose,visit,y\n1,0,4,1\n1,1,24,2\n2,1,24,3\n", {}, "same on every visit"),

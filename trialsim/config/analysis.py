@@ -11,7 +11,7 @@ covariates::
     direction: increasing      # decreasing for a fall in a score, e.g. MADRS
     endpoint: continuous       # or binary (0/1 responses)
     covariates: [baseline]     # ANCOVA (continuous endpoint)
-    columns: {dose: dose, response: resp}
+    columns: {dose: dose, response: resp, patient: id}   # patient: optional, ids unique
     longitudinal:              # optional: long data, one row per patient and visit, analysed
       patient: patient         #   by the repeated-measures model (MMRM) at primary_visit
       visit: visit_h
@@ -33,7 +33,7 @@ from pydantic import Field
 from trialsim.config.build import construct, expect_mapping
 from trialsim.config.collect import Collector
 from trialsim.config.reader import read_yaml
-from trialsim.errors import ConfigError
+from trialsim.errors import ConfigError, FieldError
 from trialsim.spec import spec
 
 #: Largest data file ``trialsim analyse`` reads (bytes).
@@ -42,10 +42,12 @@ MAX_DATA_BYTES = 200 * 2 ** 20
 
 @spec
 class Columns:
-    """CSV column names: ``dose``, ``response``."""
+    """CSV column names: ``dose``, ``response``, and optionally ``patient`` (one row per
+    patient: a patient id given twice is an error)."""
 
     dose: Annotated[str, Field(min_length=1)] = "dose"
     response: Annotated[str, Field(min_length=1)] = "response"
+    patient: Annotated[str, Field(min_length=1)] | None = None
 
 
 @spec
@@ -86,6 +88,19 @@ class AnalysisPlan:
             raise ValueError("covariates apply to a continuous endpoint")
         if self.longitudinal is not None and self.endpoint == "binary":
             raise ValueError("the longitudinal model applies to a continuous endpoint")
+        roles = {self.columns.dose: "the dose column (columns.dose)",
+                 self.columns.response: "the response column (columns.response)"}
+        if self.columns.patient is not None:
+            roles[self.columns.patient] = "the patient column (columns.patient)"
+        if self.longitudinal is not None:
+            roles[self.longitudinal.patient] = "the patient column (longitudinal.patient)"
+            roles[self.longitudinal.visit] = "the visit column (longitudinal.visit)"
+        for i, c in enumerate(self.covariates):
+            if c in roles:
+                raise FieldError("covariates", f"covariate {c!r} is {roles[c]}; expected "
+                                               "baseline columns other than those")
+            if c in self.covariates[:i]:
+                raise FieldError("covariates", f"covariate {c!r} is listed twice")
 
     def to_dict(self) -> dict:
         out = {k: getattr(self, k) for k in ("models", "delta", "p", "alpha", "selection",
@@ -93,6 +108,8 @@ class AnalysisPlan:
                                              "scal")}
         out["covariates"] = list(self.covariates)
         out["columns"] = {"dose": self.columns.dose, "response": self.columns.response}
+        if self.columns.patient is not None:
+            out["columns"]["patient"] = self.columns.patient
         if self.longitudinal is not None:
             lg = self.longitudinal
             out["longitudinal"] = {"patient": lg.patient, "visit": lg.visit,
@@ -129,8 +146,18 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
     response are dropped (and counted); any other missing or non-numeric value is an error
     naming the line of the file (the header is line 1) and the column."""
     cols = plan.columns
-    values, df, where = _read_columns(path, plan, [cols.dose, cols.response, *plan.covariates])
+    ids = [] if cols.patient is None else [cols.patient]
+    values, df, where = _read_columns(path, plan, [cols.dose, cols.response, *plan.covariates],
+                                      ids)
+    if ids:
+        twice = pd.Series(values[cols.patient]).duplicated().to_numpy()
+        if twice.any():
+            i = int(np.flatnonzero(twice)[0])
+            raise ConfigError(f"line {i + 2}, column {cols.patient!r}: patient "
+                              f"{values[cols.patient][i]} has an earlier row; the data have one "
+                              "row per patient", (), where)
     keep = np.isfinite(values[cols.response])
+    _check_arms(values[cols.dose], keep, cols.response, where)
     dose, resp = values[cols.dose][keep], values[cols.response][keep]
     if plan.endpoint == "binary" and not np.all((resp == 0) | (resp == 1)):
         i = int(np.flatnonzero(keep)[np.flatnonzero((resp != 0) & (resp != 1))[0]])
@@ -141,6 +168,26 @@ def read_trial_data(path: str | Path, plan: AnalysisPlan) -> tuple[np.ndarray, n
     return dose, resp, X, int((~keep).sum())
 
 
+def _check_arms(dose: np.ndarray, has_response: np.ndarray, response: str, where: str,
+                when: str = "") -> None:
+    """Refuse data with no response at all, an arm (dose level) whose patients have no
+    response (``when``: e.g. at the primary visit), or two dose levels that differ only by
+    rounding."""
+    if not has_response.any():
+        raise ConfigError(f"column {response!r}: no patient has a response{when}", (), where)
+    levels = np.unique(dose)
+    for d in levels:
+        if not has_response[dose == d].any():
+            arm = "placebo (dose 0)" if d == 0 else f"dose {d:g}"
+            raise ConfigError(f"column {response!r}: no patient at {arm} has a response"
+                              f"{when}; remove the arm's rows to analyse without it", (), where)
+    close = np.flatnonzero(np.diff(levels) <= 1e-6 * levels[1:])
+    if close.size:
+        a, b = levels[close[0]], levels[close[0] + 1]
+        raise ConfigError(f"doses {float(a)!r} and {float(b)!r} differ by less than a millionth: one dose "
+                          "written two ways? Round the dose column", (), where)
+
+
 def read_visit_data(path: str | Path, plan: AnalysisPlan):
     """Long data (one row per patient and visit) for the repeated-measures model: ``(dose
     (N,), responses (N, V) with NaN where missing, covariates (N, q) or None, visits (V,),
@@ -148,8 +195,8 @@ def read_visit_data(path: str | Path, plan: AnalysisPlan):
     row; a patient may have a visit once."""
     lg = plan.longitudinal
     cols = plan.columns
-    values, df, where = _read_columns(path, plan, [lg.patient, lg.visit, cols.dose,
-                                                   cols.response, *plan.covariates])
+    values, df, where = _read_columns(path, plan, [lg.visit, cols.dose, cols.response,
+                                                   *plan.covariates], [lg.patient])
     pid, vis = values[lg.patient], values[lg.visit]
     ids, who = np.unique(pid, return_inverse=True)
     visits, col = np.unique(vis, return_inverse=True)
@@ -160,7 +207,7 @@ def read_visit_data(path: str | Path, plan: AnalysisPlan):
     seen = np.zeros((ids.size, visits.size), bool)
     for i, (p, v) in enumerate(zip(who, col)):
         if seen[p, v]:
-            raise ConfigError(f"line {i + 2}: patient {pid[i]:g} has visit {vis[i]:g} twice",
+            raise ConfigError(f"line {i + 2}: patient {pid[i]} has visit {vis[i]:g} twice",
                               (), where)
         seen[p, v] = True
     Y = np.full((ids.size, visits.size), np.nan)
@@ -172,18 +219,22 @@ def read_visit_data(path: str | Path, plan: AnalysisPlan):
         differs = values[c] != first[who]
         if differs.any():
             i = int(np.flatnonzero(differs)[0])
-            raise ConfigError(f"line {i + 2}, column {c!r}: patient {pid[i]:g} has another "
+            raise ConfigError(f"line {i + 2}, column {c!r}: patient {pid[i]} has another "
                               f"value on an earlier row; a patient's {_role(plan, c)} is the "
                               "same on every visit", (), where)
         per_patient[c] = first
     X = (np.column_stack([per_patient[c] for c in plan.covariates])
          if plan.covariates else None)
+    primary = int(np.flatnonzero(visits == lg.primary_visit)[0])
+    _check_arms(per_patient[cols.dose], np.isfinite(Y[:, primary]), cols.response, where,
+                f" at the primary visit ({lg.visit} {lg.primary_visit:g})")
     dropped = int((~np.isfinite(values[cols.response])).sum())
     return per_patient[cols.dose], Y, X, visits, dropped
 
 
-def _read_columns(path, plan: AnalysisPlan, wanted: list[str]):
-    """``(column → numbers (NaN: a missing response), the raw table, file name)``."""
+def _read_columns(path, plan: AnalysisPlan, wanted: list[str], ids: list[str] = ()):
+    """``(column → numbers (NaN: a missing response), the raw table, file name)``; the
+    ``ids`` columns (patient ids) as text, none missing."""
     path = Path(path)
     where = str(path)
     try:
@@ -203,7 +254,7 @@ def _read_columns(path, plan: AnalysisPlan, wanted: list[str]):
                           f"{str(e).splitlines()[0] if str(e) else type(e).__name__}",
                           (), where) from None
     cols = plan.columns
-    missing = [c for c in wanted if c not in df.columns]
+    missing = [c for c in [*ids, *wanted] if c not in df.columns]
     if missing:
         shown = ", ".join(map(repr, list(df.columns)[:12]))
         raise ConfigError(f"column {missing[0]!r} not found (the analysis plan's "
@@ -213,6 +264,14 @@ def _read_columns(path, plan: AnalysisPlan, wanted: list[str]):
         raise ConfigError("the file has a header but no data rows", (), where)
     checks = Collector()
     values = {}
+    for c in ids:
+        text = df[c].str.strip()
+        blank = text.isin(["", "NA", "NaN", "nan", "."]).to_numpy()
+        if blank.any():
+            i = int(np.flatnonzero(blank)[0])
+            checks.errors.append(ConfigError(f"line {i + 2}, column {c!r}: a patient id is "
+                                             "missing", (), where))
+        values[c] = text.to_numpy(str)
     for c in wanted:
         text = df[c].str.strip()
         blank = text.isin(["", "NA", "NaN", "nan", "."])
@@ -244,6 +303,8 @@ def _role(plan: AnalysisPlan, column: str) -> str:
         return "dose column (columns.dose)"
     if column == plan.columns.response:
         return "response column (columns.response)"
+    if column == plan.columns.patient:
+        return "patient column (columns.patient)"
     lg = plan.longitudinal
     if lg is not None and column in (lg.patient, lg.visit):
         return "patient column (longitudinal.patient)" if column == lg.patient else \

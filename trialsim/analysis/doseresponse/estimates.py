@@ -76,14 +76,18 @@ def from_normal(dose, response, covariates=None) -> DoseEstimates:
     df = y.size - p
     if df < 1:
         raise ValueError(f"{y.size} patients leave no degrees of freedom for {p} parameters")
-    XtX = X.T @ X
-    try:
-        XtX_inv = np.linalg.inv(XtX)
-    except np.linalg.LinAlgError:
-        raise ValueError("the covariates are collinear with the doses") from None
+    tss = float(((y - y.mean()) ** 2).sum())
+    if tss == 0.0:
+        raise ValueError(f"every response is {y[0]:g}: no variation to analyse")
+    if np.linalg.matrix_rank(X) < p:
+        raise ValueError("the covariates are collinear with the doses or with each other")
+    XtX_inv = np.linalg.inv(X.T @ X)
     beta = XtX_inv @ (X.T @ y)
     resid = y - X @ beta
     rss0 = float(resid @ resid)
+    if rss0 <= 1e-20 * tss:
+        raise ValueError("the doses (and covariates) fit the responses exactly: no residual "
+                         "variation to test against")
     sigma2 = rss0 / df
     V = XtX_inv[:k, :k]
     return DoseEstimates(levels, beta[:k], sigma2 * V, float(df), n, "normal", V, rss0,
