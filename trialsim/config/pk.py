@@ -39,7 +39,7 @@ from trialsim.errors import ConfigError
 from trialsim.pk import library
 from trialsim.pk.ode.metrics import SolverOptions, analytes
 from trialsim.pk.parameters import MAY_BE_ZERO, PARAMETERS
-from trialsim.pk.spec import PKSpec
+from trialsim.pk.spec import PKSpec, doses_a_depot
 from trialsim.pk.structure import ParameterError, Structure
 from trialsim.pk.variability import Allometry, Omega
 from trialsim.registry import names
@@ -80,6 +80,9 @@ def from_config(mapping: Any) -> PKSpec:
     else:
         raise ConfigError("an explicit PK model needs a route, e.g. {type: infusion, "
                           "duration_h: 0.667}", ("route",))
+    if "ka" in mapping and not doses_a_depot(route):
+        raise ConfigError(f"ka applies to doses in a depot (first-order absorption); route "
+                          f"{type(route).__name__} gives none (it would be ignored)", ("ka",))
     base = entry.omega if entry else Omega()
     omega = _omega(mapping["iiv"], ("iiv",), params, base) if "iiv" in mapping else base
     allo = (_allometry(mapping["allometry"], params) if "allometry" in mapping

@@ -24,6 +24,17 @@ MAX_GRID_CELLS = 100_000
 MIN_DELIVERED = 0.01
 
 
+def _template(route: Route):
+    """The route's regimen for a unit dose (a device's own dose for devices)."""
+    return route.regimen(route.device_mg if isinstance(route, Devices) else 1.0)
+
+
+def doses_a_depot(route: Route) -> bool:
+    """Whether the route puts doses in a depot (first-order absorption: ``ka``, ``F`` and
+    ``tlag`` apply)."""
+    return any(e.target == "depot" for e in _template(route).events)
+
+
 @spec
 class PKSpec:
     """A resolved PK model: structure with typical values, route template, IIV (``omega``,
@@ -49,8 +60,8 @@ class PKSpec:
             raise ValueError(f"grid_step_h: horizon_h / grid_step_h must be at most "
                              f"{MAX_GRID_CELLS:,} grid cells, got {self.horizon_h:g} h / "
                              f"{self.grid_step_h:g} h")
-        reg = self.route.regimen(self.route.device_mg if isinstance(self.route, Devices) else 1.0)
-        depot = any(e.target == "depot" for e in reg.events)
+        reg = _template(self.route)
+        depot = doses_a_depot(self.route)
         if getattr(self.structure, "ka", 0) is None and depot:
             raise ValueError(f"route {type(self.route).__name__} puts doses in a depot: the "
                              "model needs ka")
