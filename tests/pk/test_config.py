@@ -60,6 +60,12 @@ BAD = [
     ({"model": "ketamine_domino", "ka_sw": 1.0}, ("ka_sw",), "not a parameter"),
     ({"model": "ketamine_domino", "iiv": {"CL": 0.16, "Vmax": 0.2}}, ("iiv", "Vmax"), "not a parameter"),
     ({"model": "ketamine_domino", "iiv": {"CL": -0.1}}, ("iiv", "CL"), "CV >= 0"),
+    # a CV of 8 meant as 8 %; a variance of 100 (it passed validate, then run crashed)
+    ({"model": "ketamine_domino", "iiv": {"CL": 8}}, ("iiv", "CL"), "CV >= 0 and <= 3"),
+    ({"model": "ketamine_domino", "iiv": {"variance": {"CL": 100}}}, ("iiv", "variance", "CL"),
+     "variance of at most 2.3"),
+    ({"model": "ketamine_domino", "iiv": {"names": ["CL"], "omega": [[100]]}}, ("iiv", "omega"),
+     "at most 2.3"),
     ({"model": "ketamine_domino", "iiv": {"names": ["CL", "V1"], "omega": [[0.1, 0.5], [0.5, 0.1]]}},
      ("iiv", "omega"), "positive definite"),
     ({"model": "ketamine_domino", "iiv": {"cv": {"CL": 0.2, "V1": 0.2}, "correlation": {"CL": {"V1": 1.5}}}},

@@ -41,7 +41,8 @@ from trialsim.pk.ode.metrics import SolverOptions, analytes
 from trialsim.pk.parameters import MAY_BE_ZERO, PARAMETERS
 from trialsim.pk.spec import PKSpec, doses_a_depot
 from trialsim.pk.structure import ParameterError, Structure
-from trialsim.pk.variability import Allometry, Omega
+from trialsim.pk.variability import (MAX_CV, MAX_LOG_VARIANCE, MAX_LOGIT_VARIANCE, Allometry,
+                                      Omega)
 from trialsim.registry import names
 
 TOP_KEYS = ("model", "structure", "route", "iiv", "allometry", "covariate_effects",
@@ -235,6 +236,13 @@ def _omega(node, path, params, base: Omega) -> Omega:
         scales = expect_mapping(node.get("scales", {n: base_scales[n] for n in var
                                                     if n in base_scales}),
                                 path + ("scales",), "parameter: log | logit")
+        for k, x in v.items():
+            cap = MAX_LOGIT_VARIANCE if scales.get(k) == "logit" else MAX_LOG_VARIANCE
+            if x > cap:
+                raise ConfigError(f"expected a variance of at most {cap:.3g} (" + (
+                    "sd 3 on the logit scale" if cap == MAX_LOGIT_VARIANCE else
+                    f"omega^2 = ln(1 + CV^2) of a CV of {MAX_CV:g}, {100 * MAX_CV:g} %")
+                    + f"), got {x:g}", path + ("variance", k))
         return _omega_build(lambda: Omega.from_variances(v, cov, scales), path + ("variance",))
     return _from_cvs(node, {}, path, (), params, base_scales)
 
@@ -252,9 +260,9 @@ def _from_cvs(cvs, corr, path, sub, params, base_scales):
         if not -1 < r < 1:
             raise ConfigError(f"expected a correlation in (-1, 1), got {r}",
                               path + ("correlation", a, b))
-    bad = next((k for k, c in cv.items() if not 0 <= c <= 10), None)
+    bad = next((k for k, c in cv.items() if not 0 <= c <= MAX_CV), None)
     if bad is not None:
-        raise ConfigError(f"expected a CV >= 0 and <= 10 (a fraction, 0.3 = 30%), got "
+        raise ConfigError(f"expected a CV >= 0 and <= {MAX_CV:g} (a fraction, 0.3 = 30%), got "
                           f"{cv[bad]:g}", path + sub + (bad,))
     cv = {k: c for k, c in cv.items() if c > 0}       # a CV of 0: no variability there
     pairs = {ab: r for ab, r in pairs.items() if ab[0] in cv and ab[1] in cv}

@@ -25,8 +25,13 @@ from trialsim.registry import register
 from trialsim.spec import spec
 
 Pos = Annotated[float, Field(gt=0)]
-#: Largest coefficient of variation accepted (a fraction: 10 = 1000 %).
-MAX_CV = 10.0
+#: Largest coefficient of variation accepted (a fraction: 3 = 300 %; published IIVs stay well
+#: below it, and a CV of 8 meant as 8 % is refused), and the log-scale variance it gives,
+#: ln(1 + 3^2) = 2.30 (the largest a log-scale random effect may have); a logit-scale random
+#: effect's variance is at most 9 (sd 3 on the logit scale).
+MAX_CV = 3.0
+MAX_LOG_VARIANCE = float(np.log1p(MAX_CV ** 2))
+MAX_LOGIT_VARIANCE = 9.0
 NonNeg = Annotated[float, Field(ge=0)]
 Scale = Literal["log", "logit"]
 
@@ -53,6 +58,15 @@ class Omega:
                 raise ValueError("omega entries must be finite numbers")
             if not np.allclose(m, m.T, rtol=1e-12, atol=1e-15):
                 raise ValueError("omega must be symmetric")
+            for i, nm in enumerate(self.names):
+                logit = self.scales and self.scales[i] == "logit"
+                cap = MAX_LOGIT_VARIANCE if logit else MAX_LOG_VARIANCE
+                if m[i, i] > cap:
+                    raise ValueError(
+                        f"the variance of {nm}'s random effect is {m[i, i]:g}; at most {cap:.3g} "
+                        + ("(sd 3 on the logit scale)" if logit else
+                           f"(a CV of {MAX_CV:g}, i.e. {100 * MAX_CV:g} %: "
+                           "variances are omega^2 = ln(1 + CV^2) on the log scale)"))
             try:
                 np.linalg.cholesky(m)
             except np.linalg.LinAlgError:
