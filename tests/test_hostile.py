@@ -158,6 +158,11 @@ def test_run_time_only_errors_now_have_paths():
              "[0, 60]")
     _refused(_set(_doc(FLAGSHIP), ("population", "weight_kg"),
                   {"dist": "normal", "mean": 80, "sd": 20}), ("population", "weight_kg"), "> 0")
+    # a weight in grams (or tonnes) would scale every mg/kg dose by 1000
+    for median in (80_000, 0.08):
+        _refused(_set(_doc(FLAGSHIP), ("population", "weight_kg"),
+                      {"dist": "lognormal", "median": median, "cv": 0.2}),
+                 ("population", "weight_kg"), "grams or tonnes?")
     _refused(_set(_doc(FLAGSHIP), ("response", "efficacy", "waning_h"), 0.001),
              ("response", "efficacy"), "waning_h")
 

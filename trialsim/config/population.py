@@ -119,6 +119,7 @@ def population_section(node) -> Population:
             raise ConfigError(f"covariate names must be text, got {describe_value(name)}",
                               ("population",))
         covs[name] = build("distribution", d, ("population", name), key="dist")
+    _check_weight(covs.get(WEIGHT))
     rules = _eligibility(node.get(ELIGIBILITY, {}), covs)
     try:
         return Population(covs, rules)
@@ -134,6 +135,21 @@ def population_section(node) -> Population:
 
 #: The key of the population section that holds the eligibility criteria (not a covariate).
 ELIGIBILITY = "eligibility"
+#: Body weight (kg): mg/kg doses and allometry read it; its median must be a plausible one.
+WEIGHT, WEIGHT_MEDIAN_KG = "weight_kg", (0.5, 300.0)
+
+
+def _check_weight(dist) -> None:
+    """Refuse a body-weight distribution whose median is not a plausible weight in kg (one in
+    grams or tonnes scales every mg/kg dose by 1000)."""
+    if dist is None or isinstance(dist, Categorical):
+        return
+    median = float(dist.quantile(np.array([0.5]))[0])
+    lo, hi = WEIGHT_MEDIAN_KG
+    if not lo <= median <= hi:
+        raise ConfigError(f"weight_kg is in kilograms: a median of {median:g} kg is not a body "
+                          f"weight (expected {lo:g} to {hi:g} kg; grams or tonnes?)",
+                          ("population", WEIGHT))
 
 
 def _eligibility(node, covs: dict) -> dict[str, Eligibility]:
