@@ -81,6 +81,8 @@ def test_show_pk_prints_parameters_and_citation(capsys):
     assert main(["show", "pk", "ketamine_domino"]) == 0
     text = capsys.readouterr().out
     assert "V1" in text and "PMID 7198883" in text
+    # the route as a study file writes it (it was a Python repr)
+    assert "default route: {type: infusion, duration_h: 0.666667}" in text
     assert main(["show", "pk", "nope"]) == 1
 
 

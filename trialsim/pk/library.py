@@ -259,6 +259,23 @@ def pd_constant(name: str) -> PDConstant:
         raise KeyError(f"unknown PD constant {name!r}; known: {', '.join(sorted(PD_CONSTANTS))}") from None
 
 
+def _route_yaml(route: Route) -> str:
+    """The route as a study file writes it, e.g. ``{type: infusion, duration_h: 0.6667}``
+    (settings at their defaults left out)."""
+    import dataclasses
+
+    from trialsim.registry import registered_name
+
+    named = registered_name(route)
+    parts = [f"type: {named[1] if named else type(route).__name__}"]
+    for f in dataclasses.fields(route):
+        v = getattr(route, f.name)
+        if f.default is not dataclasses.MISSING and v == f.default:
+            continue
+        parts.append(f"{f.name}: {_fmt(v) if isinstance(v, float) else v}")
+    return "{" + ", ".join(parts) + "}"
+
+
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
@@ -291,7 +308,7 @@ def describe(name: str) -> str:
                 lines.append(f"IIV covariance {a}-{b}: {_fmt(c)} (log scale)")
     for ef in e.effects:
         lines.append(f"covariate effect: {type(ef).__name__} {ef}")
-    lines.append(f"default route: {type(e.route).__name__} {e.route}")
+    lines.append(f"default route: {_route_yaml(e.route)}")
     lines.append("")
     lines.append(f"citation: {e.citation}")
     ids = [f"DOI {e.doi}" if e.doi else "", f"PMID {e.pmid}" if e.pmid else ""]
