@@ -105,3 +105,16 @@ def test_rules_on_posterior_probabilities_need_a_toxicity_model():
         StopWhen(parent=BOIN(n_doses=5, target=0.3, max_patients=30),
                  rule=NPatients(n=12) | TooToxic(threshold=0.35, prob=0.9))
     StopWhen(parent=BOIN(n_doses=5, target=0.3, max_patients=30), rule=NPatients(n=12))
+
+
+@pytest.mark.parametrize("rule, message", [
+    # a reference dose beyond the doses: the rule never fired, and every trial ran to size
+    (TooToxic(dose=9, threshold=0.25, prob=0.9), "too_toxic: dose must be a 0-based dose index "
+                                                 "below 5, got 9"),
+    (NPatients(n=12) | NPatients(n=100), "n_patients: n must be at most the design's "
+                                         "max_patients (36), got 100"),
+    (NAtRecommended(n=40) & NPatients(n=12), "n_at_recommended: n must be at most"),
+])
+def test_rules_that_could_never_fire_are_refused(rule, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        StopWhen(parent=crm(), rule=rule)

@@ -28,7 +28,8 @@ from pydantic import Field, field_validator
 from trialsim.designs._common import stop_trials
 from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
 from trialsim.designs.modifiers import Modifier, posterior_exceeds, too_toxic_text
-from trialsim.registry import lookup, register
+from trialsim.errors import FieldError
+from trialsim.registry import lookup, register, registered_name
 from trialsim.spec import spec
 
 
@@ -238,6 +239,14 @@ class StopWhen(Modifier):
             raise ValueError(f"stop_when: a rule on posterior probabilities needs a design with "
                              f"a toxicity model (such as a Bayesian crm, or blrm); "
                              f"{type(self.base_design).__name__} with these settings has none")
+        D, cap = self.parent.n_doses, self.parent.max_patients
+        for r in self.rule.leaves():    # rules that could never fire
+            if isinstance(r, TooToxic) and r.dose >= D:
+                raise FieldError("rule", f"too_toxic: dose must be a 0-based dose index below "
+                                         f"{D}, got {r.dose}")
+            if isinstance(r, (NPatients, NAtRecommended)) and r.n > cap:
+                raise FieldError("rule", f"{registered_name(r)[1]}: n must be at most the "
+                                         f"design's max_patients ({cap}), got {r.n}")
 
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
         fires, reason, code, withdraw = self.rule.evaluate(self.parent, state, d)
@@ -250,7 +259,8 @@ class StopWhen(Modifier):
 
     @classmethod
     def wrap(cls, parent: Design) -> "StopWhen":
-        rule = NPatients(n=max(1, parent.max_patients // 2)) | NAtRecommended(n=9)
+        rule = (NPatients(n=max(1, parent.max_patients // 2))
+                | NAtRecommended(n=min(9, parent.max_patients)))
         if parent.toxicity_model:
             rule = rule | TooToxic(threshold=0.35, prob=0.9)
         return cls(parent=parent, rule=rule)
