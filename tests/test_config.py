@@ -57,6 +57,8 @@ BAD = [
     # a rule that can never fire (the trial ends at max_patients first)
     (override(design__modifiers=[{"type": "stop_at_n", "n": 40}]), "design.modifiers[0].n",
      "at most the design's max_patients"),
+    (override(design__modifiers=[{"type": "cohort_sizes", "initial": 50}]),
+     "design.modifiers[0].initial", "at most the design's max_patients (30)"),
     (override(design__max_patients="thirty"), "design.max_patients", ""),
     (override(target=0), "target", "strictly between 0 and 1"),
     # the design's check of the study's doses is reported where the doses are written

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import trialsim as ts
+from trialsim.errors import ConfigError
 from trialsim.results import true_mtd
 from trialsim.simulate import fully_informed_selection
 
@@ -100,6 +101,26 @@ def test_the_benchmark_has_the_trial_size_the_design_plans():
     for r in runs[1:]:
         np.testing.assert_array_equal(r.selected, runs[0].selected)
         np.testing.assert_array_equal(r.benchmark, runs[0].benchmark)
+
+
+def test_stop_at_n_cuts_the_last_cohort_as_max_patients_does():
+    """n = 10 with cohorts of 3: the trials treat 10 patients (they treated 12, and the
+    benchmark was on 10) and run exactly as a CRM of max_patients 10; a 3+3 keeps whole
+    cohorts, so there n must be a multiple of 3."""
+    doc = {"doses": [1, 2, 3, 4, 5], "target": 0.3,
+           "truth": {"tox": [0.02, 0.04, 0.06, 0.08, 0.10]},
+           "design": {"type": "crm", "target": 0.3, "skeleton": [0.05, 0.12, 0.25, 0.40, 0.55],
+                      "max_patients": 10}}
+    capped = ts.simulate(ts.from_dict(doc), 200, seed=4)
+    doc["design"] = {**doc["design"], "max_patients": 30,
+                     "modifiers": [{"type": "stop_at_n", "n": 10}]}
+    stopped = ts.simulate(ts.from_dict(doc), 200, seed=4)
+    assert (stopped.arrays.n.sum(axis=1) == 10).all()
+    for k in ("n", "tox", "selected", "benchmark"):
+        np.testing.assert_array_equal(getattr(stopped.arrays, k), getattr(capped.arrays, k))
+    doc["design"] = {"type": "three_plus_three", "modifiers": [{"type": "stop_at_n", "n": 10}]}
+    with pytest.raises(ConfigError, match="multiple of cohort_size"):
+        ts.from_dict(doc)
 
 
 def test_crn_same_patients_across_designs():

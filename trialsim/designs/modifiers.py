@@ -25,6 +25,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from trialsim.designs._common import join_reasons, make_decision, stop_at_max_patients, stop_trials
 from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
+from trialsim.errors import FieldError
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -230,6 +231,9 @@ class CohortSizes(Modifier):
                                   description="patients per cohort until the first DLT")] = 1
 
     def __post_init__(self) -> None:
+        if self.initial > self.parent.max_patients:
+            raise FieldError("initial", f"initial must be at most the design's max_patients "
+                                        f"({self.parent.max_patients}), got {self.initial}")
         if self.base_design.fixed_cohorts:
             raise ValueError(f"cohort_sizes cannot change the cohorts of "
                              f"{type(self.base_design).__name__}, whose rules assume cohorts of "
@@ -254,9 +258,11 @@ class CohortSizes(Modifier):
 @register("modifier", "stop_at_n")
 @spec
 class StopAtN(Modifier):
-    """Stop once at least ``n`` patients have been treated, keeping the parent's
-    recommendation (reason ``"stop: n patients reached"``, code ``n_reached``, only where the
-    parent did not stop already)."""
+    """Stop once ``n`` patients have been treated, keeping the parent's recommendation
+    (reason ``"stop: n patients reached"``, code ``n_reached``, only where the parent did not
+    stop already).  The cohort that reaches ``n`` is cut to it, as at ``max_patients``; designs
+    that keep whole cohorts (3+3, accelerated titration, designs with follow-up) need ``n`` a
+    multiple of their cohort size."""
 
     parent: Design
     n: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
@@ -271,9 +277,30 @@ class StopAtN(Modifier):
                              f"stops at {cap} patients before {v} are treated; got {v}")
         return v
 
+    def __post_init__(self) -> None:
+        base = self.base_design
+        if self._whole_cohorts and self.n % base.cohort_size:
+            raise FieldError("n", f"n must be a multiple of cohort_size ({base.cohort_size}): "
+                                  f"{type(base).__name__} keeps whole cohorts; got {self.n}")
+
+    @property
+    def _whole_cohorts(self) -> bool:
+        """Designs whose rules or calendar assume their own cohorts (no cut cohort)."""
+        return self.base_design.follow_up or self.base_design.fixed_cohorts
+
     def adjust(self, state: BatchState, d: BatchDecision) -> BatchDecision:
-        return stop_trials(d, state.total >= self.n, f"stop: {self.n} patients reached",
-                           "n_reached")
+        d = stop_trials(d, state.total >= self.n, f"stop: {self.n} patients reached",
+                        "n_reached")
+        if self._whole_cohorts:     # n is a multiple of the cohort size
+            return d
+        size = (np.full(state.n_trials, self.parent.cohort_size, np.int64)
+                if d.cohort_size is None else d.cohort_size)
+        left = self.n - state.total
+        # the cohort that reaches n is cut to it, as at max_patients (sizes given for every
+        # trial, whatever the others in the batch need)
+        size = np.where(left > 0, np.minimum(size, left), size)
+        return make_decision(d.next_dose, d.stop, d.recommended, d.admissible, d.reason,
+                             d.stop_code, size)
 
     @property
     def planned_patients(self) -> int:
@@ -281,7 +308,8 @@ class StopAtN(Modifier):
 
     @classmethod
     def wrap(cls, parent: Design) -> "StopAtN":
-        return cls(parent=parent, n=max(1, parent.max_patients // 2))
+        c = parent.cohort_size
+        return cls(parent=parent, n=max(c, parent.max_patients // 2 // c * c))
 
 
 @register("modifier", "stop_when_too_toxic")
