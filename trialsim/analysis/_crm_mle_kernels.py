@@ -116,13 +116,43 @@ def _loglik_weighted(a, dose, tox, weight, x, logistic, intercept):
 
 
 @numba.njit(cache=True)
+def _score_weighted(a, dose, tox, weight, x, logistic, intercept):
+    """Derivative in ``a`` of :func:`_loglik_weighted`."""
+    b = np.exp(a)
+    v = 0.0
+    for j in range(dose.shape[0]):
+        d = dose[j]
+        if d < 0:
+            continue
+        g = b * x[d]                     # d eta / d a
+        if logistic:
+            p = 1.0 / (1.0 + np.exp(-(intercept + g)))
+            if tox[j]:
+                v += (1.0 - p) * g
+            elif weight[j] >= 1.0:
+                v -= p * g
+            else:
+                v -= weight[j] * p * (1.0 - p) / (1.0 - weight[j] * p) * g
+        else:
+            e = np.exp(g)
+            if tox[j]:
+                v += g
+            elif weight[j] >= 1.0:
+                v -= e / (-np.expm1(g)) * g
+            else:
+                v -= weight[j] * e / (1.0 - weight[j] * e) * g
+    return v
+
+
+@numba.njit(cache=True)
 def crm_weighted_mle_kernel(dose, tox, weight, x, logistic, intercept, lo, hi):
     """Maximiser over ``a`` in ``[lo, hi]`` of the TITE-CRM's weighted log likelihood (see
     :func:`crm_weighted_kernel` for the data) of ``T`` trials, as dfcrm's ``titecrm(method =
     "mle")`` maximises it over ``[-10, 10]``.  The logistic model's weighted log likelihood
     need not be concave, so the best of ``_MLE_NODES`` equally spaced nodes is found first,
-    then refined by golden-section search on the bracket of its neighbours (to ~1e-8 in ``a``,
-    the precision of a maximum's location); an end of the interval is kept where the
+    then refined on the bracket of its neighbours: by bisection where the score changes sign
+    across it (to ~1e-13 in ``a``), else by golden-section search (to ~1e-8, the precision of
+    a maximum's location from function values); an end of the interval is kept where the
     likelihood there is at least as high (no DLT: ``hi``; DLTs only: ``lo``).  ``x``: the
     model's dose values (:attr:`trialsim.analysis.crm.CRMModel.x`).  Returns ``(T,)``."""
     T = dose.shape[0]
@@ -140,6 +170,18 @@ def crm_weighted_mle_kernel(dose, tox, weight, x, logistic, intercept, lo, hi):
                 best = a
         left = max(best - h, lo)
         right = min(best + h, hi)
+        if (_score_weighted(left, dt, yt, wt, x, logistic, intercept) > 0.0
+                and _score_weighted(right, dt, yt, wt, x, logistic, intercept) < 0.0):
+            # an interior maximum: bisection on the score's sign change, to ~1e-13 (function
+            # values alone locate it to ~1e-7 where the likelihood is flat)
+            while right - left > 1e-13:
+                mid = 0.5 * (left + right)
+                if mid <= left or mid >= right:
+                    break
+                if _score_weighted(mid, dt, yt, wt, x, logistic, intercept) > 0.0:
+                    left = mid
+                else:
+                    right = mid
         c = right - _GOLDEN * (right - left)
         d = left + _GOLDEN * (right - left)
         fc = _loglik_weighted(c, dt, yt, wt, x, logistic, intercept)
