@@ -215,3 +215,15 @@ def test_weighted_mle_is_the_global_maximiser(data, model):
     n = np.bincount(dose, minlength=6)
     t = np.bincount(dose, weights=tox, minlength=6).astype(np.int64)
     assert abs(full - crm_mle(n, t, SKELETON, model=model)[0]) <= 1e-7
+
+
+def test_a_flat_weighted_likelihood_is_maximised_precisely():
+    """Hypothesis's example: the logistic model with DLTs at the lowest and highest doses; the
+    weighted MLE with every weight 1 is the count MLE to 1e-10 (golden-section search on the
+    flat likelihood missed it by 1.02e-7)."""
+    dose = np.array([0, 0, 0, 2, 5, 5, 5])
+    tox = np.array([True, True, True, True, False, True, True])
+    full = crm_mle_weighted(dose, tox, np.ones(7), SKELETON, model="logistic")[0]
+    n = np.bincount(dose, minlength=6)
+    t = np.bincount(dose, weights=tox, minlength=6).astype(np.int64)
+    assert abs(full - crm_mle(n, t, SKELETON, model="logistic")[0]) <= 1e-10
