@@ -59,6 +59,11 @@ BAD = [
      "at most the design's max_patients"),
     (override(design__modifiers=[{"type": "cohort_sizes", "initial": 50}]),
      "design.modifiers[0].initial", "at most the design's max_patients (30)"),
+    # degenerate or ignored CRM settings
+    (override(design__prior_sd=1e-12), "design.prior_sd", "greater than or equal to 0.01"),
+    (override(design__intercept=7), "design.intercept", "applies to model: logistic"),
+    (override(design__startup=[30, 30, 30, 30, 30]), "design.startup",
+     "would take the whole trial"),
     (override(design__max_patients="thirty"), "design.max_patients", ""),
     (override(target=0), "target", "strictly between 0 and 1"),
     # the design's check of the study's doses is reported where the doses are written

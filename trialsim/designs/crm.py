@@ -11,10 +11,13 @@ import trialsim.analysis.crm as posterior_api
 from trialsim.designs._common import (check_state, make_decision, max_patients_at_least_cohort,
                                       stop_at_max_patients)
 from trialsim.designs.base import MAX_PATIENTS, BatchDecision, BatchState, Design
+from trialsim.errors import FieldError
 from trialsim.registry import register
 from trialsim.spec import context, spec
 
 DEFAULT_PRIOR_SD = 1.34 ** 0.5
+#: The one-parameter logistic model's intercept (dfcrm's default, Cheung 2011).
+DEFAULT_INTERCEPT = 3.0
 START = "start"
 ESCALATE = "escalate: estimated DLT rate closest to target"
 STAY = "stay: estimated DLT rate closest to target"
@@ -58,8 +61,8 @@ class CRM(Design):
                                                              "probability at each dose")]
     max_patients: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                                        description="trial size cap (patients)")]
-    prior_sd: Annotated[float, Field(gt=0, le=20, description="prior sd of a; at most 20 "
-                                                             "(quadrature range)")] = \
+    prior_sd: Annotated[float, Field(ge=0.01, le=20, description="prior sd of a; 0.01 to 20 "
+                                                                "(quadrature range)")] = \
         DEFAULT_PRIOR_SD
     cohort_size: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
                                       description="patients per cohort")] = 3
@@ -68,7 +71,7 @@ class CRM(Design):
                      Field(description="dose-toxicity model: empiric (power) or logistic")] = \
         "empiric"
     intercept: Annotated[float, Field(gt=0, le=20, description="intercept of the logistic "
-                                                              "model")] = 3.0
+                                                              "model")] = DEFAULT_INTERCEPT
     method: Annotated[Literal["bayes", "likelihood"],
                       Field(description="estimate: posterior mean (bayes) or maximum "
                                         "likelihood")] = "bayes"
@@ -106,6 +109,14 @@ class CRM(Design):
     def _model_ok(self) -> "CRM":
         if self.model == "logistic":
             posterior_api.CRMModel(self.skeleton, self.model, self.intercept)  # checks skeleton
+        elif self.intercept != DEFAULT_INTERCEPT:
+            raise FieldError("intercept", f"intercept applies to model: logistic; the empiric "
+                                          f"model has none (it would be ignored), got "
+                                          f"{self.intercept:g}")
+        if self.startup is not None and self.startup[0] >= self.max_patients:
+            raise FieldError("startup", f"the first start-up cohort ({self.startup[0]}) would "
+                                        f"take the whole trial (max_patients "
+                                        f"{self.max_patients})")
         if self.startup is not None and len(self.startup) != self.n_doses:
             raise ValueError(f"startup needs one patient count per dose ({self.n_doses}), got "
                              f"{len(self.startup)}")

@@ -104,7 +104,7 @@ class WagesTait(Design):
     eff_skeleton_weights: Annotated[tuple[float, ...] | None,
                                     Field(description="prior weights of the efficacy models "
                                                       "(default: equal)")] = None
-    prior_sd: Annotated[float, Field(gt=0, le=20, description="prior sd of each model's "
+    prior_sd: Annotated[float, Field(ge=0.01, le=20, description="prior sd of each model's "
                                                              "parameter")] = DEFAULT_PRIOR_SD
     ci_level: Annotated[float, Field(gt=0, lt=1, description="level of the exact intervals of "
                                                              "the safety and futility "
