@@ -13,8 +13,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import trialsim as ts
-from trialsim.designs import (BLRM, BOIN, BOIN12, CRM, TITECRM, Backfill, EffTox,
-                              StopWhenTooToxic, ThreePlusThree, WagesTait)
+from trialsim.designs import (BLRM, BOIN, BOIN12, CRM, TITECRM, Backfill, DontSkipDoses,
+                              EffTox, StopWhenTooToxic, ThreePlusThree, WagesTait)
 from trialsim.designs.base import BatchState
 from trialsim.errors import ConfigError
 from trialsim.outcomes import TrialHistory
@@ -123,6 +123,9 @@ def test_backfill_is_for_interval_and_model_based_designs_and_needs_a_calendar()
     for design in (TITECRM.example(5), WagesTait.example(5), ThreePlusThree(n_doses=5)):
         with pytest.raises(ValueError, match="backfill works with"):
             Backfill(parent=design)
+    # two backfill modifiers: the outer one's rules were used, the inner one's ignored
+    with pytest.raises(ValueError, match="backfill is given twice"):
+        Backfill(parent=DontSkipDoses(Backfill(parent=CRM.example(5))), max_per_dose=20)
     doc = {"doses": [1, 2, 3], "target": 0.3, "truth": {"tox": [0.1, 0.2, 0.3],
                                                         "eff": [0.2, 0.3, 0.4]},
            "design": {"type": "boin", "target": 0.3, "max_patients": 12,

@@ -92,6 +92,9 @@ class Backfill(Modifier):
             raise ValueError(f"backfill works with the interval and model-based designs, not "
                              f"{type(self.base_design).__name__} (it decides mid-window, "
                              f"randomises, or follows cohorts of three)")
+        if self.parent.backfills:
+            raise ValueError("backfill is given twice: one backfill modifier sets the rules "
+                             "(the other was ignored)")
         return self
 
     @property
