@@ -144,6 +144,13 @@ def test_early_stop_metric_counts_only_early_stops():
     assert m.loc["stopped_before_max_pct", "value"] == pytest.approx(early)
     assert early > 50
     assert m.loc["no_selection_pct", "value"] >= early
+    # stop_at_n reaches the planned size; a 3+3 ends by its own rules (it counted 100 % early)
+    at_n = ts.from_dict({**GOOD, "design": {**GOOD["design"], "modifiers": [
+        {"type": "stop_at_n", "n": 18}]}})
+    m = ts.simulate(at_n, 100, seed=1).metrics().set_index("metric")
+    assert m.loc["stopped_before_max_pct", "value"] == 0
+    m = ts.simulate(ts.from_dict(THREE), 200, seed=1).metrics().set_index("metric")
+    assert m.loc["stopped_before_max_pct", "value"] == 0
 
 
 def test_designs_see_the_joint_efficacy_toxicity_counts(monkeypatch):

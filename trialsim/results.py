@@ -223,9 +223,10 @@ class Simulations:
         goal = self.goal_dose
         n_tot = a.n.sum(axis=1).astype(float)
         above = a.n[:, mtd + 1:].sum(axis=1) / np.maximum(n_tot, 1)
-        # ran to its size: stopped by max_patients (then possibly found too toxic,
-        # ``max_patients+too_toxic``)
-        stopped_early = np.char.find(a.stop_code.astype(str), "max_patients") < 0
+        # ran its course: its size reached, or a rule-based design's own end (clearing the
+        # top dose), then possibly found too toxic (``max_patients+too_toxic``)
+        done = self.study.design.completion_codes
+        stopped_early = np.array([c.split("+")[0] not in done for c in a.stop_code.astype(str)])
         rows = {
             "correct_selection_pct": 100.0 * (a.selected == goal),
             "benchmark_correct_pct": 100.0 * (a.benchmark == goal),

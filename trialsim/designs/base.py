@@ -218,6 +218,9 @@ class Design:
     #: Whether patients are backfilled at cleared doses (a ``backfill`` modifier; the study
     #: then runs on its calendar, :mod:`trialsim.conduct.backfill`).
     backfills: ClassVar[bool] = False
+    #: Stop codes of a trial that ran its course (not an early stop, in the operating
+    #: characteristics): its size reached; rule-based designs add their own ends.
+    completion_codes: ClassVar[tuple[str, ...]] = ("max_patients", "n_reached")
 
     def decide_batch(self, state: BatchState) -> BatchDecision:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} does not define decide_batch(state)")

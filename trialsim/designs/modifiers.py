@@ -107,6 +107,10 @@ class Modifier(Design):
         return self.parent.backfills
 
     @property
+    def completion_codes(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.parent.completion_codes
+
+    @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
         d: Design = self

@@ -34,6 +34,9 @@ class CohortsOfThree(Design):
     patients at each dose."""
 
     fixed_cohorts = True
+    #: The rules end every trial (a toxic dose found, or the top dose cleared): none stops
+    #: early (a trial with no dose selected counts in the no-selection rate).
+    completion_codes = ("max_patients", "n_reached", CODE_TOP, CODE_TOXIC)
 
     @property
     def cohort_size(self) -> int:
