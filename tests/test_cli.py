@@ -129,6 +129,17 @@ def test_table_header_gives_the_cohort_sizes_the_design_sets(tmp_path, capsys):
             in capsys.readouterr().out)
 
 
+def test_a_short_history_s_table_keeps_its_columns_and_a_stop_says_only_why(capsys):
+    """BLRM after 1NTT: no dose passes EWOC.  The header's columns stay apart (they ran
+    together as 'outcomesnext') and the reason is the stop's alone (it began 'stay: ...')."""
+    cfg = ROOT / "configs" / "examples" / "blrm_ewoc.yaml"
+    assert main(["table", str(cfg), "--history", "1NTT", "--cohorts", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split() == ["outcomes", "next", "selects", "reason"]
+    assert lines[3].split(None, 3) == ["1NTT", "stop", "-", "stop: no dose passes the overdose "
+                                       "control (P(DLT rate >= upper) < overdose_prob)"]
+
+
 def test_table_pathways_follow_decide_for_the_crm():
     from trialsim.designs.tables import dose_transition_pathways
 

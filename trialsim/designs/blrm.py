@@ -131,8 +131,9 @@ class BLRM(Design):
         fresh = state.total == 0
         cur = state.current
         nxt = np.where(fresh, self.start_dose, best)
-        reason = np.where(fresh, START, np.where(best > cur, MOVE.format("escalate"), np.where(
-            best == cur, MOVE.format("stay"), MOVE.format("de-escalate"))))
+        reason = np.where(fresh, START, np.where(none, "", np.where(  # none: the stop says why
+            best > cur, MOVE.format("escalate"), np.where(best == cur, MOVE.format("stay"),
+                                                         MOVE.format("de-escalate")))))
         decision = make_decision(nxt, np.zeros(T, bool), np.where(fresh, NO_DOSE, rec), ok,
                                  reason)
         decision = stop_trials(decision, none & ~fresh, STOP_NONE_SAFE, "too_toxic", withdraw=True)

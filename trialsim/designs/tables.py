@@ -131,7 +131,8 @@ def format_pathways(paths: pd.DataFrame, unit: str = "") -> str:
     (or ``stop``; with its probability where randomised), the current recommendation and the
     reason."""
     unit = f" {unit}" if unit else ""
-    width = max(2 * int(k) + len(p) for k, p in zip(paths["cohort"], paths["path"])) + 2
+    width = max(len("outcomes"),
+                *(2 * int(k) + len(p) for k, p in zip(paths["cohort"], paths["path"]))) + 2
     lines = [f"{'outcomes':<{width}}{'next':<29}{'selects':<9}reason"]
     for r in paths.itertuples(index=False):
         label = "  " * int(r.cohort) + r.path
