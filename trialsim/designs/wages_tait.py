@@ -210,9 +210,9 @@ class WagesTait(Design):
             pick = (cum <= (state.u[draw] * cum[:, -1])[:, None]).sum(axis=1)
             nxt[draw] = np.minimum(pick, D - 1)
         cur = state.current
-        reason = np.where(fresh, START, np.where(draw, RANDOMISE, np.where(
+        reason = np.where(fresh, START, np.where(none, "", np.where(draw, RANDOMISE, np.where(
             nxt > cur, BEST.format("escalate"), np.where(nxt == cur, BEST.format("stay"),
-                                                         BEST.format("de-escalate")))))
+                                                         BEST.format("de-escalate"))))))
         rec = np.where(fresh | none | futile, NO_DOSE, best)
         decision = make_decision(nxt, np.zeros(T, bool), rec, ok, reason)
         decision = stop_trials(decision, none & ~fresh, STOP_NONE, "none_admissible",
