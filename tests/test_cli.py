@@ -140,6 +140,12 @@ def test_a_short_history_s_table_keeps_its_columns_and_a_stop_says_only_why(caps
                                        "control (P(DLT rate >= upper) < overdose_prob)"]
 
 
+def test_a_tite_crm_table_says_it_assumes_complete_follow_up(capsys):
+    assert main(["table", str(ROOT / "configs" / "examples" / "tite_crm.yaml"),
+                 "--cohorts", "1"]) == 0
+    assert "followed to the end of the window here" in capsys.readouterr().out
+
+
 def test_table_pathways_follow_decide_for_the_crm():
     from trialsim.designs.tables import dose_transition_pathways
 

@@ -196,8 +196,11 @@ def cmd_table(args) -> int:
     of, note = ((f"{sizes[0]}", "") if len(sizes) == 1 else
                 (", ".join(map(str, sizes[:-1])) + f" or {sizes[-1]} patients",
                  "sizes set by the design; "))
+    follow = ("\nEach patient is followed to the end of the window here; a trial decides with "
+              "partial follow-up, so its path can differ.\n"
+              if getattr(design, "follow_up", False) else "")
     print(f"{study.name}: dose-transition pathways over {args.cohorts} cohort"
-          f"{'s' if args.cohorts > 1 else ''} of {of} ({note}dose levels from 1)\n")
+          f"{'s' if args.cohorts > 1 else ''} of {of} ({note}dose levels from 1)\n{follow}")
     print(format_pathways(paths, getattr(study, "dose_unit", "") or ""))
     if out is not None:
         tables = {"pathways.csv": paths} if bounds is None else {"pathways.csv": paths,
