@@ -184,8 +184,9 @@ def _check_arms(dose: np.ndarray, has_response: np.ndarray, response: str, where
     close = np.flatnonzero(np.diff(levels) <= 1e-6 * levels[1:])
     if close.size:
         a, b = levels[close[0]], levels[close[0] + 1]
-        raise ConfigError(f"doses {float(a)!r} and {float(b)!r} differ by less than a millionth: one dose "
-                          "written two ways? Round the dose column", (), where)
+        raise ConfigError(f"doses {float(a)!r} and {float(b)!r} differ by less than a "
+                          "millionth: one dose written two ways? Round the dose column", (),
+                          where)
 
 
 def read_visit_data(path: str | Path, plan: AnalysisPlan):
