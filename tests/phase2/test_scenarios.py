@@ -44,6 +44,20 @@ def test_each_scenario_is_the_study_with_its_overrides():
                                       getattr(alone.arrays, f), err_msg=f)
 
 
+def test_a_nested_scenario_change_merges_as_a_dotted_one():
+    """``flat: {response: {efficacy: {emax: 0}}}`` is ``response.efficacy.emax: 0`` (it
+    replaced the whole response section: 'missing type:'), and so is ``--set``'s
+    ``scenarios.flat.response.efficacy.emax``; a mapping with ``type:`` still replaces."""
+    dotted = with_scenarios({"flat": {"response.efficacy.emax": 0}})
+    nested = with_scenarios({"flat": {"response": {"efficacy": {"emax": 0}}}})
+    assert nested.scenarios["flat"].efficacy == dotted.scenarios["flat"].efficacy
+    assert nested.scenarios["flat"].efficacy != dotted.efficacy
+    new = copy.deepcopy(BASE["response"]["efficacy"])
+    new["emax"] = 0
+    assert with_scenarios({"flat": {"response.efficacy": new}}).scenarios["flat"].efficacy \
+        == dotted.scenarios["flat"].efficacy
+
+
 def test_scenarios_share_patients_randomisation_and_dropout_draws():
     s = with_scenarios({"base": {}, "flat": {"response.efficacy.emax": 0},
                         "placebo_heavy": {"response.efficacy.placebo_plateau": 9.0}})

@@ -183,7 +183,8 @@ def _phase2(doc, name_default, source):
             if top not in SCENARIO_KEYS:
                 raise ConfigError(f"a scenario changes the world, not the trial: paths start "
                                   f"with one of {', '.join(SCENARIO_KEYS)}", where + (str(key),))
-            set_path(sdoc, str(key), copy.deepcopy(value), where + (str(key),))
+            for path, v in _scenario_changes(doc, str(key), value):
+                set_path(sdoc, path, copy.deepcopy(v), where + (path,))
         try:
             scenarios[name] = _phase2_study(sdoc, name_default, source)
         except ConfigErrors as e:
@@ -195,6 +196,21 @@ def _phase2(doc, name_default, source):
     study = dataclasses.replace(base, scenarios=scenarios, config=config)
     _check_run_memory(study, config.get("simulation") or {})     # every scenario's results
     return study
+
+
+def _scenario_changes(doc: dict, key: str, value):
+    """The dotted paths and values of one scenario change: a mapping without ``type:`` merges
+    into the mapping the study has at ``key`` (``response: {efficacy: {emax: 0}}`` is
+    ``response.efficacy.emax: 0``, as ``--set`` writes it); any other value, or a mapping
+    with ``type:`` (another model), replaces what is there."""
+    here: Any = doc
+    for part in key.split("."):
+        here = here.get(part) if isinstance(here, dict) else None
+    if isinstance(value, dict) and value and "type" not in value and isinstance(here, dict):
+        for k, v in value.items():
+            yield from _scenario_changes(doc, f"{key}.{k}", v)
+    else:
+        yield key, value
 
 
 def _in_scenario(e: ConfigError, where: tuple) -> ConfigError:
