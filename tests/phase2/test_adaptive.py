@@ -144,6 +144,8 @@ def test_adaptive_results_do_not_depend_on_batching():
     ({"interims": [150]}, "before the last patient"),
     ({"rar": "target"}, "rar_target"),
     ({"placebo_share": 0.3}, "response-adaptive"),
+    # an arm of ratio 0 got no patient and every trial's analysis failed silently (no-go)
+    ({"allocation": [1, 0, 1, 1, 1]}, "every arm needs a positive burn-in ratio"),
 ])
 def test_adaptive_config_errors(kw, words):
     with pytest.raises(ConfigError) as ei:

@@ -37,6 +37,7 @@ from pydantic import Field, field_validator
 from scipy.special import ndtr
 
 from trialsim.designs.phase2 import MAX_PHASE2_PATIENTS, Parallel, Phase2Design, check_arms
+from trialsim.errors import FieldError
 from trialsim.registry import register
 from trialsim.spec import spec
 
@@ -139,6 +140,11 @@ class Adaptive(Phase2Design):
         return check_arms(v)
 
     def __post_init__(self) -> None:
+        if 0 in self.allocation:
+            raise FieldError("allocation", f"every arm needs a positive burn-in ratio: an arm "
+                                           f"of ratio 0 never gets a patient, and the analysis "
+                                           f"compares every arm with placebo; got "
+                                           f"{list(self.allocation)}")
         if not self.interims or any(b <= a for a, b in zip(self.interims, self.interims[1:])):
             raise ValueError(f"interims must be increasing patient numbers, got "
                              f"{list(self.interims)}")
