@@ -199,6 +199,8 @@ class Phase2Simulations:
             "go_pct": 100.0 * (a.forward >= 0),
             "correct_decision_pct": 100.0 * (a.forward == tr.forward),
             "td_reached_pct": 100.0 * np.isfinite(a.td),
+            # no test possible (an arm without analysed patients): counted as no-go
+            "analysis_failed_pct": 100.0 * ~np.isfinite(a.p_min),
             "patients_mean": a.n.sum(axis=1).astype(float),
             "analysed_mean": a.analysed.sum(axis=1).astype(float),
             "dropout_pct": 100.0 * (1 - a.analysed.sum(axis=1) / a.n.sum(axis=1)),
