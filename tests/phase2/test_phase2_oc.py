@@ -269,3 +269,19 @@ def test_phase2_keys_with_an_escalation_design_name_the_design_type():
     with pytest.raises(ConfigError) as ei:
         study(design={"type": "crm", "target": 0.3, "skeleton": [0.1, 0.2, 0.3, 0.4, 0.5]})
     assert ei.value.path == ("design", "type") and "phase II design type" in str(ei.value)
+
+
+def test_trials_whose_analysis_fails_are_counted():
+    """Twenty patients on five arms and a dropout hazard of 7 a week: most trials keep too few
+    analysed patients for MCP-Mod.  They are no-go, and analysis_failed_pct says why (it read
+    as a power near 0); the flagship-like base study has none."""
+    doc = copy.deepcopy(BASE)
+    doc["design"] = {"type": "parallel", "allocation": [1] * 5, "n_total": 20}
+    doc["dropout"] = {"rate_per_week": 7.0}
+    sims = ts.simulate(ts.from_dict(doc), 200, seed=1)
+    m = sims.metrics().set_index("metric")["value"]
+    failed = ~sims.arrays.analysable
+    assert m["analysis_failed_pct"] == pytest.approx(100 * failed.mean()) and failed.mean() > 0.5
+    assert not sims.arrays.signal[failed].any()
+    base = ts.simulate(ts.from_dict(BASE), 100, seed=1).metrics().set_index("metric")["value"]
+    assert base["analysis_failed_pct"] == 0

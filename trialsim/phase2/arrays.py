@@ -13,7 +13,9 @@ class Phase2Arrays(PerTrial):
     """Per trial (``T``), arm (``D``) and patient (``N``): ``arm`` (T, N) randomised arm,
     ``dropout_h`` (T, N) dropout time (inf: none), ``y`` (T, N) the endpoint as analysed (NaN:
     not analysed), ``n`` / ``analysed`` (T, D) randomised / analysed patients, ``observed``
-    (T, D) the arm estimates (the analysed mean change, or rate), ``signal`` (T,), ``p_min``
+    (T, D) the arm estimates (the analysed mean change, or rate), ``analysable`` (T,) enough
+    analysed patients for MCP-Mod (at least 2 on every arm, 1 for a binary endpoint, and a
+    residual degree of freedom; else no-go), ``signal`` (T,), ``p_min``
     (T,) the smallest adjusted p-value where computed, ``selected`` (T,) model index (−1
     none), ``td`` (T,) estimated target dose, ``fitted`` (T, D) fitted effect over placebo,
     ``forward`` (T,) index of the dose taken forward (−1: no-go); per safety measure ``S``:
@@ -31,6 +33,7 @@ class Phase2Arrays(PerTrial):
     n: np.ndarray
     analysed: np.ndarray
     observed: np.ndarray
+    analysable: np.ndarray
     signal: np.ndarray
     p_min: np.ndarray
     selected: np.ndarray

@@ -54,7 +54,8 @@ class Phase2Simulations:
         models = list(dict.fromkeys(_model_names(self.study)))
         fwd = a.forward
         return pd.DataFrame({
-            "trial": a.trials, "signal": a.signal, "p_min": a.p_min,
+            "trial": a.trials, "analysable": a.analysable, "signal": a.signal,
+            "p_min": a.p_min,
             "model": [models[i] if i >= 0 else "" for i in a.selected],
             "target_dose": a.td,
             "forward": fwd,
@@ -200,7 +201,7 @@ class Phase2Simulations:
             "correct_decision_pct": 100.0 * (a.forward == tr.forward),
             "td_reached_pct": 100.0 * np.isfinite(a.td),
             # no test possible (an arm without analysed patients): counted as no-go
-            "analysis_failed_pct": 100.0 * ~np.isfinite(a.p_min),
+            "analysis_failed_pct": 100.0 * ~a.analysable,
             "patients_mean": a.n.sum(axis=1).astype(float),
             "analysed_mean": a.analysed.sum(axis=1).astype(float),
             "dropout_pct": 100.0 * (1 - a.analysed.sum(axis=1) / a.n.sum(axis=1)),

@@ -159,7 +159,8 @@ def run_batch(study: Phase2Study, trials: np.ndarray, seed: int, scenario: int =
     p_min = np.where(np.isfinite(res.p).any(axis=1), np.nanmin(
         np.where(np.isfinite(res.p), res.p, np.inf), axis=1), np.nan)
     return Phase2Arrays(trials=trials, arm=arm.astype(np.int16), dropout_h=dropout_h,
-                        y=y, n=n, analysed=analysed, observed=observed, signal=res.signal,
+                        y=y, n=n, analysed=analysed, observed=observed,
+                        analysable=est.valid.copy(), signal=res.signal,
                         p_min=p_min, selected=res.selected, td=res.dose, fitted=fitted,
                         forward=forward, event=event, peak=peak, resolved_h=resolved,
                         event_rate=rates, n_interims=n_interims, stopped=stopped,
