@@ -13,12 +13,21 @@ for the exact one.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
 import trialsim as ts
-from bench_designs import DESIGNS, EFF_TOX, SCENARIO, best_of
 from trialsim.designs import EffTox
+
+# the scenario, design and timer of bench_designs.py (a sibling script, loaded by its path)
+_spec = importlib.util.spec_from_file_location("bench_designs",
+                                               Path(__file__).with_name("bench_designs.py"))
+_designs = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_designs)
+DESIGNS, EFF_TOX, SCENARIO, best_of = (_designs.DESIGNS, _designs.EFF_TOX, _designs.SCENARIO,
+                                       _designs.best_of)
 
 SETTINGS = (256, 512, 1024, 2048, 4096, 16384)
 REFERENCE = 65536
