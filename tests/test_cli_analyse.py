@@ -200,18 +200,23 @@ def test_long_data_take_text_patient_ids(tmp_path, capsys):
     import pandas as pd
 
     d = pd.read_csv(VISITS)
+    mixed = d.astype({"patient": object})
+    mixed.loc[::2, "patient"] = [f"{p}.0" for p in d["patient"][::2]]   # 1 and 1.0: one id
+    mixed_ids = tmp_path / "mixed.csv"
+    mixed.to_csv(mixed_ids, index=False)
     d["patient"] = [f"P{p:03d}" for p in d["patient"]]
     text_ids = tmp_path / "visits.csv"
     d.to_csv(text_ids, index=False)
     outs = []
-    for data in (VISITS, text_ids):
+    for data in (VISITS, text_ids, mixed_ids):
         outs.append(tmp_path / f"{data.stem}-{len(outs)}.json")
         assert main(["analyse", str(data), "--models", str(MMRM_PLAN), "--out",
                      str(outs[-1])]) == 0
-    one, two = (json.loads(o.read_text())["result"] for o in outs)
-    assert list(two["t"].values()) == pytest.approx(list(one["t"].values()), rel=1e-9)
-    assert two["target"]["dose"] == pytest.approx(one["target"]["dose"], rel=1e-9)
-    assert two["selected"] == one["selected"]
+    one, *others = (json.loads(o.read_text())["result"] for o in outs)
+    for two in others:
+        assert list(two["t"].values()) == pytest.approx(list(one["t"].values()), rel=1e-9)
+        assert two["target"]["dose"] == pytest.approx(one["target"]["dose"], rel=1e-9)
+        assert two["selected"] == one["selected"]
 
 
 @pytest.mark.parametrize("rows,plan_extra,expected", [

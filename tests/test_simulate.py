@@ -121,6 +121,11 @@ def test_stop_at_n_cuts_the_last_cohort_as_max_patients_does():
     doc["design"] = {"type": "three_plus_three", "modifiers": [{"type": "stop_at_n", "n": 10}]}
     with pytest.raises(ConfigError, match="multiple of cohort_size"):
         ts.from_dict(doc)
+    # accelerated titration's cohorts of 1, 2 and 3 went past n (7 or 8 patients for n = 6)
+    doc["design"]["type"] = "accelerated_titration"
+    doc["design"]["modifiers"][0]["n"] = 6
+    with pytest.raises(ConfigError, match="cannot stop at exactly 6 patients"):
+        ts.from_dict(doc)
 
 
 def test_crn_same_patients_across_designs():
@@ -151,6 +156,11 @@ def test_early_stop_metric_counts_only_early_stops():
     assert m.loc["stopped_before_max_pct", "value"] == 0
     m = ts.simulate(ts.from_dict(THREE), 200, seed=1).metrics().set_index("metric")
     assert m.loc["stopped_before_max_pct", "value"] == 0
+    # with de-escalation, confirming the MTD is the design's end too (it counted 71 % early)
+    down = {**THREE, "design": {**THREE["design"], "deescalate": True}}
+    sims = ts.simulate(ts.from_dict(down), 300, seed=1)
+    assert "mtd_confirmed" in set(sims.arrays.stop_code)
+    assert sims.metrics().set_index("metric").loc["stopped_before_max_pct", "value"] == 0
 
 
 def test_designs_see_the_joint_efficacy_toxicity_counts(monkeypatch):

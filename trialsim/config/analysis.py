@@ -272,6 +272,10 @@ def _read_columns(path, plan: AnalysisPlan, wanted: list[str], ids: list[str] = 
             i = int(np.flatnonzero(blank)[0])
             checks.errors.append(ConfigError(f"line {i + 2}, column {c!r}: a patient id is "
                                              "missing", (), where))
+        num = pd.to_numeric(text, errors="coerce")
+        if num.notna().all():       # numeric ids compare as numbers (1 and 1.0 are one id)
+            text = pd.Series([str(int(v)) if float(v).is_integer() else repr(float(v))
+                              for v in num])
         values[c] = text.to_numpy(str)
     for c in wanted:
         text = df[c].str.strip()

@@ -38,6 +38,7 @@ class AcceleratedTitration(CohortsOfThree):
     n_doses: NDoses
     start_dose: Annotated[int, Field(ge=0, description="0-based index of the first dose")] = 0
 
+    own_cohort_sizes = True
     _start_ok = start_dose_below_n_doses
 
 

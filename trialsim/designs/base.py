@@ -208,6 +208,8 @@ class Design:
     toxicity_model: ClassVar[bool] = False
     #: Whether the design's rules assume cohorts of its own fixed size (3+3-type rules).
     fixed_cohorts: ClassVar[bool] = False
+    #: Whether its rules set the size of each cohort (accelerated titration: 1, 2, then 3).
+    own_cohort_sizes: ClassVar[bool] = False
     #: Whether the design decides on efficacy too (the study must give an efficacy outcome).
     needs_efficacy: ClassVar[bool] = False
     #: Whether the design decides with partial follow-up (reads ``BatchState.followup``); its

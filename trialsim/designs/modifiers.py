@@ -265,8 +265,8 @@ class StopAtN(Modifier):
     """Stop once ``n`` patients have been treated, keeping the parent's recommendation
     (reason ``"stop: n patients reached"``, code ``n_reached``, only where the parent did not
     stop already).  The cohort that reaches ``n`` is cut to it, as at ``max_patients``; designs
-    that keep whole cohorts (3+3, accelerated titration, designs with follow-up) need ``n`` a
-    multiple of their cohort size."""
+    that keep whole cohorts (3+3, designs with follow-up) need ``n`` a multiple of their cohort
+    size, and accelerated titration (which sizes its own cohorts) refuses it."""
 
     parent: Design
     n: Annotated[int, Field(ge=1, le=MAX_PATIENTS,
@@ -283,9 +283,18 @@ class StopAtN(Modifier):
 
     def __post_init__(self) -> None:
         base = self.base_design
+        if base.own_cohort_sizes:
+            raise FieldError("n", f"{type(base).__name__} sets each cohort's size by its rules: "
+                                  f"it cannot stop at exactly {self.n} patients")
         if self._whole_cohorts and self.n % base.cohort_size:
             raise FieldError("n", f"n must be a multiple of cohort_size ({base.cohort_size}): "
                                   f"{type(base).__name__} keeps whole cohorts; got {self.n}")
+
+    @classmethod
+    def accepts(cls, design: Design) -> bool:
+        while isinstance(design, Modifier):
+            design = design.parent
+        return not design.own_cohort_sizes
 
     @property
     def _whole_cohorts(self) -> bool:

@@ -34,9 +34,10 @@ class CohortsOfThree(Design):
     patients at each dose."""
 
     fixed_cohorts = True
-    #: The rules end every trial (a toxic dose found, or the top dose cleared): none stops
-    #: early (a trial with no dose selected counts in the no-selection rate).
-    completion_codes = ("max_patients", "n_reached", CODE_TOP, CODE_TOXIC)
+    #: The rules end every trial (a toxic dose found, the MTD confirmed after de-escalation, or
+    #: the top dose cleared): none stops early (a trial with no dose selected counts in the
+    #: no-selection rate).
+    completion_codes = ("max_patients", "n_reached", CODE_TOP, CODE_TOXIC, CODE_CONFIRMED)
 
     @property
     def cohort_size(self) -> int:
