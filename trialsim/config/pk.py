@@ -39,7 +39,7 @@ from trialsim.errors import ConfigError
 from trialsim.pk import library
 from trialsim.pk.ode.metrics import SolverOptions, analytes
 from trialsim.pk.parameters import MAY_BE_ZERO, PARAMETERS
-from trialsim.pk.spec import PKSpec, doses_a_depot
+from trialsim.pk.spec import PKSpec, doses_a_depot, route_name
 from trialsim.pk.structure import ParameterError, Structure
 from trialsim.pk.variability import (MAX_CV, MAX_LOG_VARIANCE, MAX_LOGIT_VARIANCE, Allometry,
                                       Omega)
@@ -83,7 +83,7 @@ def from_config(mapping: Any) -> PKSpec:
                           "duration_h: 0.667}", ("route",))
     if "ka" in mapping and not doses_a_depot(route):
         raise ConfigError(f"ka applies to doses in a depot (first-order absorption); route "
-                          f"{type(route).__name__} gives none (it would be ignored)", ("ka",))
+                          f"{route_name(route)} gives none (it would be ignored)", ("ka",))
     base = entry.omega if entry else Omega()
     omega = _omega(mapping["iiv"], ("iiv",), params, base) if "iiv" in mapping else base
     allo = (_allometry(mapping["allometry"], params) if "allometry" in mapping

@@ -20,7 +20,7 @@ from trialsim.pk.linear.models import Clearances, HepatoPortalNasal, Mammillary,
 from trialsim.pk.ode.models import ParentMetabolite
 from trialsim.pk.parameters import PARAMETERS
 from trialsim.pk.regimen import Devices, Infusion, Route
-from trialsim.pk.spec import PKSpec
+from trialsim.pk.spec import PKSpec, route_name
 from trialsim.pk.structure import Structure
 from trialsim.pk.variability import Allometry, CategoricalEffect, LinearEffect, Omega
 
@@ -264,10 +264,7 @@ def _route_yaml(route: Route) -> str:
     (settings at their defaults left out)."""
     import dataclasses
 
-    from trialsim.registry import registered_name
-
-    named = registered_name(route)
-    parts = [f"type: {named[1] if named else type(route).__name__}"]
+    parts = [f"type: {route_name(route)}"]
     for f in dataclasses.fields(route):
         v = getattr(route, f.name)
         if f.default is not dataclasses.MISSING and v == f.default:

@@ -29,6 +29,13 @@ def _template(route: Route):
     return route.regimen(route.device_mg if isinstance(route, Devices) else 1.0)
 
 
+def route_name(route: Route) -> str:
+    """The route's type as a study file names it (``infusion``, ``oral``, ...)."""
+    from trialsim.registry import registered_name
+    named = registered_name(route)
+    return named[1] if named else type(route).__name__
+
+
 def doses_a_depot(route: Route) -> bool:
     """Whether the route puts doses in a depot (first-order absorption: ``ka``, ``F`` and
     ``tlag`` apply)."""
@@ -63,14 +70,14 @@ class PKSpec:
         reg = _template(self.route)
         depot = doses_a_depot(self.route)
         if getattr(self.structure, "ka", 0) is None and depot:
-            raise ValueError(f"route {type(self.route).__name__} puts doses in a depot: the "
+            raise ValueError(f"route {route_name(self.route)} puts doses in a depot: the "
                              "model needs ka")
         odd = [f"{k} {getattr(self.structure, k):g}" for k, plain in (("F", 1.0), ("tlag", 0.0))
                if getattr(self.structure, k, plain) != plain]
         if odd and not depot:
             raise ValueError(f"{' and '.join(odd)}: bioavailability and lag apply to doses in a "
                              f"depot (first-order absorption); route "
-                             f"{type(self.route).__name__} gives none (it would be ignored)")
+                             f"{route_name(self.route)} gives none (it would be ignored)")
         self._check_delivery(reg)
         if self.analyte is not None:
             known = () if self.structure.linear else analytes(self.structure)
