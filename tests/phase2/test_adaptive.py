@@ -146,6 +146,9 @@ def test_adaptive_results_do_not_depend_on_batching():
     ({"placebo_share": 0.3}, "response-adaptive"),
     # an arm of ratio 0 got no patient and every trial's analysis failed silently (no-go)
     ({"allocation": [1, 0, 1, 1, 1]}, "every arm needs a positive burn-in ratio"),
+    # a look too early to analyse; an interim level above the final alpha
+    ({"interims": [3, 60]}, "the first interim comes after 3 patients"),
+    ({"efficacy_p": 0.05}, "exceeds the final analysis.alpha (0.025)"),
 ])
 def test_adaptive_config_errors(kw, words):
     with pytest.raises(ConfigError) as ei:

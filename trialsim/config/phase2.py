@@ -95,6 +95,7 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
                           f" h) must be one of visits_h {list(visits)}",
                           ("dropout", "response_visit_h"))
     _check_size(design, analysis, doc["design"])
+    _check_looks(design, analysis)
     _check_models(analysis, doses)
     conduct = _conduct(doc, design) if doc.get("conduct") is not None else None
     resolved = {k: copy.deepcopy(doc[k]) for k in TOP_KEYS if k in doc}
@@ -110,6 +111,24 @@ def phase2_from_dict(doc: dict, parts: dict, source: str | None) -> Phase2Study:
 
 #: Fewest patients an arm may expect: the analysis compares every arm's mean with placebo's.
 MIN_PER_ARM = 2
+
+
+def _check_looks(design, analysis) -> None:
+    """An adaptive design's interims: the first has at least MIN_PER_ARM patients per arm to
+    analyse, and no interim's efficacy level exceeds the final ``alpha`` (stopping for
+    efficacy more easily at a look than at the end inflates the type I error)."""
+    interims = getattr(design, "interims", None)
+    if not interims:
+        return
+    if interims[0] < MIN_PER_ARM * design.n_arms:
+        raise ConfigError(f"the first interim comes after {interims[0]} patients: the analysis "
+                          f"needs at least {MIN_PER_ARM} per arm ({MIN_PER_ARM * design.n_arms}"
+                          f" for {design.n_arms} arms)", ("design", "interims"))
+    levels = [design.efficacy_level(k) for k in range(len(interims))]
+    if max(levels) > analysis.alpha:
+        raise ConfigError(f"an interim's efficacy level ({max(levels):g}) exceeds the final "
+                          f"analysis.alpha ({analysis.alpha:g}): interim levels are smaller "
+                          "(e.g. Haybittle-Peto's 0.001)", ("design", "efficacy_p"))
 
 
 def _check_size(design, analysis, node) -> None:
