@@ -200,7 +200,7 @@ class Phase2Simulations:
             "go_pct": 100.0 * (a.forward >= 0),
             "correct_decision_pct": 100.0 * (a.forward == tr.forward),
             "td_reached_pct": 100.0 * np.isfinite(a.td),
-            # no test possible (an arm without analysed patients): counted as no-go
+            # no test possible (too few analysed patients on an arm): counted as no-go
             "analysis_failed_pct": 100.0 * ~a.analysable,
             "patients_mean": a.n.sum(axis=1).astype(float),
             "analysed_mean": a.analysed.sum(axis=1).astype(float),

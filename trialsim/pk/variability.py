@@ -76,7 +76,8 @@ class Omega:
     @classmethod
     def from_cv(cls, cv: Mapping[str, float], correlation: Mapping[tuple[str, str], float] | None = None,
                 scales: Mapping[str, Scale] | None = None) -> "Omega":
-        """From CVs (fractions; ω² = ln(1 + CV²)) and correlations keyed by name pairs."""
+        """From CVs (fractions, at most MAX_CV; ω² = ln(1 + CV²)) and correlations keyed by name
+        pairs."""
         names = tuple(cv)
         for nm, c in cv.items():
             if not (np.isfinite(c) and 0 <= c <= MAX_CV):
