@@ -86,7 +86,7 @@ BAD = [
     ({"model": "ketamine_domino", "F": 0.1}, (), "F 0.1: bioavailability and lag apply"),
     ({"model": "ketamine_domino", "tlag": 5}, (), "tlag 5: bioavailability and lag apply"),
     # an absorption rate on an IV route was ignored silently
-    ({"model": "ketamine_domino", "ka": 1.2}, ("ka",), "ka applies to doses in a depot"),
+    ({"model": "ketamine_domino", "ka": 1.2}, ("ka",), "route infusion gives none"),
     ({"model": "ketamine_domino", "allometry": {"Vmax": 1}}, ("allometry", "Vmax"), "not a parameter"),
     ({"model": "ketamine_domino", "covariate_effects": [{"type": "spline"}]}, ("covariate_effects", 0, "type"), "categorical"),
     ({"model": "ketamine_domino", "covariate_effects": [{"type": "categorical", "covariate": "sex",
