@@ -226,7 +226,7 @@ class Simulations:
         # ran its course: its size reached, or a rule-based design's own end (clearing the
         # top dose), then possibly found too toxic (``max_patients+too_toxic``)
         done = self.study.design.completion_codes
-        stopped_early = np.array([c.split("+")[0] not in done for c in a.stop_code.astype(str)])
+        stopped_early = ~np.isin(np.char.partition(a.stop_code.astype(str), "+")[:, 0], done)
         rows = {
             "correct_selection_pct": 100.0 * (a.selected == goal),
             "benchmark_correct_pct": 100.0 * (a.benchmark == goal),

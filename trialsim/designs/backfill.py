@@ -50,7 +50,7 @@ from pydantic import Field, model_validator
 from trialsim.designs._common import make_decision, stop_trials
 from trialsim.designs.base import NO_DOSE, BatchDecision, BatchState, Design
 from trialsim.designs.interval import D, E, STOP_N_AT_DOSE, IntervalDesign
-from trialsim.designs.modifiers import Modifier
+from trialsim.designs.modifiers import Modifier, base_of
 from trialsim.designs.three_plus_three import CohortsOfThree
 from trialsim.registry import register
 from trialsim.spec import spec
@@ -82,8 +82,7 @@ class Backfill(Modifier):
 
     @classmethod
     def accepts(cls, design) -> bool:
-        while isinstance(design, Modifier):
-            design = design.parent
+        design = base_of(design)
         return not (design.follow_up or design.randomises or isinstance(design, CohortsOfThree))
 
     @model_validator(mode="after")

@@ -45,6 +45,13 @@ def too_toxic_text(dose: int, threshold: float, prob: float) -> str:
     return f"P(tox at dose {dose + 1} > {threshold:g}) > {prob:g}"
 
 
+def base_of(design: Design) -> Design:
+    """``design`` itself, or the innermost design below its modifiers."""
+    while isinstance(design, Modifier):
+        design = design.parent
+    return design
+
+
 class Modifier(Design):
     """Base of every modifier: a parent design plus one hook on its decision."""
 
@@ -113,10 +120,7 @@ class Modifier(Design):
     @property
     def base_design(self) -> Design:
         """The innermost design (below every modifier)."""
-        d: Design = self
-        while isinstance(d, Modifier):
-            d = d.parent
-        return d
+        return base_of(self)
 
     @classmethod
     def example(cls, n_doses: int = 5, parent: Design | None = None) -> "Modifier":
@@ -292,9 +296,7 @@ class StopAtN(Modifier):
 
     @classmethod
     def accepts(cls, design: Design) -> bool:
-        while isinstance(design, Modifier):
-            design = design.parent
-        return not design.own_cohort_sizes
+        return not base_of(design).own_cohort_sizes
 
     @property
     def _whole_cohorts(self) -> bool:
